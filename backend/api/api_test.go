@@ -1,0 +1,70 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"testing"
+	"time"
+)
+
+func TestValidID(t *testing.T) {
+	for id, want := range map[string]bool{
+		"acme": true, "core-rtr-1": true, "A_b-9": true,
+		"550e8400-e29b-41d4-a716-446655440000": true,
+		"": false, "a.b": false, "a*": false, "a>": false, "a b": false, "ü": false,
+		string(make([]byte, 65)): false,
+	} {
+		if got := ValidID(id); got != want {
+			t.Errorf("ValidID(%q) = %v, want %v", id, got, want)
+		}
+	}
+}
+
+func TestNewIDSortsByTime(t *testing.T) {
+	base := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
+	var ids []string
+	for i := range 1000 {
+		ids = append(ids, newIDAt(base.Add(time.Duration(i/10)*time.Millisecond)))
+	}
+	if !sort.StringsAreSorted(ids) {
+		t.Fatal("IDs created in order do not sort in order")
+	}
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if len(id) != 26 || seen[id] {
+			t.Fatalf("bad or duplicate id %q", id)
+		}
+		seen[id] = true
+	}
+}
+
+func TestSeedCompatibleReplyShape(t *testing.T) {
+	cases := []struct {
+		reply TriggerReply
+		want  string
+	}{
+		{TriggerReply{Status: StatusSuccess, SHA256: "ab", Message: MessageCollected},
+			`{"status":"success","sha256_hash":"ab","message":"Config snapshot collected"}`},
+		{TriggerReply{Status: StatusLocked, Message: MessageLocked},
+			`{"status":"locked","message":"backup already in progress"}`},
+		{TriggerReply{Status: StatusFailed, Error: "boom"}, `{"status":"failed","error":"boom"}`},
+	}
+	for _, c := range cases {
+		b, _ := json.Marshal(c.reply)
+		if string(b) != c.want {
+			t.Errorf("got %s, want %s", b, c.want)
+		}
+	}
+}
+
+func TestKindOf(t *testing.T) {
+	err := fmt.Errorf("job: %w", Errorf(KindTimeout, "export took too long"))
+	if KindOf(err) != KindTimeout {
+		t.Fatalf("KindOf = %s", KindOf(err))
+	}
+	if KindOf(errors.New("x")) != KindInternal {
+		t.Fatal("unclassified error is not internal")
+	}
+}
