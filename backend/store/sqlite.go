@@ -1,0 +1,659 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/cfgsnap/cfgsnap/backend/api"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// DBFile is the name of the database in the data directory.
+const DBFile = "cfgsnap.db"
+
+// dsnParams make every connection safe to share the file with other
+// processes: writers wait up to 10 s for each other instead of failing with
+// "database is locked", readers never block writers (WAL), and every
+// transaction begins IMMEDIATE so a read-modify-write never has to upgrade
+// its lock (an upgrade cannot wait, it fails with SQLITE_BUSY).
+const dsnParams = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_txlock=immediate"
+
+// SQLite is the Store of one machine: a SQLite database in the data
+// directory, shared safely by every cfgsnap process using that directory.
+type SQLite struct {
+	db   *sql.DB
+	path string
+}
+
+var _ Store = (*SQLite)(nil)
+
+// OpenSQLite opens (creating when missing) the store in dir and brings its
+// schema up to date. The directory is created 0700 and the database file
+// 0600, whatever the umask, because snapshots may hold secrets
+// (show-sensitive exports); an existing database file loses any group or
+// other access, an existing directory is left as it is.
+func OpenSQLite(ctx context.Context, dir string) (*SQLite, error) {
+	if dir == "" {
+		return nil, api.Errorf(api.KindBadRequest, "open store: no data directory given")
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, api.Wrap(api.KindStorage, err, "open store")
+	}
+	if err := ensureDir(abs); err != nil {
+		return nil, api.Wrap(api.KindStorage, err, "open store")
+	}
+	path := filepath.Join(abs, DBFile)
+	if err := ensureFile(path); err != nil {
+		return nil, api.Wrap(api.KindStorage, err, "open store")
+	}
+	u := url.URL{Scheme: "file", OmitHost: true, Path: path, RawQuery: dsnParams}
+	db, err := sql.Open("sqlite", u.String())
+	if err != nil {
+		return nil, api.Wrap(api.KindStorage, err, "open store "+path)
+	}
+	db.SetConnMaxIdleTime(time.Minute)
+	if err := migrate(ctx, db); err != nil {
+		db.Close()
+		return nil, api.Wrap(api.KindStorage, err, "open store "+path)
+	}
+	return &SQLite{db: db, path: path}, nil
+}
+
+// DB returns the database, which the lock package shares.
+func (s *SQLite) DB() *sql.DB { return s.db }
+
+// Path returns the database file's path.
+func (s *SQLite) Path() string { return s.path }
+
+// Close closes the database.
+func (s *SQLite) Close() error { return s.db.Close() }
+
+func ensureDir(dir string) error {
+	fi, err := os.Stat(dir)
+	if err == nil {
+		if !fi.IsDir() {
+			return fmt.Errorf("%s is not a directory", dir)
+		}
+		// The user chose it (it may be their home); its files are 0600.
+		return nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	// MkdirAll's mode passes through the umask; set it exactly.
+	return os.Chmod(dir, 0o700)
+}
+
+// ensureFile creates the database file 0600 before SQLite does, because
+// SQLite creates it with 0644 minus the umask and then gives the -wal and
+// -shm files the database file's mode.
+//
+// The file is opened only when this call creates it: closing any descriptor
+// of a database file drops every POSIX lock this process holds on it, so
+// opening and closing a file another connection of this process is using
+// would silently unlock that connection's transaction.
+func ensureFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case err == nil:
+		err = f.Chmod(0o600)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+	case !errors.Is(err, fs.ErrExist):
+		return err
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if err := tighten(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// tighten removes group and other access from path, if it exists.
+func tighten(path string) error {
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if m := fi.Mode().Perm(); m&0o077 != 0 {
+		if err := os.Chmod(path, m&^0o077); err != nil {
+			return fmt.Errorf("restrict %s to its owner: %w", path, err)
+		}
+	}
+	return nil
+}
+
+// migrations are applied in order; migration i brings the schema from
+// user_version i to i+1. Append only: a released migration never changes.
+var migrations = [][]string{
+	{ // 1: snapshots, content once per hash, the latest snapshot of each device, last errors.
+		`CREATE TABLE contents (
+			sha256 TEXT PRIMARY KEY,  -- lowercase hex of the uncompressed content
+			codec  TEXT NOT NULL,     -- how data is compressed
+			size   INTEGER NOT NULL,  -- uncompressed length
+			data   BLOB NOT NULL
+		)`,
+		`CREATE TABLE snapshots (
+			tenant_id             TEXT NOT NULL,
+			device_id             TEXT NOT NULL,
+			snapshot_id           TEXT NOT NULL,  -- ULID: string order is time order
+			sha256                TEXT NOT NULL REFERENCES contents (sha256),
+			collected_at          INTEGER NOT NULL,  -- unix nanoseconds
+			size_bytes            INTEGER NOT NULL,
+			changed               INTEGER NOT NULL,
+			previous_hash         TEXT NOT NULL,
+			trigger_type          TEXT NOT NULL,
+			requested_by          TEXT NOT NULL,
+			reason                TEXT NOT NULL,
+			routeros_version      TEXT NOT NULL,
+			normalization_version INTEGER NOT NULL,
+			duration_ms           INTEGER NOT NULL,
+			PRIMARY KEY (tenant_id, device_id, snapshot_id)
+		) WITHOUT ROWID`,
+		`CREATE INDEX snapshots_by_hash ON snapshots (tenant_id, device_id, sha256, snapshot_id)`,
+		// latest holds a copy of each device's newest snapshot row, written
+		// by Record in the same transaction, so that LatestAll reads one
+		// small table instead of joining or scanning the history.
+		`CREATE TABLE latest (
+			tenant_id             TEXT NOT NULL,
+			device_id             TEXT NOT NULL,
+			snapshot_id           TEXT NOT NULL,
+			sha256                TEXT NOT NULL,
+			collected_at          INTEGER NOT NULL,
+			size_bytes            INTEGER NOT NULL,
+			changed               INTEGER NOT NULL,
+			previous_hash         TEXT NOT NULL,
+			trigger_type          TEXT NOT NULL,
+			requested_by          TEXT NOT NULL,
+			reason                TEXT NOT NULL,
+			routeros_version      TEXT NOT NULL,
+			normalization_version INTEGER NOT NULL,
+			duration_ms           INTEGER NOT NULL,
+			PRIMARY KEY (tenant_id, device_id),
+			FOREIGN KEY (tenant_id, device_id, snapshot_id) REFERENCES snapshots (tenant_id, device_id, snapshot_id)
+		) WITHOUT ROWID`,
+		`CREATE TABLE device_errors (
+			tenant_id TEXT NOT NULL,
+			device_id TEXT NOT NULL,
+			kind      TEXT NOT NULL,
+			error     TEXT NOT NULL,
+			at        INTEGER NOT NULL,  -- unix nanoseconds
+			PRIMARY KEY (tenant_id, device_id)
+		) WITHOUT ROWID`,
+	},
+}
+
+// migrate brings the schema to len(migrations). Each step runs in its own
+// IMMEDIATE transaction and rereads user_version inside it, so processes
+// opening the store at once apply each migration exactly once.
+func migrate(ctx context.Context, db *sql.DB) error {
+	for {
+		done, err := migrateStep(ctx, db)
+		if err != nil || done {
+			return err
+		}
+	}
+}
+
+func migrateStep(ctx context.Context, db *sql.DB) (done bool, err error) {
+	// The common case, an up-to-date schema, needs no write lock.
+	v, err := userVersion(ctx, db)
+	if err != nil {
+		return false, err
+	}
+	if v == len(migrations) {
+		return true, nil
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("migrate: %w", err)
+	}
+	defer tx.Rollback()
+	if v, err = userVersion(ctx, tx); err != nil {
+		return false, err
+	}
+	switch {
+	case v > len(migrations):
+		return false, fmt.Errorf("schema version %d is newer than this cfgsnap knows (%d): upgrade cfgsnap", v, len(migrations))
+	case v == len(migrations):
+		return true, nil
+	}
+	for _, stmt := range migrations[v] {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return false, fmt.Errorf("migrate to schema version %d: %w", v+1, err)
+		}
+	}
+	// PRAGMA takes no parameters; v+1 is an int we computed.
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v+1)); err != nil {
+		return false, fmt.Errorf("migrate to schema version %d: %w", v+1, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("migrate to schema version %d: %w", v+1, err)
+	}
+	return false, nil
+}
+
+type queryer interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func userVersion(ctx context.Context, q queryer) (int, error) {
+	var v int
+	if err := q.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	if v > len(migrations) {
+		return v, fmt.Errorf("schema version %d is newer than this cfgsnap knows (%d): upgrade cfgsnap", v, len(migrations))
+	}
+	return v, nil
+}
+
+// recordCols are the columns scanRecord reads, common to the snapshots and
+// latest tables.
+const recordCols = `snapshot_id, tenant_id, device_id, sha256, collected_at, size_bytes,
+	changed, previous_hash, trigger_type, requested_by, reason, routeros_version,
+	normalization_version, duration_ms`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanRecord(sc scanner) (api.SnapshotRecord, error) {
+	var r api.SnapshotRecord
+	var at int64
+	var trigger string
+	err := sc.Scan(&r.SnapshotID, &r.TenantID, &r.DeviceID, &r.SHA256, &at, &r.SizeBytes,
+		&r.Changed, &r.PreviousHash, &trigger, &r.RequestedBy, &r.Reason, &r.RouterOSVersion,
+		&r.NormalizationVersion, &r.DurationMS)
+	r.CollectedAt = time.Unix(0, at).UTC()
+	r.Trigger = api.Trigger(trigger)
+	return r, err
+}
+
+// unixNano converts t for storage, rejecting times int64 nanoseconds cannot
+// hold rather than storing garbage.
+func unixNano(what string, t time.Time) (int64, error) {
+	if t.Year() < 1970 || t.Year() > 2261 {
+		return 0, api.Errorf(api.KindBadRequest, "%s %s is out of range", what, t.Format(time.RFC3339))
+	}
+	return t.UnixNano(), nil
+}
+
+// Record implements Store.
+func (s *SQLite) Record(ctx context.Context, rec api.SnapshotRecord, content []byte) (api.SnapshotRecord, error) {
+	rec, err := prepare(rec, content)
+	if err != nil {
+		return api.SnapshotRecord{}, err
+	}
+	key := DeviceKey{rec.TenantID, rec.DeviceID}
+	// Compress outside the transaction, which holds the database's one
+	// write lock; skip it when the content is already there (contents rows
+	// are never deleted, and the foreign key would catch it if they were).
+	var packed []byte
+	var have int
+	err = s.db.QueryRowContext(ctx, `SELECT count(*) FROM contents WHERE sha256 = ?`, rec.SHA256).Scan(&have)
+	if err != nil {
+		return api.SnapshotRecord{}, api.Wrap(api.KindStorage, err, "record snapshot of "+key.String())
+	}
+	if have == 0 {
+		if packed, err = compress(content); err != nil {
+			return api.SnapshotRecord{}, api.Wrap(api.KindStorage, err, "record snapshot of "+key.String())
+		}
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return api.SnapshotRecord{}, api.Wrap(api.KindStorage, err, "record snapshot of "+key.String())
+	}
+	defer tx.Rollback()
+	if rec, err = insertRecord(ctx, tx, rec, packed); err != nil {
+		return api.SnapshotRecord{}, err
+	}
+	if err := tx.Commit(); err != nil {
+		return api.SnapshotRecord{}, api.Wrap(api.KindStorage, err, "record snapshot of "+key.String())
+	}
+	return rec, nil
+}
+
+// prepare checks rec and content and fills in what Record assigns outside
+// the transaction.
+func prepare(rec api.SnapshotRecord, content []byte) (api.SnapshotRecord, error) {
+	if err := api.CheckID("tenant", rec.TenantID); err != nil {
+		return rec, err
+	}
+	if err := api.CheckID("device", rec.DeviceID); err != nil {
+		return rec, err
+	}
+	sum := Sum(content)
+	if rec.SHA256 == "" {
+		rec.SHA256 = sum
+	} else if strings.ToLower(rec.SHA256) != sum {
+		return rec, api.Errorf(api.KindBadRequest, "record snapshot of %s/%s: sha256 %s is not the content's (%s)",
+			rec.TenantID, rec.DeviceID, short(rec.SHA256), short(sum))
+	}
+	rec.SHA256 = sum
+	if rec.SnapshotID != "" && !validULID(rec.SnapshotID) {
+		return rec, api.Errorf(api.KindBadRequest, "record snapshot of %s/%s: snapshot id %q is not a ULID",
+			rec.TenantID, rec.DeviceID, rec.SnapshotID)
+	}
+	if rec.NormalizationVersion == 0 {
+		rec.NormalizationVersion = api.NormalizationVersion
+	}
+	if rec.CollectedAt.IsZero() {
+		rec.CollectedAt = time.Now()
+	}
+	rec.CollectedAt = rec.CollectedAt.UTC()
+	rec.SizeBytes = int64(len(content))
+	return rec, nil
+}
+
+// insertRecord is Record's transaction body: packed is the compressed
+// content, or nil when it is already stored.
+func insertRecord(ctx context.Context, tx *sql.Tx, rec api.SnapshotRecord, packed []byte) (api.SnapshotRecord, error) {
+	key := DeviceKey{rec.TenantID, rec.DeviceID}
+	wrap := func(err error) error { return api.Wrap(api.KindStorage, err, "record snapshot of "+key.String()) }
+	at, err := unixNano("collected_at", rec.CollectedAt)
+	if err != nil {
+		return rec, err
+	}
+	prev, err := latest(ctx, tx, key.Tenant, key.Device)
+	if err != nil {
+		return rec, wrap(err)
+	}
+	switch {
+	case rec.SnapshotID == "":
+		// Made under the write lock, so it is later than prev's unless
+		// another process made prev in this same millisecond.
+		rec.SnapshotID = api.NewID()
+		if prev != nil && rec.SnapshotID <= prev.SnapshotID {
+			next, ok := nextULID(prev.SnapshotID)
+			if !ok {
+				return rec, wrap(fmt.Errorf("no snapshot id after %s", prev.SnapshotID))
+			}
+			rec.SnapshotID = next
+		}
+	case prev != nil && rec.SnapshotID <= prev.SnapshotID:
+		return rec, api.Errorf(api.KindBadRequest, "record snapshot of %s: snapshot id %s is not newer than the latest, %s",
+			key, rec.SnapshotID, prev.SnapshotID)
+	}
+	rec.Changed = prev == nil || prev.SHA256 != rec.SHA256
+	rec.PreviousHash = ""
+	if prev != nil {
+		rec.PreviousHash = prev.SHA256
+	}
+	if packed != nil {
+		_, err := tx.ExecContext(ctx, `INSERT INTO contents (sha256, codec, size, data) VALUES (?, ?, ?, ?)
+			ON CONFLICT (sha256) DO NOTHING`, rec.SHA256, codecDeflate, rec.SizeBytes, packed)
+		if err != nil {
+			return rec, wrap(fmt.Errorf("store content: %w", err))
+		}
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO snapshots (snapshot_id, tenant_id, device_id, sha256, collected_at,
+		size_bytes, changed, previous_hash, trigger_type, requested_by, reason, routeros_version,
+		normalization_version, duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		rec.SnapshotID, rec.TenantID, rec.DeviceID, rec.SHA256, at, rec.SizeBytes, rec.Changed,
+		rec.PreviousHash, string(rec.Trigger), rec.RequestedBy, rec.Reason, rec.RouterOSVersion,
+		rec.NormalizationVersion, rec.DurationMS)
+	if err != nil {
+		return rec, wrap(err)
+	}
+	_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO latest (`+recordCols+`) SELECT `+recordCols+`
+		FROM snapshots WHERE tenant_id = ? AND device_id = ? AND snapshot_id = ?`,
+		rec.TenantID, rec.DeviceID, rec.SnapshotID)
+	if err != nil {
+		return rec, wrap(err)
+	}
+	return rec, nil
+}
+
+func latest(ctx context.Context, q queryer, tenant, device string) (*api.SnapshotRecord, error) {
+	r, err := scanRecord(q.QueryRowContext(ctx, `SELECT `+recordCols+` FROM latest
+		WHERE tenant_id = ? AND device_id = ?`, tenant, device))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read latest snapshot: %w", err)
+	}
+	return &r, nil
+}
+
+// Latest implements Store.
+func (s *SQLite) Latest(ctx context.Context, tenant, device string) (*api.SnapshotRecord, error) {
+	r, err := latest(ctx, s.db, tenant, device)
+	if err != nil {
+		return nil, api.Wrap(api.KindStorage, err, DeviceKey{tenant, device}.String())
+	}
+	return r, nil
+}
+
+// LatestAll implements Store.
+func (s *SQLite) LatestAll(ctx context.Context, tenant string) (map[DeviceKey]api.SnapshotRecord, error) {
+	q, args := `SELECT `+recordCols+` FROM latest`, []any(nil)
+	if tenant != "" {
+		q, args = q+` WHERE tenant_id = ?`, []any{tenant}
+	}
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, api.Wrap(api.KindStorage, err, "read latest snapshots")
+	}
+	defer rows.Close()
+	out := make(map[DeviceKey]api.SnapshotRecord)
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return nil, api.Wrap(api.KindStorage, err, "read latest snapshots")
+		}
+		out[DeviceKey{r.TenantID, r.DeviceID}] = r
+	}
+	if err := rows.Err(); err != nil {
+		return nil, api.Wrap(api.KindStorage, err, "read latest snapshots")
+	}
+	return out, nil
+}
+
+// History implements Store. Limits above MaxHistoryLimit are reduced to it.
+func (s *SQLite) History(ctx context.Context, tenant, device string, limit int, before string) ([]api.SnapshotRecord, bool, error) {
+	if limit <= 0 {
+		limit = DefaultHistoryLimit
+	}
+	limit = min(limit, MaxHistoryLimit)
+	q := `SELECT ` + recordCols + ` FROM snapshots WHERE tenant_id = ? AND device_id = ?`
+	args := []any{tenant, device}
+	if before != "" {
+		q += ` AND snapshot_id < ?`
+		args = append(args, before)
+	}
+	// One row more than asked tells whether there are more.
+	q += ` ORDER BY snapshot_id DESC LIMIT ?`
+	args = append(args, limit+1)
+	key := DeviceKey{tenant, device}
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, false, api.Wrap(api.KindStorage, err, "read history of "+key.String())
+	}
+	defer rows.Close()
+	var out []api.SnapshotRecord
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return nil, false, api.Wrap(api.KindStorage, err, "read history of "+key.String())
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, api.Wrap(api.KindStorage, err, "read history of "+key.String())
+	}
+	if len(out) > limit {
+		return out[:limit], true, nil
+	}
+	return out, false, nil
+}
+
+// maxCandidates is how many matches of an ambiguous prefix Find lists.
+const maxCandidates = 10
+
+// Find implements Store.
+func (s *SQLite) Find(ctx context.Context, tenant, device, ref string) (api.SnapshotRecord, error) {
+	key := DeviceKey{tenant, device}
+	ref = strings.TrimSpace(ref)
+	if strings.EqualFold(ref, "latest") {
+		r, err := s.Latest(ctx, tenant, device)
+		if err != nil {
+			return api.SnapshotRecord{}, err
+		}
+		if r == nil {
+			return api.SnapshotRecord{}, fmt.Errorf("%s has no snapshots: %w", key, ErrNotFound)
+		}
+		return *r, nil
+	}
+	prefix := strings.ToLower(ref)
+	if len(prefix) < MinPrefix || len(prefix) > 64 || !isHex(prefix) {
+		return api.SnapshotRecord{}, api.Errorf(api.KindBadRequest,
+			"snapshot %q: use \"latest\", a sha256 or at least %d of its leading hex digits", ref, MinPrefix)
+	}
+	// Every hash starting with prefix sorts in [prefix, prefix+"g"): 'g'
+	// follows every hex digit. The bare columns come from the MAX row.
+	rows, err := s.db.QueryContext(ctx, `SELECT sha256, MAX(snapshot_id), collected_at FROM snapshots
+		WHERE tenant_id = ? AND device_id = ? AND sha256 >= ? AND sha256 < ?
+		GROUP BY sha256 ORDER BY 2 DESC LIMIT ?`, tenant, device, prefix, prefix+"g", maxCandidates+1)
+	if err != nil {
+		return api.SnapshotRecord{}, api.Wrap(api.KindStorage, err, fmt.Sprintf("find %q in %s", ref, key))
+	}
+	defer rows.Close()
+	type candidate struct {
+		sum, id string
+		at      time.Time
+	}
+	var cands []candidate
+	for rows.Next() {
+		var c candidate
+		var at int64
+		if err := rows.Scan(&c.sum, &c.id, &at); err != nil {
+			return api.SnapshotRecord{}, api.Wrap(api.KindStorage, err, fmt.Sprintf("find %q in %s", ref, key))
+		}
+		c.at = time.Unix(0, at).UTC()
+		cands = append(cands, c)
+	}
+	if err := rows.Err(); err != nil {
+		return api.SnapshotRecord{}, api.Wrap(api.KindStorage, err, fmt.Sprintf("find %q in %s", ref, key))
+	}
+	rows.Close()
+	switch len(cands) {
+	case 0:
+		return api.SnapshotRecord{}, fmt.Errorf("find %q in %s: %w", ref, key, ErrNotFound)
+	case 1:
+	default:
+		var list []string
+		for i, c := range cands {
+			if i == maxCandidates {
+				list = append(list, "and more")
+				break
+			}
+			list = append(list, fmt.Sprintf("%s (latest %s)", c.sum, c.at.Format(time.RFC3339)))
+		}
+		return api.SnapshotRecord{}, fmt.Errorf("find %q in %s: %w: it matches %s", ref, key, ErrAmbiguous, strings.Join(list, ", "))
+	}
+	r, err := scanRecord(s.db.QueryRowContext(ctx, `SELECT `+recordCols+` FROM snapshots
+		WHERE tenant_id = ? AND device_id = ? AND snapshot_id = ?`, tenant, device, cands[0].id))
+	if err != nil {
+		return api.SnapshotRecord{}, api.Wrap(api.KindStorage, err, fmt.Sprintf("find %q in %s", ref, key))
+	}
+	return r, nil
+}
+
+// Content implements Store.
+func (s *SQLite) Content(ctx context.Context, sum string) ([]byte, error) {
+	sum, ok := normHash(sum)
+	if !ok {
+		return nil, api.Errorf(api.KindBadRequest, "content %q: not a sha256 in hex", short(sum))
+	}
+	var codec string
+	var size int64
+	var data []byte
+	err := s.db.QueryRowContext(ctx, `SELECT codec, size, data FROM contents WHERE sha256 = ?`, sum).Scan(&codec, &size, &data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("content %s: %w", short(sum), ErrNotFound)
+	}
+	if err != nil {
+		return nil, api.Wrap(api.KindStorage, err, "read content "+short(sum))
+	}
+	return decompress(sum, codec, size, data)
+}
+
+// SetLastError implements Store.
+func (s *SQLite) SetLastError(ctx context.Context, tenant, device string, e *api.DeviceError) error {
+	key := DeviceKey{tenant, device}
+	if e == nil {
+		_, err := s.db.ExecContext(ctx, `DELETE FROM device_errors WHERE tenant_id = ? AND device_id = ?`, tenant, device)
+		return api.Wrap(api.KindStorage, err, "clear last error of "+key.String())
+	}
+	if err := api.CheckID("tenant", tenant); err != nil {
+		return err
+	}
+	if err := api.CheckID("device", device); err != nil {
+		return err
+	}
+	kind, at := e.Kind, e.At
+	if kind == "" {
+		kind = api.KindInternal
+	}
+	if at.IsZero() {
+		at = time.Now()
+	}
+	n, err := unixNano("error time", at)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.ExecContext(ctx, `INSERT INTO device_errors (tenant_id, device_id, kind, error, at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (tenant_id, device_id) DO UPDATE SET kind = excluded.kind, error = excluded.error, at = excluded.at`,
+		tenant, device, string(kind), e.Error, n)
+	return api.Wrap(api.KindStorage, err, "set last error of "+key.String())
+}
+
+// LastErrors implements Store.
+func (s *SQLite) LastErrors(ctx context.Context, tenant string) (map[DeviceKey]api.DeviceError, error) {
+	q, args := `SELECT tenant_id, device_id, kind, error, at FROM device_errors`, []any(nil)
+	if tenant != "" {
+		q, args = q+` WHERE tenant_id = ?`, []any{tenant}
+	}
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, api.Wrap(api.KindStorage, err, "read last errors")
+	}
+	defer rows.Close()
+	out := make(map[DeviceKey]api.DeviceError)
+	for rows.Next() {
+		var k DeviceKey
+		var e api.DeviceError
+		var kind string
+		var at int64
+		if err := rows.Scan(&k.Tenant, &k.Device, &kind, &e.Error, &at); err != nil {
+			return nil, api.Wrap(api.KindStorage, err, "read last errors")
+		}
+		e.Kind, e.At = api.ErrorKind(kind), time.Unix(0, at).UTC()
+		out[k] = e
+	}
+	if err := rows.Err(); err != nil {
+		return nil, api.Wrap(api.KindStorage, err, "read last errors")
+	}
+	return out, nil
+}
