@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -526,5 +528,24 @@ func TestOpenRejectsBadDir(t *testing.T) {
 	s := openStore(t, t.TempDir())
 	if _, err := OpenSQLite(context.Background(), s.Path()); err == nil || !strings.Contains(err.Error(), "not a directory") {
 		t.Errorf("dir is a file: err = %v", err)
+	}
+}
+
+// The DSN is a URI: a data dir with spaces or URI characters must still be
+// opened at its literal path.
+func TestOpenPathWithURICharacters(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "on call ?#%20 data")
+	s := openStore(t, dir)
+	record(t, s, "acme", "r1", "x")
+	var seq int
+	var name, file string
+	if err := s.DB().QueryRow("PRAGMA database_list").Scan(&seq, &name, &file); err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, DBFile); file != want {
+		t.Errorf("SQLite opened %q, want %q", file, want)
+	}
+	if _, err := os.Stat(filepath.Join(dir, DBFile+"-wal")); err != nil {
+		t.Errorf("no WAL beside the database at the literal path: %v", err)
 	}
 }
