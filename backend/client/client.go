@@ -59,8 +59,9 @@ type Client interface {
 	Backup(ctx context.Context, tenant, device string, opts BackupOptions, progress func(api.ProgressEvent)) (api.TriggerReply, error)
 
 	History(ctx context.Context, tenant, device string, limit int, before string) ([]api.SnapshotRecord, bool, error)
-	// Snapshot returns a snapshot's record and content by full hash.
-	Snapshot(ctx context.Context, tenant, device, sha256 string) (api.SnapshotRecord, []byte, error)
+	// Snapshot returns a snapshot's record and content. ref is "latest", a
+	// full hash or a unique hash prefix of at least 7 characters.
+	Snapshot(ctx context.Context, tenant, device, ref string) (api.SnapshotRecord, []byte, error)
 
 	// WatchDevice calls fn with the progress and final reply of jobs on one
 	// device, whoever started them, until stop is called or ctx ends.

@@ -1,0 +1,154 @@
+// Package local assembles the parts of one machine: the SQLite store and
+// lock in the data directory, the known hosts, the inventory and the backup
+// pipeline over them. Direct mode, the service and the demo all start here,
+// so a direct backup and a service backup on one data dir share one lock.
+package local
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/cfgsnap/cfgsnap/backend/api"
+	"github.com/cfgsnap/cfgsnap/backend/backup"
+	"github.com/cfgsnap/cfgsnap/backend/collect"
+	"github.com/cfgsnap/cfgsnap/backend/inventory"
+	"github.com/cfgsnap/cfgsnap/backend/lock"
+	"github.com/cfgsnap/cfgsnap/backend/store"
+)
+
+// Options say where the parts live.
+type Options struct {
+	DataDir       string
+	InventoryPath string
+	// Inventory may be given instead of InventoryPath (tests, the demo).
+	Inventory *inventory.Inventory
+	Timeout   time.Duration
+	LockTTL   time.Duration
+	// OnStored is called after each stored snapshot.
+	OnStored func(api.SnapshotRecord)
+	// Holder overrides "user@host".
+	Holder string
+}
+
+// Stack is one machine's backup machinery.
+type Stack struct {
+	DataDir  string
+	Store    *store.SQLite
+	Locker   lock.Locker
+	HostKeys *collect.HostKeys
+	Pipeline *backup.Pipeline
+	// Warnings from loading the inventory (inline passwords, loose modes).
+	Warnings []string
+
+	mu       sync.RWMutex
+	inv      *inventory.Inventory
+	invPath  string
+	onStored []func(api.SnapshotRecord)
+}
+
+// Open opens the store in opts.DataDir, loads the inventory and builds the
+// pipeline. An invalid inventory is an *inventory.ValidationError.
+func Open(ctx context.Context, opts Options) (*Stack, error) {
+	inv := opts.Inventory
+	var warnings []string
+	if inv == nil {
+		if opts.InventoryPath == "" {
+			return nil, fmt.Errorf("no inventory: give --inventory FILE (or CFGSNAP_INVENTORY), or a NATS URL for remote mode")
+		}
+		var err error
+		inv, warnings, err = inventory.Load(opts.InventoryPath)
+		if err != nil {
+			return nil, err
+		}
+	}
+	st, err := store.OpenSQLite(ctx, opts.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("open store in %s: %w", opts.DataDir, err)
+	}
+	lk, err := lock.NewSQLite(ctx, st.DB())
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("open lock table: %w", err)
+	}
+	s := &Stack{DataDir: opts.DataDir, Store: st, Locker: lk, Warnings: warnings, inv: inv, invPath: opts.InventoryPath}
+	if opts.OnStored != nil {
+		s.onStored = append(s.onStored, opts.OnStored)
+	}
+	s.HostKeys = &collect.HostKeys{File: filepath.Join(opts.DataDir, "known_hosts")}
+	if home, err := os.UserHomeDir(); err == nil {
+		s.HostKeys.ReadOnly = []string{filepath.Join(home, ".ssh", "known_hosts")}
+	}
+	holder := opts.Holder
+	if holder == "" {
+		holder = Holder()
+	}
+	s.Pipeline = backup.New(backup.Config{
+		Inventory: func() backup.Inventory { return s.Inventory() },
+		Store:     st, Locker: lk,
+		Dialer: &collect.Dialer{HostKeys: s.HostKeys},
+		Holder: holder, PID: os.Getpid(),
+		Timeout: opts.Timeout, LockTTL: opts.LockTTL,
+		OnStored: s.stored,
+	})
+	return s, nil
+}
+
+// OnStored adds a hook called after each stored snapshot.
+func (s *Stack) OnStored(fn func(api.SnapshotRecord)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onStored = append(s.onStored, fn)
+}
+
+func (s *Stack) stored(rec api.SnapshotRecord) {
+	s.mu.RLock()
+	fns := s.onStored
+	s.mu.RUnlock()
+	for _, fn := range fns {
+		fn(rec)
+	}
+}
+
+// Inventory is the current inventory.
+func (s *Stack) Inventory() *inventory.Inventory {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.inv
+}
+
+// Reload reads the inventory file again. On error the old inventory stays;
+// running jobs keep the device they started with.
+func (s *Stack) Reload() ([]string, error) {
+	if s.invPath == "" {
+		return nil, fmt.Errorf("no inventory file to reload")
+	}
+	inv, warnings, err := inventory.Load(s.invPath)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.inv = inv
+	s.mu.Unlock()
+	return warnings, nil
+}
+
+// Close closes the store.
+func (s *Stack) Close() error { return s.Store.Close() }
+
+// Holder names this process for lock holders: "user@host".
+func Holder() string {
+	name := "unknown"
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		name = u.Username
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "localhost"
+	}
+	return name + "@" + host
+}

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/cfgsnap/cfgsnap/backend/client"
+	"github.com/cfgsnap/cfgsnap/backend/inventory"
+	"github.com/cfgsnap/cfgsnap/backend/local"
+)
+
+// remoteMode reports whether commands go to the backup service.
+func (g *globals) remoteMode() bool { return g.nats.url != "" && !g.direct }
+
+// openStack opens this machine's store, lock and inventory. Inventory
+// problems are configuration errors (exit 2); warnings go to stderr.
+func (g *globals) openStack(ctx context.Context) (*local.Stack, error) {
+	s, err := local.Open(ctx, local.Options{DataDir: g.dataDir, InventoryPath: g.inventory, Timeout: g.timeout})
+	if err != nil {
+		var ve *inventory.ValidationError
+		if errors.As(err, &ve) {
+			return nil, &exitError{code: exitUsage, err: fmt.Errorf("inventory refused, nothing was run:\n%w", err)}
+		}
+		return nil, &exitError{code: exitUsage, err: err}
+	}
+	for _, w := range s.Warnings {
+		fmt.Fprintln(os.Stderr, "cfgsnap: warning:", w)
+	}
+	return s, nil
+}
+
+// openClient returns the client of the configured mode and a func that
+// releases it.
+func (g *globals) openClient(ctx context.Context) (client.Client, error) {
+	if g.remoteMode() {
+		return g.openRemote(ctx)
+	}
+	s, err := g.openStack(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &directClient{Direct: client.NewDirect(s), stack: s}, nil
+}
+
+// directClient closes its stack with it.
+type directClient struct {
+	*client.Direct
+	stack *local.Stack
+}
+
+func (d *directClient) Close() error { return d.stack.Close() }
+
+// logger opens the log file (0600, its dir 0700). Logs never go to the
+// terminal, where they would tear the TUI and could show what they should
+// not.
+func (g *globals) logger() (*slog.Logger, io.Closer, error) {
+	if err := os.MkdirAll(filepath.Dir(g.logFile), 0o700); err != nil {
+		return nil, nil, fmt.Errorf("log dir: %w", err)
+	}
+	f, err := os.OpenFile(g.logFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("log file: %w", err)
+	}
+	level := slog.LevelInfo
+	if g.debug {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: level})), f, nil
+}
+
+// isTerminal reports whether f is a terminal (for live progress and colour).
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// noColor reports whether NO_COLOR asks for no colour: any non-empty value.
+func noColor() bool { return os.Getenv("NO_COLOR") != "" }

@@ -1,0 +1,287 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cfgsnap/cfgsnap/backend/api"
+	"github.com/cfgsnap/cfgsnap/backend/client"
+	"github.com/cfgsnap/cfgsnap/backend/local"
+)
+
+type target struct{ tenant, device string }
+
+func (t target) String() string { return t.tenant + "/" + t.device }
+
+// parseTarget reads TENANT/DEVICE; with a default tenant a bare DEVICE is
+// accepted too.
+func parseTarget(s, defTenant string) (target, error) {
+	tenant, device, ok := strings.Cut(s, "/")
+	if !ok {
+		if defTenant == "" {
+			return target{}, usageErr("target %q: write it as TENANT/DEVICE (or give --tenant)", s)
+		}
+		tenant, device = defTenant, s
+	}
+	if !api.ValidID(tenant) || !api.ValidID(device) {
+		return target{}, usageErr("target %q: tenant and device IDs are 1-64 letters, digits, '_' or '-'", s)
+	}
+	return target{tenant, device}, nil
+}
+
+func newBackupCmd(g *globals) *cobra.Command {
+	var (
+		all         bool
+		tenant      string
+		asJSON      bool
+		reason      string
+		concurrency int
+	)
+	cmd := &cobra.Command{
+		Use:   "backup TARGET... [--all] [--tenant T]",
+		Short: "Back up devices now and print each result",
+		Long: `Back up devices now, without the TUI, in whichever mode is configured.
+One line per device: status, SHA-256, changed or not. With --json, one
+trigger reply (protocol.md §3) per line.
+
+Exit status: 0 all succeeded, 1 at least one failed, 2 usage or configuration
+error, 3 none failed but at least one device was locked by another backup,
+4 the backup service could not be reached.`,
+		Example: `  cfgsnap backup acme/core-rtr-1
+  cfgsnap backup --all --concurrency 32
+  cfgsnap backup --tenant acme --all --json --reason "before change CHG-1234"`,
+		ValidArgsFunction: completeTargets(g),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !all && len(args) == 0 {
+				return usageErr("name at least one TENANT/DEVICE, or give --all")
+			}
+			if concurrency < 1 {
+				return usageErr("--concurrency must be at least 1")
+			}
+			ctx := cmd.Context()
+			c, err := g.openClient(ctx)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			targets, err := resolveTargets(ctx, c, args, tenant, all)
+			if err != nil {
+				return err
+			}
+			return runBackups(ctx, c, targets, backupRun{
+				concurrency: concurrency, asJSON: asJSON,
+				opts:   client.BackupOptions{RequestedBy: local.Holder(), Reason: reason},
+				stdout: cmd.OutOrStdout(), stderr: os.Stderr, live: isTerminal(os.Stderr),
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&all, "all", false, "every device (of --tenant, if given)")
+	f.StringVar(&tenant, "tenant", "", "tenant of --all, or of targets given as bare DEVICE")
+	f.BoolVar(&asJSON, "json", false, "one JSON trigger reply per line")
+	f.StringVar(&reason, "reason", "", "why, recorded with the snapshot (e.g. a change ticket)")
+	f.IntVar(&concurrency, "concurrency", 8, "backups at once")
+	return cmd
+}
+
+// resolveTargets expands --all and checks named targets exist, so a typo is
+// a usage error (exit 2) before anything runs.
+func resolveTargets(ctx context.Context, c client.Client, args []string, tenant string, all bool) ([]target, error) {
+	tenants, err := c.Tenants(ctx)
+	if err != nil {
+		return nil, classifyClientErr(err)
+	}
+	known := map[string]bool{}
+	for _, t := range tenants {
+		known[t.ID] = true
+	}
+	if tenant != "" && !known[tenant] {
+		return nil, usageErr("unknown tenant %q", tenant)
+	}
+	var out []target
+	seen := map[target]bool{}
+	add := func(t target) {
+		if !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	devicesOf := map[string]map[string]bool{}
+	devices := func(tn string) (map[string]bool, error) {
+		if m, ok := devicesOf[tn]; ok {
+			return m, nil
+		}
+		devs, err := c.Devices(ctx, tn)
+		if err != nil {
+			return nil, classifyClientErr(err)
+		}
+		m := map[string]bool{}
+		for _, d := range devs {
+			m[d.ID] = true
+			if all && (tenant == "" || tenant == tn) {
+				add(target{tn, d.ID})
+			}
+		}
+		devicesOf[tn] = m
+		return m, nil
+	}
+	if all {
+		for _, t := range tenants {
+			if tenant == "" || t.ID == tenant {
+				if _, err := devices(t.ID); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	for _, a := range args {
+		t, err := parseTarget(a, tenant)
+		if err != nil {
+			return nil, err
+		}
+		if !known[t.tenant] {
+			return nil, usageErr("unknown tenant %q in %s", t.tenant, a)
+		}
+		m, err := devices(t.tenant)
+		if err != nil {
+			return nil, err
+		}
+		if !m[t.device] {
+			return nil, usageErr("unknown device %s", t)
+		}
+		add(t)
+	}
+	if len(out) == 0 {
+		return nil, usageErr("no devices to back up")
+	}
+	return out, nil
+}
+
+type backupRun struct {
+	concurrency int
+	asJSON      bool
+	opts        client.BackupOptions
+	stdout      io.Writer
+	stderr      io.Writer
+	live        bool
+}
+
+func runBackups(ctx context.Context, c client.Client, targets []target, r backupRun) error {
+	prog := newProgressLine(r.stderr, r.live, len(targets))
+	defer prog.stop()
+	results := make(chan api.TriggerReply)
+	sem := make(chan struct{}, r.concurrency)
+	var unreachable error
+	var mu sync.Mutex
+	go func() {
+		var wg sync.WaitGroup
+		for _, t := range targets {
+			sem <- struct{}{}
+			wg.Add(1)
+			go func(t target) {
+				defer func() { <-sem; wg.Done() }()
+				reply, err := c.Backup(ctx, t.tenant, t.device, r.opts, func(ev api.ProgressEvent) { prog.event(ev) })
+				if err != nil {
+					mu.Lock()
+					if unreachable == nil {
+						unreachable = err
+					}
+					mu.Unlock()
+					reply = api.FailedReply("", t.tenant, t.device, err)
+				}
+				prog.done(t.String())
+				results <- reply
+			}(t)
+		}
+		wg.Wait()
+		close(results)
+	}()
+	var failed, locked int
+	for reply := range results {
+		prog.clear()
+		if r.asJSON {
+			b, _ := json.Marshal(reply)
+			fmt.Fprintf(r.stdout, "%s\n", b)
+		} else {
+			fmt.Fprintln(r.stdout, formatReply(reply))
+		}
+		prog.redraw()
+		switch reply.Status {
+		case api.StatusFailed:
+			failed++
+		case api.StatusLocked:
+			locked++
+		}
+	}
+	if unreachable != nil {
+		return classifyClientErr(unreachable)
+	}
+	switch {
+	case failed > 0:
+		return &exitError{code: exitFailed, err: fmt.Errorf("%d of %d backups failed", failed, len(targets))}
+	case locked > 0:
+		return &exitError{code: exitLocked, err: fmt.Errorf("%d of %d devices were locked by another backup", locked, len(targets))}
+	}
+	return nil
+}
+
+// formatReply is the one-line human form of a trigger reply.
+func formatReply(r api.TriggerReply) string {
+	t := r.TenantID + "/" + r.DeviceID
+	switch r.Status {
+	case api.StatusSuccess:
+		changed := "unchanged"
+		if r.IsChanged() {
+			changed = "changed"
+			if r.PreviousHash == "" {
+				changed = "changed (first backup)"
+			}
+		}
+		return fmt.Sprintf("%-32s success  %s  %-9s  %s  RouterOS %s  %s", t, r.SHA256, changed,
+			humanBytes(r.SizeBytes), r.RouterOSVersion, time.Duration(r.DurationMS)*time.Millisecond)
+	case api.StatusLocked:
+		if r.Lock != nil {
+			return fmt.Sprintf("%-32s locked   held by %s since %s (job %s, stage %s)", t, r.Lock.Holder,
+				r.Lock.Since.Local().Format("15:04:05"), r.Lock.JobID, r.Lock.Stage)
+		}
+		return fmt.Sprintf("%-32s locked   %s", t, r.Message)
+	default:
+		// One line per device, whatever the device printed: scripts count lines.
+		return fmt.Sprintf("%-32s failed   %s: %s", t, r.ErrorKind, strings.Join(strings.Fields(r.Error), " "))
+	}
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// classifyClientErr maps an error of the client (not of a backup) to an
+// exit status: an unreachable service is 4, an unknown device 2.
+func classifyClientErr(err error) error {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return err
+	}
+	switch api.KindOf(err) {
+	case api.KindUnreachable, api.KindTimeout:
+		return &exitError{code: exitUnreachable, err: err}
+	case api.KindNotFound, api.KindBadRequest:
+		return &exitError{code: exitUsage, err: err}
+	}
+	return &exitError{code: exitFailed, err: err}
+}
