@@ -1,0 +1,5 @@
+//go:build !race
+
+package devicesim
+
+const raceEnabled = false
