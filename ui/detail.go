@@ -1,0 +1,325 @@
+package ui
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/cfgsnap/cfgsnap/backend/api"
+	"github.com/cfgsnap/cfgsnap/backend/client"
+)
+
+// detailData is what the detail pane under the device list shows for the
+// selected device: its running job, the latest result of this session or
+// what the inventory knows.
+type detailData struct {
+	dev    api.Device
+	tenant string
+	job    *jobLine
+	res    *result
+	mode   client.Mode
+	now    time.Time
+	loc    *time.Location
+}
+
+func (m *Model) detailOf(d api.Device) detailData {
+	key := devKey{m.fleet.tenant, d.ID}
+	dd := detailData{dev: d, tenant: m.fleet.tenant, mode: m.mode(), now: m.now(), loc: m.loc}
+	if j := m.jobs.active[key]; j != nil {
+		l := m.jobLineOf(j)
+		dd.job = &l
+		return dd
+	}
+	if r := m.results[key]; r != nil && (d.LastBackup == nil || !d.LastBackup.CollectedAt.After(r.at)) {
+		dd.res = r
+	}
+	return dd
+}
+
+// renderDetail is a pure function from a device's state to the lines of
+// the detail pane, w cells wide.
+func renderDetail(dd detailData, w int, st *Styles) []string {
+	d := dd.dev
+	var out []string
+	add := func(s string) { out = append(out, s) }
+	wrap := func(style func(...string) string, s string) {
+		for _, l := range wrapText(s, w) {
+			add(style(l))
+		}
+	}
+	plain := func(s ...string) string { return strings.Join(s, " ") }
+
+	switch {
+	case dd.job != nil:
+		j := dd.job
+		who := "you"
+		if j.kind == jobWatch {
+			who = j.holder
+		}
+		if j.state == jobWaiting {
+			add(st.Dim.Render("… Queued in this TUI, " + j.slotInfo))
+		} else {
+			add(st.Running.Render(fmt.Sprintf("%s Backing up, started by %s: %s", j.spin, who, stageTitle(j.stage))))
+			add(fmt.Sprintf("received %s · %s elapsed", humanSizeOrDash(j.bytes), millis(max(j.elapsed, 0))))
+		}
+		if d.LastBackup != nil {
+			add(st.Dim.Render("previous backup " + stamp(d.LastBackup.CollectedAt, dd.loc) + " (" + ago(dd.now, d.LastBackup.CollectedAt) + ")"))
+			add(st.Dim.Render("sha256   ") + st.Hash.Render(clean(d.LastBackup.SHA256)))
+		}
+		return out
+	case dd.res != nil && dd.res.err != nil:
+		return renderFailure(dd, "", dd.res.err.Error(), w, st)
+	case dd.res != nil && dd.res.reply.Status == api.StatusLocked:
+		return renderLocked(dd, w, st)
+	case dd.res != nil && dd.res.reply.Status != api.StatusSuccess:
+		return renderFailure(dd, dd.res.reply.ErrorKind, dd.res.reply.Error, w, st)
+	case dd.res != nil:
+		r := dd.res.reply
+		by := ""
+		if dd.res.watched {
+			by = " by " + clean(dd.res.holder)
+		}
+		at := r.CollectedAt
+		if at.IsZero() {
+			at = dd.res.at
+		}
+		head := st.OK.Render("✓ Backed up"+by) + " " + stamp(at, dd.loc) + st.Dim.Render(" ("+ago(dd.now, at)+")") + " · " + changedText(r.IsChanged(), r.PreviousHash, st)
+		add(head)
+		out = append(out, hashLines(clean(r.SHA256), clean(r.PreviousHash), r.IsChanged(), st)...)
+		add(st.Dim.Render(joinNonEmpty(" · ", humanSize(r.SizeBytes), rosText(r.RouterOSVersion), "took "+millis(r.DurationMS), shortJob(r.JobID))))
+		return out
+	}
+
+	if e := d.LastError; e != nil && !d.Busy && (d.LastBackup == nil || e.At.After(d.LastBackup.CollectedAt)) {
+		out = renderFailure(dd, e.Kind, e.Error, w, st)
+		out[0] += st.Dim.Render(" (" + ago(dd.now, e.At) + ")")
+		return out
+	}
+	if d.Busy {
+		add(st.Warn.Render("⊘ Locked: another backup of this device is running."))
+		wrap(plain, "w watches its progress until it ends; b tries anyway (and reports who holds it).")
+	}
+	if lb := d.LastBackup; lb != nil {
+		by := ""
+		if lb.RequestedBy != "" {
+			by = " by " + clean(lb.RequestedBy)
+		}
+		add("Last backup " + stamp(lb.CollectedAt, dd.loc) + st.Dim.Render(" ("+ago(dd.now, lb.CollectedAt)+", "+clean(string(lb.Trigger))+by+")") + " · " + changedText(lb.Changed, lb.PreviousHash, st))
+		out = append(out, hashLines(clean(lb.SHA256), clean(lb.PreviousHash), lb.Changed, st)...)
+		add(st.Dim.Render(joinNonEmpty(" · ", humanSize(lb.SizeBytes), rosText(lb.RouterOSVersion), "took "+millis(lb.DurationMS))))
+	} else if !d.Busy {
+		add(st.Dim.Render("Never backed up. b backs it up now."))
+	}
+	return out
+}
+
+func rosText(v string) string {
+	if v == "" {
+		return ""
+	}
+	return "RouterOS " + clean(v)
+}
+
+func shortJob(id string) string {
+	if id == "" {
+		return ""
+	}
+	return "job " + clean(id)
+}
+
+func joinNonEmpty(sep string, parts ...string) string {
+	var keep []string
+	for _, p := range parts {
+		if p != "" {
+			keep = append(keep, p)
+		}
+	}
+	return strings.Join(keep, sep)
+}
+
+func changedText(changed bool, prev string, st *Styles) string {
+	switch {
+	case changed && prev == "":
+		return st.Warn.Render("first snapshot")
+	case changed:
+		return st.Warn.Render("changed")
+	}
+	return st.Dim.Render("unchanged")
+}
+
+func hashLines(hash, prev string, changed bool, st *Styles) []string {
+	lines := []string{st.Dim.Render("sha256   ") + st.Hash.Render(hash)}
+	switch {
+	case prev == "":
+	case !changed || prev == hash:
+		lines = append(lines, st.Dim.Render("previous same hash"))
+	default:
+		lines = append(lines, st.Dim.Render("previous ")+st.Hash.Render(prev))
+	}
+	return lines
+}
+
+func stageTitle(s api.Stage) string {
+	switch s {
+	case api.StageQueued:
+		return "queued at the service"
+	case api.StageLockAcquired:
+		return "device locked for the backup"
+	case api.StageConnecting:
+		return "connecting over SSH"
+	case api.StageAuthenticating:
+		return "logging in"
+	case api.StageExporting:
+		return "exporting the configuration"
+	case api.StageStoring:
+		return "storing the snapshot"
+	case "":
+		return "starting"
+	}
+	return clean(string(s))
+}
+
+func renderLocked(dd detailData, w int, st *Styles) []string {
+	l := dd.res.reply.Lock
+	var out []string
+	if l == nil {
+		out = append(out, st.Warn.Render("⊘ Locked: another backup of this device is running."))
+	} else {
+		out = append(out, st.Warn.Render("⊘ Locked by "+clean(l.Holder)))
+		out = append(out, fmt.Sprintf("since %s (%s) · stage %s", stamp(l.Since, dd.loc), ago(dd.now, l.Since), stageTitle(l.Stage)))
+		if l.JobID != "" {
+			out = append(out, st.Dim.Render("job "+clean(l.JobID)))
+		}
+	}
+	for _, s := range wrapText("Nothing was changed. Press w to watch that job's progress until it ends; its result then shows here.", w) {
+		out = append(out, s)
+	}
+	return out
+}
+
+// kindTitle says what happened, for a person in a hurry.
+func kindTitle(k api.ErrorKind) string {
+	switch k {
+	case "":
+		return "No reply from the backup service"
+	case api.KindAuthFailed:
+		return "Wrong credentials: the router refused the login"
+	case api.KindHostKeyMismatch:
+		return "Host key mismatch: the router's SSH key is not the recorded one"
+	case api.KindUnreachable:
+		return "Unreachable: no SSH connection to the router"
+	case api.KindTimeout:
+		return "Timed out: the router did not finish in time"
+	case api.KindTruncated:
+		return "Truncated export: the configuration arrived incomplete"
+	case api.KindInvalidOutput:
+		return "Not a RouterOS export: the router answered something else"
+	case api.KindNotFound:
+		return "Unknown device: the service has no such device in this tenant"
+	case api.KindBadRequest:
+		return "Request rejected by the service"
+	case api.KindStorage:
+		return "The snapshot could not be stored"
+	case api.KindInternal:
+		return "Internal error in the backup pipeline"
+	}
+	return "Backup failed (" + clean(string(k)) + ")"
+}
+
+// kindAdvice says what to do about it.
+func kindAdvice(k api.ErrorKind, mode client.Mode, target string) string {
+	where := "in the inventory"
+	if mode == client.ModeRemote {
+		where = "in the backup service's inventory"
+	}
+	switch k {
+	case "":
+		return "The service may be down or the link lost (see the status bar). The backup may still finish there: w watches the device, b retries."
+	case api.KindAuthFailed:
+		return "Check the username and the password_env, password_file or identity_file of this device (or its tenant's defaults) " + where + ", then b to retry."
+	case api.KindHostKeyMismatch:
+		if mode == client.ModeRemote {
+			return "The router was reinstalled or reset, or someone is intercepting the connection. Verify the new fingerprint with whoever runs it; if legitimate, run 'cfgsnap hostkey forget " + target + "' on the service host (F asks the service), then b."
+		}
+		return "The router was reinstalled or reset, or someone is intercepting the connection. Verify the new fingerprint with whoever runs it; if legitimate, F forgets the old key and the next backup (b) records the new one."
+	case api.KindUnreachable:
+		return "Check that the router is up, that its host and port are right " + where + ", and that this host can reach it (VPN, firewall, /ip service ssh on the router). b retries."
+	case api.KindTimeout:
+		return "The router may be overloaded or the link slow. b retries; if it keeps timing out, raise --timeout."
+	case api.KindTruncated:
+		return "Nothing was stored. Large exports trip a RouterOS flow-control bug and flaky links cut them: b retries; if it repeats, upgrade RouterOS."
+	case api.KindInvalidOutput:
+		return "Nothing was stored. Check that the device runs RouterOS and that the backup user may run /export (policies read and sensitive)."
+	case api.KindNotFound:
+		return "The inventory changed since this list was loaded: r reloads it."
+	case api.KindBadRequest:
+		return "This TUI and the service may disagree on the protocol; check their versions and the service log."
+	case api.KindStorage:
+		return "The export worked but the data directory refused it: check free space and permissions on the backup host, then b."
+	case api.KindInternal:
+		return "b retries; if it repeats, run the service with --debug and report what its log says."
+	}
+	return "See the log file for details; b retries."
+}
+
+var fingerprintRE = regexp.MustCompile(`SHA256:[A-Za-z0-9+/]{16,}={0,2}`)
+
+// fingerprints finds the SHA256 fingerprints in a host key error and
+// labels each by the words before it: the backend says which key the
+// device presented and which is recorded or pinned.
+func fingerprints(msg string) (presented string, recorded []string) {
+	locs := fingerprintRE.FindAllStringIndex(msg, -1)
+	prevEnd := 0
+	var unlabelled []string
+	for _, l := range locs {
+		fp := msg[l[0]:l[1]]
+		before := strings.ToLower(msg[prevEnd:l[0]])
+		prevEnd = l[1]
+		p := max(strings.LastIndex(before, "present"), strings.LastIndex(before, "offer"), strings.LastIndex(before, "got"))
+		r := max(strings.LastIndex(before, "record"), strings.LastIndex(before, "pin"), strings.LastIndex(before, "known"), strings.LastIndex(before, "expect"))
+		switch {
+		case p > r && presented == "":
+			presented = fp
+		case r > p:
+			recorded = append(recorded, fp)
+		default:
+			unlabelled = append(unlabelled, fp)
+		}
+	}
+	// Without labels, the order of cli.md: presented first, then recorded.
+	for _, fp := range unlabelled {
+		if presented == "" {
+			presented = fp
+		} else {
+			recorded = append(recorded, fp)
+		}
+	}
+	return presented, recorded
+}
+
+func renderFailure(dd detailData, kind api.ErrorKind, errText string, w int, st *Styles) []string {
+	target := dd.tenant + "/" + dd.dev.ID
+	out := []string{st.Bad.Render("✗ " + kindTitle(kind))}
+	if kind == api.KindHostKeyMismatch {
+		pres, rec := fingerprints(errText)
+		if pres != "" {
+			out = append(out, st.Dim.Render("presented ")+st.Bold.Render(pres))
+		}
+		for _, r := range rec {
+			out = append(out, st.Dim.Render("recorded  ")+r)
+		}
+	}
+	if kind == api.KindUnreachable && dd.dev.Host != "" {
+		addr := clean(dd.dev.Host)
+		if dd.dev.Port > 0 {
+			addr = fmt.Sprintf("%s:%d", addr, dd.dev.Port)
+		}
+		out[0] += st.Dim.Render(" (" + addr + ")")
+	}
+	out = append(out, wrapText(kindAdvice(kind, dd.mode, clean(target)), w)...)
+	for _, l := range wrapText("error: "+clean(errText), w) {
+		out = append(out, st.Dim.Render(l))
+	}
+	return out
+}

@@ -1,0 +1,676 @@
+package ui
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/cfgsnap/cfgsnap/backend/api"
+)
+
+type sortKey int
+
+const (
+	sortName sortKey = iota
+	sortAge
+	sortState
+)
+
+func (s sortKey) String() string {
+	return [...]string{"name", "age", "state"}[s]
+}
+
+// fleetState is the device list of the selected tenant with its filter,
+// sort, marks and cursor.
+type fleetState struct {
+	tenant  string
+	devices []api.Device
+	index   map[string]int // device ID → position in devices
+	hay     []string       // lower-case text the filter matches, per device
+	sorted  []int          // all devices in sort order
+	view    []int          // sorted, filtered
+	cursor  int            // into view
+	offset  int
+
+	loading bool
+	err     error
+	req     int
+
+	filter    lineInput
+	filtering bool
+	lastQuery string
+	sort      sortKey
+	desc      bool
+
+	marks map[string]map[string]bool // tenant → device → marked
+	cache map[string][]api.Device    // tenant → devices, to switch back instantly
+}
+
+func (f *fleetState) init() {
+	f.index = map[string]int{}
+	f.marks = map[string]map[string]bool{}
+	f.cache = map[string][]api.Device{}
+}
+
+func (f *fleetState) current() (api.Device, bool) {
+	if f.cursor < 0 || f.cursor >= len(f.view) {
+		return api.Device{}, false
+	}
+	return f.devices[f.view[f.cursor]], true
+}
+
+func (f *fleetState) tenantMarks() map[string]bool {
+	mk := f.marks[f.tenant]
+	if mk == nil {
+		mk = map[string]bool{}
+		f.marks[f.tenant] = mk
+	}
+	return mk
+}
+
+func (f *fleetState) clamp(rows int) {
+	f.cursor = min(max(f.cursor, 0), max(len(f.view)-1, 0))
+	rows = max(rows, 1)
+	if f.cursor < f.offset {
+		f.offset = f.cursor
+	}
+	if f.cursor >= f.offset+rows {
+		f.offset = f.cursor - rows + 1
+	}
+	f.offset = min(max(f.offset, 0), max(len(f.view)-rows, 0))
+}
+
+// setDevices replaces the list, keeping the cursor on the same device.
+func (m *Model) setDevices(devs []api.Device) {
+	f := &m.fleet
+	keep := ""
+	if d, ok := f.current(); ok {
+		keep = d.ID
+	}
+	f.devices = devs
+	f.index = make(map[string]int, len(devs))
+	f.hay = make([]string, len(devs))
+	for i, d := range devs {
+		f.index[d.ID] = i
+		f.hay[i] = strings.ToLower(d.ID + " " + d.Name + " " + d.Host + " " + strings.Join(d.Tags, " "))
+	}
+	f.lastQuery = ""
+	m.resort(keep)
+}
+
+// resort recomputes the sort order and the filtered view.
+func (m *Model) resort(keep string) {
+	f := &m.fleet
+	f.sorted = f.sorted[:0]
+	for i := range f.devices {
+		f.sorted = append(f.sorted, i)
+	}
+	var ranks []int
+	if f.sort == sortState {
+		ranks = make([]int, len(f.devices))
+		for i, d := range f.devices {
+			ranks[i] = m.deviceState(d).kind.rank()
+		}
+	}
+	name := func(i int) string { return cmp.Or(f.devices[i].Name, f.devices[i].ID) }
+	slices.SortStableFunc(f.sorted, func(a, b int) int {
+		var c int
+		switch f.sort {
+		case sortAge:
+			// Ascending age: the most recent backup first, never last.
+			ta, tb := backupTime(f.devices[a]), backupTime(f.devices[b])
+			c = tb.Compare(ta)
+			if ta.IsZero() != tb.IsZero() {
+				c = cmp.Compare(boolInt(ta.IsZero()), boolInt(tb.IsZero()))
+			}
+		case sortState:
+			c = cmp.Compare(ranks[a], ranks[b])
+		}
+		if c == 0 {
+			c = strings.Compare(strings.ToLower(name(a)), strings.ToLower(name(b)))
+		}
+		if c == 0 {
+			c = strings.Compare(f.devices[a].ID, f.devices[b].ID)
+		}
+		if f.desc {
+			c = -c
+		}
+		return c
+	})
+	f.lastQuery = "\x00" // force a full refilter
+	m.refilter(keep)
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// refilter applies the filter to the sorted list. A query that extends
+// the previous one only needs to look at the previous matches, which keeps
+// typing fast on a large tenant.
+func (m *Model) refilter(keep string) {
+	f := &m.fleet
+	q := strings.ToLower(strings.TrimSpace(f.filter.String()))
+	src := f.sorted
+	if f.lastQuery != "\x00" && f.lastQuery != "" && strings.HasPrefix(q, f.lastQuery) && !strings.Contains(q[len(f.lastQuery):], " ") {
+		src = f.view
+	}
+	terms := strings.Fields(q)
+	view := make([]int, 0, len(src))
+	for _, i := range src {
+		if matchAll(f.hay[i], terms) {
+			view = append(view, i)
+		}
+	}
+	f.view = view
+	f.lastQuery = q
+	f.cursor = 0
+	if keep != "" {
+		if at, ok := f.index[keep]; ok {
+			if p := slices.Index(f.view, at); p >= 0 {
+				f.cursor = p
+			}
+		}
+	}
+	f.clamp(m.fleetListRows())
+}
+
+// matchAll is a fuzzy match: every term must appear in hay as a
+// subsequence, like fzf's space-separated terms.
+func matchAll(hay string, terms []string) bool {
+	for _, t := range terms {
+		if !subsequence(hay, t) {
+			return false
+		}
+	}
+	return true
+}
+
+func subsequence(hay, q string) bool {
+	j := 0
+	for i := 0; i < len(hay) && j < len(q); i++ {
+		if hay[i] == q[j] {
+			j++
+		}
+	}
+	return j == len(q)
+}
+
+// Loading.
+
+type tenantsMsg struct {
+	req     int
+	tenants []api.Tenant
+	err     error
+}
+
+type devicesMsg struct {
+	req     int
+	tenant  string
+	devices []api.Device
+	err     error
+}
+
+func (m *Model) loadTenants() tea.Cmd {
+	if m.client == nil {
+		return nil
+	}
+	m.tenantReq = m.nextReq()
+	m.tenantsLoading = true
+	req, c, ctx := m.tenantReq, m.client, m.ctx
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+		defer cancel()
+		ts, err := c.Tenants(ctx)
+		return tenantsMsg{req: req, tenants: ts, err: err}
+	}
+}
+
+func (m *Model) onTenants(msg tenantsMsg) tea.Cmd {
+	if msg.req != m.tenantReq {
+		return nil
+	}
+	m.tenantsLoading = false
+	m.tenantsErr = msg.err
+	if msg.err != nil {
+		m.addLog(logError, "loading tenants: %s", clean(msg.err.Error()))
+		return nil
+	}
+	cur := m.currentTenant()
+	m.tenants = msg.tenants
+	idx := 0
+	for i, t := range m.tenants {
+		if t.ID == cur {
+			idx = i
+		}
+	}
+	if len(m.tenants) == 0 {
+		return nil
+	}
+	return m.selectTenant(idx, cur != m.tenants[idx].ID || len(m.fleet.devices) == 0)
+}
+
+func (m *Model) currentTenant() string {
+	if m.tenant >= 0 && m.tenant < len(m.tenants) {
+		return m.tenants[m.tenant].ID
+	}
+	return ""
+}
+
+func (m *Model) tenantName(id string) string {
+	for _, t := range m.tenants {
+		if t.ID == id && t.Name != "" {
+			return t.Name
+		}
+	}
+	return id
+}
+
+// selectTenant shows tenant i: from the cache at once when it was seen
+// before, and reloaded in the background either way.
+func (m *Model) selectTenant(i int, switched bool) tea.Cmd {
+	if i < 0 || i >= len(m.tenants) {
+		return nil
+	}
+	m.tenant = i
+	m.clampTenantOffset()
+	id := m.tenants[i].ID
+	var cmds []tea.Cmd
+	if switched || m.fleet.tenant != id {
+		f := &m.fleet
+		if f.tenant != "" && f.devices != nil {
+			f.cache[f.tenant] = f.devices
+		}
+		f.tenant = id
+		f.cursor, f.offset = 0, 0
+		f.filter.set("")
+		f.filtering = false
+		f.err = nil
+		m.setDevices(f.cache[id])
+		cmds = append(cmds, m.startSnapWatch(id))
+	}
+	cmds = append(cmds, m.loadDevices())
+	return tea.Batch(cmds...)
+}
+
+func (m *Model) loadDevices() tea.Cmd {
+	if m.client == nil || m.fleet.tenant == "" {
+		return nil
+	}
+	f := &m.fleet
+	f.req = m.nextReq()
+	f.loading = true
+	req, tenant, c, ctx := f.req, f.tenant, m.client, m.ctx
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+		defer cancel()
+		devs, err := c.Devices(ctx, tenant)
+		return devicesMsg{req: req, tenant: tenant, devices: devs, err: err}
+	}
+}
+
+func (m *Model) onDevices(msg devicesMsg) tea.Cmd {
+	f := &m.fleet
+	if msg.err == nil {
+		f.cache[msg.tenant] = msg.devices
+	}
+	if msg.req != f.req || msg.tenant != f.tenant {
+		return nil // the user moved on; only the latest request counts
+	}
+	f.loading = false
+	f.err = msg.err
+	if msg.err != nil {
+		m.addLog(logError, "loading devices of %s: %s", clean(msg.tenant), clean(msg.err.Error()))
+		return nil
+	}
+	// Snapshots seen while the request was in flight may be newer than
+	// the reply: keep whichever backup is the most recent.
+	if len(f.devices) > 0 {
+		for i, d := range msg.devices {
+			if at, ok := f.index[d.ID]; ok {
+				old := f.devices[at]
+				if old.LastBackup != nil && (d.LastBackup == nil || old.LastBackup.CollectedAt.After(d.LastBackup.CollectedAt)) {
+					msg.devices[i].LastBackup = old.LastBackup
+				}
+			}
+		}
+	}
+	m.setDevices(msg.devices)
+	for i := range m.tenants {
+		if m.tenants[i].ID == msg.tenant {
+			m.tenants[i].DeviceCount = len(msg.devices)
+		}
+	}
+	return nil
+}
+
+// Live snapshots of the selected tenant, stored by anyone.
+
+type snapWatch struct {
+	tenant string
+	req    int
+	stop   func()
+}
+
+type snapWatchMsg struct {
+	req    int
+	tenant string
+	stop   func()
+	err    error
+}
+
+type snapshotMsg struct {
+	tenant string
+	rec    api.SnapshotRecord
+}
+
+func (m *Model) startSnapWatch(tenant string) tea.Cmd {
+	m.stopSnapWatch()
+	if m.client == nil {
+		return nil
+	}
+	m.snapWatch = snapWatch{tenant: tenant, req: m.nextReq()}
+	req, c, ctx, b := m.snapWatch.req, m.client, m.ctx, m.bridge
+	return func() tea.Msg {
+		stop, err := c.WatchSnapshots(ctx, tenant, func(rec api.SnapshotRecord) {
+			b.push(snapshotMsg{tenant: tenant, rec: rec})
+		})
+		return snapWatchMsg{req: req, tenant: tenant, stop: stop, err: err}
+	}
+}
+
+func (m *Model) stopSnapWatch() {
+	if m.snapWatch.stop != nil {
+		m.snapWatch.stop()
+	}
+	m.snapWatch = snapWatch{}
+}
+
+func (m *Model) onSnapWatch(msg snapWatchMsg) {
+	if msg.req != m.snapWatch.req {
+		if msg.stop != nil {
+			msg.stop() // the tenant changed before the watch started
+		}
+		return
+	}
+	if msg.err != nil {
+		m.addLog(logWarn, "live snapshot updates for %s unavailable: %s", clean(msg.tenant), clean(msg.err.Error()))
+		return
+	}
+	m.snapWatch.stop = msg.stop
+}
+
+func (m *Model) onSnapshot(ev snapshotMsg) {
+	rec := ev.rec
+	if ev.tenant == m.fleet.tenant {
+		f := &m.fleet
+		if i, ok := f.index[rec.DeviceID]; ok {
+			d := &f.devices[i]
+			if d.LastBackup == nil || !rec.CollectedAt.Before(d.LastBackup.CollectedAt) {
+				r := rec
+				d.LastBackup = &r
+				if f.sort != sortName {
+					m.resortKeep()
+				}
+			}
+		}
+	}
+	if h := m.hist; h != nil && h.tenant == ev.tenant && h.device == rec.DeviceID {
+		h.add(rec)
+	}
+}
+
+func (m *Model) resortKeep() {
+	keep := ""
+	if d, ok := m.fleet.current(); ok {
+		keep = d.ID
+	}
+	m.resort(keep)
+}
+
+// Keys.
+
+func (m *Model) wide() bool { return m.width >= 100 }
+
+func (m *Model) fleetKey(msg tea.KeyPressMsg) tea.Cmd {
+	k := m.keys
+	f := &m.fleet
+	rows := m.fleetListRows()
+	if m.focusTenants && m.wide() {
+		switch {
+		case matches(msg, k.Up):
+			return m.selectTenant(m.tenant-1, true)
+		case matches(msg, k.Down):
+			return m.selectTenant(m.tenant+1, true)
+		case matches(msg, k.Top):
+			return m.selectTenant(0, true)
+		case matches(msg, k.Bottom):
+			return m.selectTenant(len(m.tenants)-1, true)
+		case msg.String() == "enter" || msg.String() == "right" || matches(msg, k.Focus) || msg.String() == "l":
+			m.focusTenants = false
+			return nil
+		}
+	}
+	switch {
+	case matches(msg, k.Up):
+		f.cursor--
+	case matches(msg, k.Down):
+		f.cursor++
+	case matches(msg, k.PageUp):
+		f.cursor -= rows
+	case matches(msg, k.PageDown):
+		f.cursor += rows
+	case matches(msg, k.Top):
+		f.cursor = 0
+	case matches(msg, k.Bottom):
+		f.cursor = len(f.view) - 1
+	case matches(msg, k.Focus):
+		if m.wide() {
+			m.focusTenants = !m.focusTenants
+		}
+	case msg.String() == "left":
+		if m.wide() {
+			m.focusTenants = true
+		}
+	case matches(msg, k.NextTenant):
+		return m.selectTenant(m.tenant+1, true)
+	case matches(msg, k.PrevTenant):
+		return m.selectTenant(m.tenant-1, true)
+	case matches(msg, k.Tenants):
+		m.openPicker()
+	case matches(msg, k.Filter):
+		f.filtering = true
+	case matches(msg, k.Back):
+		switch {
+		case f.filter.String() != "":
+			f.filter.set("")
+			m.resortKeep()
+		case len(f.tenantMarks()) > 0:
+			clear(f.tenantMarks())
+		}
+	case matches(msg, k.Sort):
+		f.sort = (f.sort + 1) % 3
+		f.desc = false
+		m.resortKeep()
+	case matches(msg, k.SortReverse):
+		f.desc = !f.desc
+		m.resortKeep()
+	case matches(msg, k.Mark):
+		if d, ok := f.current(); ok {
+			mk := f.tenantMarks()
+			if mk[d.ID] {
+				delete(mk, d.ID)
+			} else {
+				mk[d.ID] = true
+			}
+			f.cursor++
+		}
+	case matches(msg, k.MarkAll):
+		m.markAllShown()
+	case matches(msg, k.Refresh):
+		return tea.Batch(m.loadTenants(), m.loadDevices())
+	case matches(msg, k.Backup):
+		if d, ok := f.current(); ok {
+			return m.enqueue([]api.Device{d})
+		}
+	case matches(msg, k.BackupMany):
+		return m.backupMany()
+	case matches(msg, k.History):
+		if d, ok := f.current(); ok {
+			return m.openHistory(f.tenant, d)
+		}
+	case matches(msg, k.Copy):
+		if d, ok := f.current(); ok {
+			return m.copyHash(d)
+		}
+	case matches(msg, k.Watch):
+		if d, ok := f.current(); ok {
+			return m.toggleWatch(d)
+		}
+	case matches(msg, k.Forget):
+		if d, ok := f.current(); ok {
+			m.askForget(d)
+		}
+	}
+	f.clamp(rows)
+	return nil
+}
+
+func (m *Model) markAllShown() {
+	f := &m.fleet
+	mk := f.tenantMarks()
+	all := true
+	for _, i := range f.view {
+		if !mk[f.devices[i].ID] {
+			all = false
+			break
+		}
+	}
+	for _, i := range f.view {
+		if all {
+			delete(mk, f.devices[i].ID)
+		} else {
+			mk[f.devices[i].ID] = true
+		}
+	}
+}
+
+func (m *Model) fleetFilterKey(msg tea.KeyPressMsg) {
+	f := &m.fleet
+	switch msg.String() {
+	case "esc":
+		f.filtering = false
+		if f.filter.String() != "" {
+			f.filter.set("")
+			m.resortKeep()
+		}
+		return
+	case "enter", "tab":
+		f.filtering = false
+		return
+	case "up", "down", "pgup", "pgdown":
+		// Moving through the matches while still typing.
+		switch msg.String() {
+		case "up":
+			f.cursor--
+		case "down":
+			f.cursor++
+		case "pgup":
+			f.cursor -= m.fleetListRows()
+		case "pgdown":
+			f.cursor += m.fleetListRows()
+		}
+		f.clamp(m.fleetListRows())
+		return
+	}
+	keep := ""
+	if d, ok := f.current(); ok {
+		keep = d.ID
+	}
+	if changed, _ := f.filter.edit(msg); changed {
+		m.refilter(keep)
+	}
+}
+
+// backupMany backs up the marked devices of the tenant, or, with none
+// marked, all of them after a confirmation.
+func (m *Model) backupMany() tea.Cmd {
+	f := &m.fleet
+	mk := f.tenantMarks()
+	if len(mk) > 0 {
+		var devs []api.Device
+		for _, i := range f.sorted {
+			if mk[f.devices[i].ID] {
+				devs = append(devs, f.devices[i])
+			}
+		}
+		clear(mk)
+		return m.enqueue(devs)
+	}
+	if len(f.devices) == 0 {
+		return nil
+	}
+	n := len(f.devices)
+	m.openConfirm(&confirmState{
+		kind:  confirmBackupAll,
+		title: "Back up the whole tenant?",
+		lines: []string{
+			fmt.Sprintf("Back up all %s of %s now?", plural(n, "device", "devices"), clean(m.tenantName(f.tenant))),
+			fmt.Sprintf("At most %d run at once; the rest wait their turn.", m.opts.Concurrency),
+			"Tip: space marks devices to back up only those.",
+		},
+		yes:    "back up all",
+		tenant: f.tenant,
+	})
+	return nil
+}
+
+func (m *Model) backupAll(tenant string) tea.Cmd {
+	if tenant != m.fleet.tenant {
+		return nil
+	}
+	var devs []api.Device
+	for _, i := range m.fleet.sorted {
+		devs = append(devs, m.fleet.devices[i])
+	}
+	return m.enqueue(devs)
+}
+
+func (m *Model) copyHash(d api.Device) tea.Cmd {
+	hash := ""
+	if r := m.results[devKey{m.fleet.tenant, d.ID}]; r != nil && r.reply != nil && r.reply.SHA256 != "" {
+		hash = r.reply.SHA256
+	} else if d.LastBackup != nil {
+		hash = d.LastBackup.SHA256
+	}
+	if hash == "" {
+		m.tasks.fail(m.now(), "%s has no backup yet: nothing to copy", clean(name(d)))
+		return nil
+	}
+	return m.copyText(hash, fmt.Sprintf("sha256 of %s", clean(name(d))))
+}
+
+// copyText copies through OSC 52, which the terminal on the user's side
+// handles: it works over SSH where no local clipboard exists.
+func (m *Model) copyText(s, what string) tea.Cmd {
+	m.tasks.done(m.now(), "copied %s to the clipboard (%s)", what, shortHash(s))
+	m.addLog(logInfo, "copied %s: %s", what, s)
+	return tea.SetClipboard(s)
+}
+
+func name(d api.Device) string { return cmp.Or(d.Name, d.ID) }
+
+func backupTime(d api.Device) time.Time {
+	if d.LastBackup == nil {
+		return time.Time{}
+	}
+	return d.LastBackup.CollectedAt
+}

@@ -1,0 +1,390 @@
+package ui
+
+import (
+	"fmt"
+	"strings"
+
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+
+	"github.com/cfgsnap/cfgsnap/backend/api"
+)
+
+// fleetLayout is where the parts of the fleet screen go, in body
+// coordinates. View and the mouse handler both use it, so a click lands on
+// the row that is drawn there.
+type fleetLayout struct {
+	tenantW          int // 0 when the tenant pane is dropped (narrow window)
+	devX, devW       int
+	listY, listH     int
+	jobsY, jobsH     int // jobsH includes the section title
+	detailY, detailH int // detailH includes the section title
+}
+
+// Narrow windows (under 100 columns) drop the tenant pane: tenants then
+// switch with [ ] and t.
+func (m *Model) fleetLayout(w, bh int) fleetLayout {
+	var l fleetLayout
+	if m.wide() {
+		l.tenantW = min(max(w/5, 22), 34)
+		l.devX = l.tenantW + 1
+	}
+	l.devW = w - l.devX
+	l.detailH = 8
+	if bh >= 30 {
+		l.detailH = 10
+	}
+	if n := len(m.jobs.list); n > 0 {
+		maxRows := 3
+		if bh >= 30 {
+			maxRows = 8
+		}
+		l.jobsH = 1 + min(n, maxRows)
+	}
+	const minList = 3
+	for bh-2-l.jobsH-l.detailH < minList && l.detailH > 4 {
+		l.detailH--
+	}
+	for bh-2-l.jobsH-l.detailH < minList && l.jobsH > 2 {
+		l.jobsH--
+	}
+	l.listY = 2
+	l.listH = max(bh-2-l.jobsH-l.detailH, 1)
+	l.jobsY = l.listY + l.listH
+	l.detailY = l.jobsY + l.jobsH
+	return l
+}
+
+func (m *Model) fleetListRows() int {
+	if !m.sized {
+		return 10
+	}
+	return m.fleetLayout(m.width, m.bodyHeight()).listH
+}
+
+func (m *Model) clampTenantOffset() {
+	rows := max(m.bodyHeight()-1, 1)
+	if m.tenant < m.tenantOffset {
+		m.tenantOffset = m.tenant
+	}
+	if m.tenant >= m.tenantOffset+rows {
+		m.tenantOffset = m.tenant - rows + 1
+	}
+}
+
+func (m *Model) fleetView(w, bh int) []string {
+	st := &m.styles
+	l := m.fleetLayout(w, bh)
+	right := m.devicePane(l, bh)
+	if l.tenantW == 0 {
+		return right
+	}
+	left := block(m.tenantPane(l.tenantW, bh), l.tenantW, bh)
+	right = block(right, l.devW, bh)
+	sep := st.Rule.Render("│")
+	out := make([]string, bh)
+	for i := range out {
+		out[i] = left[i] + sep + right[i]
+	}
+	return out
+}
+
+func (m *Model) tenantPane(w, h int) []string {
+	st := &m.styles
+	title := st.TitleBlur
+	if m.focusTenants {
+		title = st.Title
+	}
+	out := []string{title.Render(fit(fmt.Sprintf("Tenants (%d)", len(m.tenants)), w))}
+	switch {
+	case m.tenantsLoading && len(m.tenants) == 0:
+		return append(out, st.Dim.Render(m.spinner()+" loading…"))
+	case m.tenantsErr != nil && len(m.tenants) == 0:
+		return append(out, st.Bad.Render("failed"), st.Dim.Render("r retries"))
+	}
+	for i := m.tenantOffset; i < len(m.tenants) && len(out) < h; i++ {
+		out = append(out, renderTenantRow(m.tenants[i], w, i == m.tenant, m.focusTenants, st))
+	}
+	return out
+}
+
+// renderTenantRow is a pure function: one tenant line of the left pane.
+func renderTenantRow(t api.Tenant, w int, current, focused bool, st *Styles) string {
+	cur := "  "
+	if current {
+		cur = "▸ "
+	}
+	count := fmt.Sprintf(" %d", t.DeviceCount)
+	label := cur + fit(clean(cmpOr(t.Name, t.ID)), max(w-2-len(count), 1)) + count
+	if current {
+		return st.sel(lipgloss.NewStyle(), true, focused).Render(label)
+	}
+	return label
+}
+
+func (m *Model) devicePane(l fleetLayout, bh int) []string {
+	st := &m.styles
+	w := l.devW
+	f := &m.fleet
+	out := []string{m.deviceTitle(w)}
+	cols := deviceColumns(w)
+	out = append(out, renderDeviceHeader(cols, f.sort, f.desc, st))
+
+	var rows []string
+	switch {
+	case m.client == nil:
+		rows = []string{st.Bad.Render("no backend client configured")}
+	case len(m.tenants) == 0 && m.tenantsLoading:
+		rows = []string{st.Dim.Render(m.spinner() + " loading tenants…")}
+	case len(m.tenants) == 0 && m.tenantsErr != nil:
+		rows = append([]string{st.Bad.Render("Could not load the tenants.")}, wrapText(clean(m.tenantsErr.Error()), w)...)
+		rows = append(rows, st.Dim.Render("r retries · L shows the log"))
+	case len(m.tenants) == 0:
+		rows = []string{st.Dim.Render("No tenants in the inventory.")}
+	case f.err != nil && len(f.devices) == 0:
+		rows = append([]string{st.Bad.Render("Could not load the devices of " + clean(f.tenant) + ".")}, wrapText(clean(f.err.Error()), w)...)
+		rows = append(rows, st.Dim.Render("r retries · L shows the log"))
+	case f.loading && len(f.devices) == 0:
+		rows = []string{st.Dim.Render(m.spinner() + " loading devices of " + clean(f.tenant) + "…")}
+	case len(f.devices) == 0:
+		rows = []string{st.Dim.Render("No devices in tenant " + clean(f.tenant) + ".")}
+	case len(f.view) == 0:
+		rows = []string{st.Dim.Render(fmt.Sprintf("No device matches %q. esc clears the filter.", f.filter.String()))}
+	default:
+		mk := f.marks[f.tenant]
+		long := cols.state > 13
+		for i := f.offset; i < len(f.view) && len(rows) < l.listH; i++ {
+			d := f.devices[f.view[i]]
+			rows = append(rows, renderDeviceRow(m.deviceRowOf(d, long), cols, i == f.cursor, mk[d.ID], !m.focusTenants, st))
+		}
+	}
+	out = append(out, block(rows, w, l.listH)...)
+
+	if l.jobsH > 0 {
+		out = append(out, sectionRule(m.jobsHeader(), w, st))
+		jobs := m.jobsShown()
+		nameW := 10
+		for _, j := range jobs {
+			nameW = max(nameW, ansiWidth(clean(j.devName)))
+		}
+		nameW = min(nameW, max(w/4, 10))
+		for i := 0; i < l.jobsH-1 && i < len(jobs); i++ {
+			out = append(out, fit(renderJobLine(m.jobLineOf(jobs[i]), nameW, w, st), w))
+		}
+		for len(out) < l.detailY {
+			out = append(out, "")
+		}
+	}
+
+	if d, ok := f.current(); ok && l.detailH > 0 {
+		title := clean(name(d))
+		if d.Host != "" {
+			title += " · " + clean(d.Host)
+			if d.Port > 0 && d.Port != 22 {
+				title += fmt.Sprintf(":%d", d.Port)
+			}
+		}
+		if len(d.Tags) > 0 {
+			title += " · " + clean(strings.Join(d.Tags, ","))
+		}
+		out = append(out, sectionRule(title, w, st))
+		out = append(out, block(renderDetail(m.detailOf(d), w, st), w, l.detailH-1)...)
+	}
+	return block(out, w, bh)
+}
+
+func (m *Model) deviceTitle(w int) string {
+	st := &m.styles
+	f := &m.fleet
+	title := st.Title
+	if m.focusTenants {
+		title = st.TitleBlur
+	}
+	var b strings.Builder
+	b.WriteString(title.Render("Devices"))
+	if !m.wide() && len(m.tenants) > 0 {
+		b.WriteString(" · " + st.Bold.Render(clean(m.tenantName(f.tenant))) + st.Dim.Render(fmt.Sprintf(" [%d/%d]", m.tenant+1, len(m.tenants))))
+	}
+	if len(f.view) != len(f.devices) {
+		b.WriteString(fmt.Sprintf(" · %d of %d", len(f.view), len(f.devices)))
+	} else {
+		b.WriteString(fmt.Sprintf(" · %d", len(f.devices)))
+	}
+	if n := len(f.marks[f.tenant]); n > 0 {
+		b.WriteString(" · " + st.Mark.Render(fmt.Sprintf("%d marked", n)))
+	}
+	if f.loading && len(f.devices) > 0 {
+		b.WriteString(" · " + st.Dim.Render(m.spinner()+" refreshing"))
+	}
+	switch {
+	case f.filtering:
+		b.WriteString(" · " + st.Key.Render("/") + st.Input.Render(clean(f.filter.String())) + "█")
+	case f.filter.String() != "":
+		b.WriteString(" · filter " + st.Input.Render(clean(f.filter.String())) + st.Dim.Render(" (esc clears)"))
+	}
+	return fit(b.String(), w)
+}
+
+// sectionRule is a titled horizontal rule: "── Jobs · 2 running ─────".
+func sectionRule(title string, w int, st *Styles) string {
+	t := "── " + trunc(title, max(w-4, 1)) + " "
+	return st.Rule.Render("── ") + st.Bold.Render(trunc(title, max(w-4, 1))) + " " + st.Rule.Render(strings.Repeat("─", max(w-ansiWidth(t), 0)))
+}
+
+// deviceCols are the widths of the device table's columns.
+type deviceCols struct {
+	name, host, ver, age, hash, chg, state int
+}
+
+// deviceColumns fits the table to w cells: fixed columns first (the state,
+// the short hash and the age are what people scan for), then name and
+// host share the rest; the host goes first when there is too little.
+func deviceColumns(w int) deviceCols {
+	c := deviceCols{ver: 7, age: 7, hash: shortHashLen, chg: 3, state: 13}
+	if w >= 150 {
+		c.state = 20 // room for the full error kind
+	}
+	fixed := 2 + c.ver + c.age + c.hash + c.chg + c.state + 6
+	rest := w - fixed - 1
+	if rest >= 22 {
+		c.name = min(max(rest*11/20, 10), 40)
+		c.host = min(rest-c.name, 32)
+		c.name = min(rest-c.host, 48)
+	} else {
+		c.name = max(rest+1, 4)
+	}
+	return c
+}
+
+func renderDeviceHeader(c deviceCols, sort sortKey, desc bool, st *Styles) string {
+	arrow := "↑"
+	if desc {
+		arrow = "↓"
+	}
+	h := func(label string, key sortKey, hasKey bool) string {
+		if hasKey && key == sort {
+			return label + arrow
+		}
+		return label
+	}
+	cells := []string{"  " + fit(h("NAME", sortName, true), c.name)}
+	if c.host > 0 {
+		cells = append(cells, fit("HOST", c.host))
+	}
+	cells = append(cells, fit("ROS", c.ver), fit(h("AGE", sortAge, true), c.age), fit("HASH", c.hash),
+		fit("CHG", c.chg), fit(h("STATE", sortState, true), c.state))
+	return st.Header.Render(strings.Join(cells, " "))
+}
+
+// deviceRow is the data of one device line.
+type deviceRow struct {
+	name, host, version, age, hash string
+	changed                        string // "yes", "no" or ""
+	never                          bool
+	state                          rowState
+	spin                           string
+}
+
+func (m *Model) deviceRowOf(d api.Device, long bool) deviceRow {
+	r := deviceRow{name: clean(name(d)), host: clean(d.Host), age: "never", never: true, state: m.deviceState(d), spin: m.spinner()}
+	if lb := d.LastBackup; lb != nil {
+		r.version = clean(lb.RouterOSVersion)
+		r.age = ago(m.now(), lb.CollectedAt)
+		r.hash = shortHash(clean(lb.SHA256))
+		r.never = false
+		r.changed = "no"
+		if lb.Changed {
+			r.changed = "yes"
+		}
+	}
+	return r
+}
+
+// renderDeviceRow is a pure function from a device's data to one table
+// line: the cursor and the mark are characters too, so the plain text
+// (and NO_COLOR) still shows them.
+func renderDeviceRow(r deviceRow, c deviceCols, cursor, marked, focused bool, st *Styles) string {
+	sel := func(s lipgloss.Style) lipgloss.Style { return st.sel(s, cursor, focused) }
+	base := lipgloss.NewStyle()
+	lead := " "
+	if cursor {
+		lead = "▸"
+	}
+	mark := " "
+	if marked {
+		mark = "●"
+	}
+	sp := sel(base).Render(" ")
+	var b strings.Builder
+	b.WriteString(sel(base).Render(lead))
+	b.WriteString(sel(st.Mark).Render(mark))
+	b.WriteString(sel(base).Render(fit(r.name, c.name)))
+	if c.host > 0 {
+		b.WriteString(sp + sel(base).Render(fit(r.host, c.host)))
+	}
+	ageStyle := base
+	if r.never {
+		ageStyle = st.Warn
+	}
+	chgStyle := st.Dim
+	if r.changed == "yes" {
+		chgStyle = st.Warn
+	}
+	b.WriteString(sp + sel(st.Dim).Render(fit(r.version, c.ver)))
+	b.WriteString(sp + sel(ageStyle).Render(fit(r.age, c.age)))
+	b.WriteString(sp + sel(st.Hash).Render(fit(r.hash, c.hash)))
+	b.WriteString(sp + sel(chgStyle).Render(fit(r.changed, c.chg)))
+	b.WriteString(sp + sel(stateStyle(r.state.kind, st)).Render(fit(stateText(r.state, r.spin, c.state > 13), c.state)))
+	return b.String()
+}
+
+func stateStyle(k stateKind, st *Styles) lipgloss.Style {
+	switch k {
+	case stRunning:
+		return st.Running
+	case stWaiting, stIdle:
+		return st.Dim
+	case stLocked:
+		return st.Warn
+	case stFailed:
+		return st.Bad
+	case stOK:
+		return st.OK
+	}
+	return lipgloss.NewStyle()
+}
+
+// Mouse.
+
+func (m *Model) fleetClick(x, y int) tea.Cmd {
+	l := m.fleetLayout(m.width, m.bodyHeight())
+	if l.tenantW > 0 && x < l.tenantW {
+		if i := m.tenantOffset + y - 1; y >= 1 && i < len(m.tenants) {
+			m.focusTenants = true
+			return m.selectTenant(i, i != m.tenant)
+		}
+		return nil
+	}
+	if y >= l.listY && y < l.listY+l.listH {
+		i := m.fleet.offset + y - l.listY
+		if i < len(m.fleet.view) {
+			m.focusTenants = false
+			m.fleet.cursor = i
+		}
+	}
+	return nil
+}
+
+func (m *Model) fleetWheel(x, y, delta int) {
+	l := m.fleetLayout(m.width, m.bodyHeight())
+	if l.tenantW > 0 && x < l.tenantW {
+		rows := max(m.bodyHeight()-1, 1)
+		m.tenantOffset = min(max(m.tenantOffset+delta, 0), max(len(m.tenants)-rows, 0))
+		return
+	}
+	f := &m.fleet
+	f.offset = min(max(f.offset+delta, 0), max(len(f.view)-l.listH, 0))
+	// Keep the cursor on screen, as lazygit does when scrolling.
+	f.cursor = min(max(f.cursor, f.offset), f.offset+l.listH-1)
+	f.clamp(l.listH)
+}

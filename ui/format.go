@@ -1,0 +1,218 @@
+package ui
+
+import (
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/charmbracelet/x/ansi"
+)
+
+// shortHashLen is how much of a SHA-256 the tables show: enough to tell
+// snapshots apart at a glance, short enough for an 80-column row.
+const shortHashLen = 12
+
+func shortHash(h string) string {
+	if len(h) > shortHashLen {
+		return h[:shortHashLen]
+	}
+	return h
+}
+
+// humanSize uses binary units because exports are stored and compared as
+// bytes; one decimal below 10 keeps small sizes distinguishable.
+func humanSize(n int64) string {
+	if n < 0 {
+		return "?"
+	}
+	if n < 1024 {
+		return fmt.Sprintf("%d B", n)
+	}
+	units := []string{"KiB", "MiB", "GiB", "TiB"}
+	v := float64(n) / 1024
+	i := 0
+	for v >= 1024 && i < len(units)-1 {
+		v /= 1024
+		i++
+	}
+	if v < 10 {
+		return fmt.Sprintf("%.1f %s", v, units[i])
+	}
+	return fmt.Sprintf("%.0f %s", v, units[i])
+}
+
+// ago renders the age of t in at most 7 cells ("59m ago"), so that it fits
+// a fixed table column.
+func ago(now, t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	d := now.Sub(t)
+	const day = 24 * time.Hour
+	switch {
+	case d < time.Second: // also a clock slightly ahead of ours
+		return "now"
+	case d < time.Minute:
+		return fmt.Sprintf("%ds ago", d/time.Second)
+	case d < time.Hour:
+		return fmt.Sprintf("%dm ago", d/time.Minute)
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh ago", d/time.Hour)
+	case d < 14*day:
+		return fmt.Sprintf("%dd ago", d/day)
+	case d < 365*day:
+		return fmt.Sprintf("%dw ago", d/(7*day))
+	default:
+		return fmt.Sprintf("%dy ago", d/(365*day))
+	}
+}
+
+func stamp(t time.Time, loc *time.Location) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.In(loc).Format("2006-01-02 15:04:05")
+}
+
+func clock(t time.Time, loc *time.Location) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.In(loc).Format("15:04:05")
+}
+
+func millis(ms int64) string {
+	d := time.Duration(ms) * time.Millisecond
+	switch {
+	case d < time.Second:
+		return fmt.Sprintf("%dms", ms)
+	case d < time.Minute:
+		return fmt.Sprintf("%.1fs", d.Seconds())
+	default:
+		return fmt.Sprintf("%dm%02ds", d/time.Minute, (d%time.Minute)/time.Second)
+	}
+}
+
+// clean makes text that came from devices, the inventory or the network
+// safe to print as one line: a control character in a device name, an
+// error or an export must never reach the terminal as an escape sequence.
+func clean(s string) string {
+	if isPlain(s) {
+		return s
+	}
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range s {
+		switch {
+		case r == '\t' || r == '\n' || r == '\r':
+			b.WriteByte(' ')
+		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
+			b.WriteRune('\uFFFD')
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// cleanLine is clean for a line of a configuration, where tabs keep their
+// meaning as indentation.
+func cleanLine(s string) string {
+	if isPlain(s) {
+		return s
+	}
+	return clean(strings.ReplaceAll(s, "\t", "    "))
+}
+
+func isPlain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c == 0x7f {
+			return false
+		}
+		if c >= utf8.RuneSelf {
+			return utf8.ValidString(s[i:]) && !hasC1(s[i:])
+		}
+	}
+	return true
+}
+
+func hasC1(s string) bool {
+	for _, r := range s {
+		if r >= 0x80 && r < 0xa0 {
+			return true
+		}
+	}
+	return false
+}
+
+// fit truncates s (which may hold ANSI styling) to w cells and pads it to
+// exactly w cells, so that table columns line up.
+func fit(s string, w int) string {
+	if w <= 0 {
+		return ""
+	}
+	sw := ansi.StringWidth(s)
+	if sw > w {
+		s = ansi.Truncate(s, w, "…")
+		sw = ansi.StringWidth(s)
+	}
+	if sw < w {
+		s += strings.Repeat(" ", w-sw)
+	}
+	return s
+}
+
+// trunc truncates without padding.
+func trunc(s string, w int) string {
+	if w <= 0 {
+		return ""
+	}
+	if ansi.StringWidth(s) <= w {
+		return s
+	}
+	return ansi.Truncate(s, w, "…")
+}
+
+// fitRight right-aligns s in w cells.
+func fitRight(s string, w int) string {
+	sw := ansi.StringWidth(s)
+	if sw >= w {
+		return trunc(s, w)
+	}
+	return strings.Repeat(" ", w-sw) + s
+}
+
+// wrapText word-wraps plain text to w cells and returns the lines.
+func wrapText(s string, w int) []string {
+	if w <= 0 {
+		return nil
+	}
+	return strings.Split(ansi.Wrap(s, w, " "), "\n")
+}
+
+// block pads or cuts lines to exactly h lines of exactly w cells: every
+// region of the screen is drawn at its full size so that the renderer
+// never leaves stale cells behind.
+func block(lines []string, w, h int) []string {
+	out := make([]string, h)
+	for i := range out {
+		if i < len(lines) {
+			out[i] = fit(lines[i], w)
+		} else {
+			out[i] = strings.Repeat(" ", max(w, 0))
+		}
+	}
+	return out
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, one)
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+func ansiWidth(s string) int { return ansi.StringWidth(s) }

@@ -1,0 +1,741 @@
+package ui
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/cfgsnap/cfgsnap/backend/api"
+	"github.com/cfgsnap/cfgsnap/backend/client"
+)
+
+type jobKind int
+
+const (
+	jobMine  jobKind = iota // a backup this TUI asked for
+	jobWatch                // someone else's job, followed with WatchDevice
+)
+
+type jobState int
+
+const (
+	jobWaiting jobState = iota // in our queue, for a free slot
+	jobRunning
+	jobDone
+)
+
+// job is one backup this TUI runs or watches. id is local (the service's
+// job ID arrives with the first progress event) and routes progress and
+// results back to it.
+type job struct {
+	id      int
+	kind    jobKind
+	state   jobState
+	key     devKey
+	devName string
+	jobID   string
+	holder  string // jobWatch: who started it
+
+	stage     api.Stage
+	reached   map[api.Stage]int64 // elapsed ms at which each stage began
+	bytes     int64
+	elapsedMS int64
+	lastAt    time.Time // when the latest progress arrived
+	started   time.Time
+	finished  time.Time
+
+	reply *api.TriggerReply
+	err   error
+	stop  func() // cancels the backup or ends the watch
+}
+
+type jobQueue struct {
+	list    []*job
+	byID    map[int]*job
+	active  map[devKey]*job // waiting or running, per device
+	waiting []int
+	running int // jobMine running
+	next    int
+}
+
+// keepJobs bounds the finished jobs kept for the jobs panel.
+const keepJobs = 200
+
+func (q *jobQueue) init() {
+	q.byID = map[int]*job{}
+	q.active = map[devKey]*job{}
+}
+
+func (q *jobQueue) add(j *job) {
+	q.next++
+	j.id = q.next
+	j.reached = map[api.Stage]int64{}
+	q.list = append(q.list, j)
+	q.byID[j.id] = j
+	q.active[j.key] = j
+	if len(q.list) > keepJobs {
+		for i, old := range q.list {
+			if old.state == jobDone {
+				delete(q.byID, old.id)
+				q.list = slices.Delete(q.list, i, i+1)
+				break
+			}
+		}
+	}
+}
+
+func (q *jobQueue) finish(j *job, now time.Time) {
+	j.state = jobDone
+	j.finished = now
+	if q.active[j.key] == j {
+		delete(q.active, j.key)
+	}
+}
+
+func (q *jobQueue) activeCount() int { return len(q.active) }
+
+// mineActive counts our backups that quitting would abandon.
+func (q *jobQueue) mineActive() int {
+	n := 0
+	for _, j := range q.active {
+		if j.kind == jobMine {
+			n++
+		}
+	}
+	return n
+}
+
+func (q *jobQueue) counts() (running, waiting, watching, done int) {
+	for _, j := range q.list {
+		switch {
+		case j.state == jobDone:
+			done++
+		case j.kind == jobWatch:
+			watching++
+		case j.state == jobRunning:
+			running++
+		default:
+			waiting++
+		}
+	}
+	return
+}
+
+// result is the latest outcome of a device in this session.
+type result struct {
+	reply   *api.TriggerReply
+	err     error // no reply could be had
+	at      time.Time
+	watched bool
+	holder  string
+}
+
+type backupDoneMsg struct {
+	job   int
+	reply api.TriggerReply
+	err   error
+}
+
+type watchStartedMsg struct {
+	job  int
+	stop func()
+	err  error
+}
+
+type watchFinalMsg struct {
+	job   int
+	reply api.TriggerReply
+}
+
+// enqueue queues backups of devs of the current tenant and starts as many
+// as the concurrency allows.
+func (m *Model) enqueue(devs []api.Device) tea.Cmd {
+	tenant := m.fleet.tenant
+	added, skipped := 0, 0
+	for _, d := range devs {
+		key := devKey{tenant, d.ID}
+		if j := m.jobs.active[key]; j != nil && j.kind == jobMine {
+			skipped++
+			continue
+		}
+		j := &job{kind: jobMine, state: jobWaiting, key: key, devName: name(d), started: m.now()}
+		m.jobs.add(j)
+		m.jobs.waiting = append(m.jobs.waiting, j.id)
+		added++
+	}
+	switch {
+	case added > 1:
+		m.addLog(logInfo, "backup of %d devices of %s requested (%d at a time)", added, clean(tenant), m.opts.Concurrency)
+	}
+	if skipped > 0 {
+		m.tasks.fail(m.now(), "%s already running", plural(skipped, "backup", "backups"))
+	}
+	if m.fleet.sort == sortState {
+		m.resortKeep()
+	}
+	return m.schedule()
+}
+
+// schedule starts waiting backups while fewer than Concurrency run.
+func (m *Model) schedule() tea.Cmd {
+	var cmds []tea.Cmd
+	q := &m.jobs
+	for q.running < m.opts.Concurrency && len(q.waiting) > 0 {
+		j := q.byID[q.waiting[0]]
+		q.waiting = q.waiting[1:]
+		if j == nil || j.state != jobWaiting {
+			continue
+		}
+		j.state = jobRunning
+		j.started = m.now()
+		q.running++
+		cmds = append(cmds, m.runBackup(j))
+	}
+	return tea.Batch(cmds...)
+}
+
+func (m *Model) runBackup(j *job) tea.Cmd {
+	ctx, cancel := context.WithCancel(m.ctx)
+	j.stop = cancel
+	id, key, c, b := j.id, j.key, m.client, m.bridge
+	opts := client.BackupOptions{RequestedBy: m.opts.User}
+	m.addLog(logInfo, "backing up %s (requested by %s)", key, clean(m.opts.User))
+	return func() tea.Msg {
+		defer cancel()
+		reply, err := c.Backup(ctx, key.tenant, key.device, opts, func(ev api.ProgressEvent) {
+			b.pushProgress(id, ev)
+		})
+		return backupDoneMsg{job: id, reply: reply, err: err}
+	}
+}
+
+func (m *Model) onProgress(id int, ev api.ProgressEvent) {
+	j := m.jobs.byID[id]
+	if j == nil || j.state == jobDone {
+		return // progress that was still in flight when the result came
+	}
+	if j.state == jobWaiting {
+		j.state = jobRunning
+	}
+	if ev.Stage.Index() >= 0 {
+		if _, ok := j.reached[ev.Stage]; !ok {
+			j.reached[ev.Stage] = ev.ElapsedMS
+		}
+		if ev.Stage.Index() >= j.stage.Index() {
+			j.stage = ev.Stage
+		}
+	}
+	if ev.Bytes > j.bytes {
+		j.bytes = ev.Bytes
+	}
+	j.elapsedMS = max(j.elapsedMS, ev.ElapsedMS)
+	if ev.JobID != "" {
+		j.jobID = ev.JobID
+	}
+	j.lastAt = m.now()
+}
+
+func (m *Model) onBackupDone(msg backupDoneMsg) tea.Cmd {
+	j := m.jobs.byID[msg.job]
+	if j == nil || j.state == jobDone {
+		return m.schedule()
+	}
+	if j.state == jobRunning && j.kind == jobMine {
+		m.jobs.running--
+	}
+	j.stop = nil
+	m.jobs.finish(j, m.now())
+	res := &result{at: m.now()}
+	if msg.err != nil {
+		j.err = msg.err
+		res.err = msg.err
+	} else {
+		r := msg.reply
+		j.reply = &r
+		res.reply = &r
+		if r.JobID != "" {
+			j.jobID = r.JobID
+		}
+	}
+	m.results[j.key] = res
+	m.applyResult(j, res)
+	return m.schedule()
+}
+
+// applyResult updates the device row, the log and the footer.
+func (m *Model) applyResult(j *job, res *result) {
+	who := ""
+	if res.watched {
+		who = clean(res.holder) + "'s "
+	}
+	switch {
+	case res.err != nil:
+		m.addLog(logError, "%sbackup of %s: no reply: %s", who, j.key, clean(res.err.Error()))
+		m.tasks.fail(m.now(), "%s: no reply from the backup service", clean(j.devName))
+	case res.reply.Status == api.StatusSuccess:
+		r := res.reply
+		ch := "unchanged"
+		if r.IsChanged() {
+			ch = "changed"
+		}
+		m.addLog(logOK, "%sbackup of %s: %s, sha256 %s", who, j.key, ch, clean(r.SHA256))
+		m.tasks.done(m.now(), "%s backed up: %s, %s", clean(j.devName), ch, shortHash(clean(r.SHA256)))
+		m.recordBackup(j.key, r)
+	case res.reply.Status == api.StatusLocked:
+		holder := "another job"
+		if l := res.reply.Lock; l != nil {
+			holder = clean(l.Holder)
+		}
+		m.addLog(logWarn, "backup of %s: locked by %s", j.key, holder)
+		m.tasks.fail(m.now(), "%s is locked by %s: w watches that job", clean(j.devName), holder)
+	default:
+		r := res.reply
+		m.addLog(logError, "%sbackup of %s failed (%s): %s", who, j.key, clean(string(r.ErrorKind)), clean(r.Error))
+		m.tasks.fail(m.now(), "%s: %s", clean(j.devName), kindTitle(r.ErrorKind))
+		m.recordError(j.key, r)
+	}
+	if m.fleet.sort != sortName {
+		m.resortKeep()
+	}
+}
+
+// recordBackup puts a successful reply into the device row, so the row's
+// age, hash and version are right without reloading the tenant.
+func (m *Model) recordBackup(key devKey, r *api.TriggerReply) {
+	if key.tenant != m.fleet.tenant {
+		return
+	}
+	i, ok := m.fleet.index[key.device]
+	if !ok {
+		return
+	}
+	d := &m.fleet.devices[i]
+	at := r.CollectedAt
+	if at.IsZero() {
+		at = m.now()
+	}
+	if d.LastBackup != nil && d.LastBackup.CollectedAt.After(at) {
+		return
+	}
+	d.LastBackup = &api.SnapshotRecord{
+		SnapshotID: r.SnapshotID, TenantID: key.tenant, DeviceID: key.device, SHA256: r.SHA256,
+		CollectedAt: at, SizeBytes: r.SizeBytes, Changed: r.IsChanged(), PreviousHash: r.PreviousHash,
+		Trigger: api.TriggerManual, RouterOSVersion: r.RouterOSVersion,
+		NormalizationVersion: r.NormalizationVersion, DurationMS: r.DurationMS,
+	}
+	d.Busy = false
+}
+
+func (m *Model) recordError(key devKey, r *api.TriggerReply) {
+	if key.tenant != m.fleet.tenant {
+		return
+	}
+	if i, ok := m.fleet.index[key.device]; ok {
+		m.fleet.devices[i].LastError = &api.DeviceError{Kind: r.ErrorKind, Error: r.Error, At: m.now()}
+		m.fleet.devices[i].Busy = false
+	}
+}
+
+// toggleWatch follows the job that holds a locked device until it ends,
+// or stops following it.
+func (m *Model) toggleWatch(d api.Device) tea.Cmd {
+	key := devKey{m.fleet.tenant, d.ID}
+	if j := m.jobs.active[key]; j != nil {
+		if j.kind == jobWatch {
+			if j.stop != nil {
+				j.stop()
+			}
+			m.jobs.finish(j, m.now())
+			m.addLog(logInfo, "stopped watching %s", key)
+			m.tasks.done(m.now(), "stopped watching %s", clean(name(d)))
+			return nil
+		}
+		m.tasks.fail(m.now(), "%s is being backed up by you already", clean(name(d)))
+		return nil
+	}
+	var lock *api.LockInfo
+	lost := false // no reply came: the job may still run on the service
+	if r := m.results[key]; r != nil {
+		if r.reply != nil && r.reply.Status == api.StatusLocked {
+			lock = r.reply.Lock
+		}
+		lost = r.err != nil
+	}
+	if lock == nil && !d.Busy && !lost {
+		m.tasks.fail(m.now(), "%s is not locked: nothing to watch (b backs it up)", clean(name(d)))
+		return nil
+	}
+	j := &job{kind: jobWatch, state: jobRunning, key: key, devName: name(d), started: m.now(), holder: "another job"}
+	if lost {
+		j.holder = cmpOr(m.opts.User, "your")
+	}
+	want := ""
+	if lock != nil {
+		j.holder = cmpOr(lock.Holder, "another job")
+		j.jobID, want = lock.JobID, lock.JobID
+		j.stage = lock.Stage
+		if !lock.Since.IsZero() {
+			j.started = lock.Since
+		}
+	}
+	m.jobs.add(j)
+	m.addLog(logInfo, "watching %s (held by %s)", key, clean(j.holder))
+	id, c, ctx, b := j.id, m.client, m.ctx, m.bridge
+	return func() tea.Msg {
+		stop, err := c.WatchDevice(ctx, key.tenant, key.device, func(u client.Update) {
+			switch {
+			case u.Progress != nil:
+				if want == "" || u.Progress.JobID == "" || u.Progress.JobID == want {
+					b.pushProgress(id, *u.Progress)
+				}
+			case u.Final != nil:
+				if want == "" || u.Final.JobID == "" || u.Final.JobID == want {
+					b.push(watchFinalMsg{job: id, reply: *u.Final})
+				}
+			}
+		})
+		return watchStartedMsg{job: id, stop: stop, err: err}
+	}
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func (m *Model) onWatchStarted(msg watchStartedMsg) {
+	j := m.jobs.byID[msg.job]
+	if j == nil {
+		if msg.stop != nil {
+			msg.stop()
+		}
+		return
+	}
+	if msg.err != nil {
+		m.jobs.finish(j, m.now())
+		j.err = msg.err
+		m.addLog(logError, "watching %s: %s", j.key, clean(msg.err.Error()))
+		m.tasks.fail(m.now(), "cannot watch %s: %s", clean(j.devName), clean(msg.err.Error()))
+		return
+	}
+	if j.state == jobDone { // ended (or was stopped) before the watch was up
+		if msg.stop != nil {
+			msg.stop()
+		}
+		return
+	}
+	j.stop = msg.stop
+}
+
+func (m *Model) onWatchFinal(msg watchFinalMsg) tea.Cmd {
+	j := m.jobs.byID[msg.job]
+	if j == nil || j.state == jobDone {
+		return nil
+	}
+	if j.stop != nil {
+		j.stop()
+		j.stop = nil
+	}
+	m.jobs.finish(j, m.now())
+	r := msg.reply
+	j.reply = &r
+	res := &result{reply: &r, at: m.now(), watched: true, holder: j.holder}
+	m.results[j.key] = res
+	m.applyResult(j, res)
+	return nil
+}
+
+// Row state.
+
+type stateKind int
+
+const (
+	stRunning stateKind = iota
+	stWaiting
+	stLocked
+	stFailed
+	stOK
+	stIdle
+)
+
+func (k stateKind) rank() int { return int(k) }
+
+type rowState struct {
+	kind  stateKind
+	stage api.Stage
+	err   api.ErrorKind // stFailed; "" when no reply came
+}
+
+// deviceState is what a device row shows: our running job first, then the
+// latest result of this session, then what the inventory says.
+func (m *Model) deviceState(d api.Device) rowState {
+	key := devKey{m.fleet.tenant, d.ID}
+	if j := m.jobs.active[key]; j != nil {
+		if j.state == jobWaiting {
+			return rowState{kind: stWaiting}
+		}
+		return rowState{kind: stRunning, stage: j.stage}
+	}
+	if r := m.results[key]; r != nil && (d.LastBackup == nil || !d.LastBackup.CollectedAt.After(r.at)) {
+		switch {
+		case r.err != nil:
+			return rowState{kind: stFailed}
+		case r.reply.Status == api.StatusSuccess:
+			return rowState{kind: stOK}
+		case r.reply.Status == api.StatusLocked:
+			return rowState{kind: stLocked}
+		default:
+			return rowState{kind: stFailed, err: r.reply.ErrorKind}
+		}
+	}
+	if d.Busy {
+		return rowState{kind: stLocked}
+	}
+	if e := d.LastError; e != nil && (d.LastBackup == nil || e.At.After(d.LastBackup.CollectedAt)) {
+		return rowState{kind: stFailed, err: e.Kind}
+	}
+	return rowState{kind: stIdle}
+}
+
+var stageShort = map[api.Stage]string{
+	api.StageQueued: "queued", api.StageLockAcquired: "lock", api.StageConnecting: "connect",
+	api.StageAuthenticating: "auth", api.StageExporting: "export", api.StageStoring: "store",
+}
+
+func stageLabel(s api.Stage) string {
+	if l, ok := stageShort[s]; ok {
+		return l
+	}
+	if s == "" {
+		return "starting"
+	}
+	return clean(string(s))
+}
+
+// kindShort names an error kind in a table cell.
+func kindShort(k api.ErrorKind) string {
+	switch k {
+	case "":
+		return "no reply"
+	case api.KindNotFound:
+		return "not found"
+	case api.KindBadRequest:
+		return "bad request"
+	case api.KindUnreachable:
+		return "unreachable"
+	case api.KindTimeout:
+		return "timeout"
+	case api.KindAuthFailed:
+		return "auth failed"
+	case api.KindHostKeyMismatch:
+		return "host key"
+	case api.KindTruncated:
+		return "truncated"
+	case api.KindInvalidOutput:
+		return "bad output"
+	case api.KindStorage:
+		return "storage"
+	case api.KindInternal:
+		return "internal"
+	}
+	return clean(string(k))
+}
+
+// stateText is the state cell: the symbol carries the meaning without
+// colour, the word says which.
+func stateText(s rowState, spin string, long bool) string {
+	switch s.kind {
+	case stRunning:
+		return spin + " " + stageLabel(s.stage)
+	case stWaiting:
+		return "… waiting"
+	case stLocked:
+		return "⊘ locked"
+	case stFailed:
+		if long && s.err != "" {
+			return "✗ " + clean(string(s.err))
+		}
+		return "✗ " + kindShort(s.err)
+	case stOK:
+		return "✓ ok"
+	}
+	return "idle"
+}
+
+// Jobs panel.
+
+// jobsShown lists the jobs the panel shows: running and watched first,
+// then waiting, then the finished ones, newest first.
+func (m *Model) jobsShown() []*job {
+	var act, wait, done []*job
+	for _, j := range m.jobs.list {
+		switch j.state {
+		case jobRunning:
+			act = append(act, j)
+		case jobWaiting:
+			wait = append(wait, j)
+		default:
+			done = append(done, j)
+		}
+	}
+	slices.Reverse(done)
+	return append(append(act, wait...), done...)
+}
+
+func (m *Model) jobsHeader() string {
+	running, waiting, watching, done := m.jobs.counts()
+	var parts []string
+	if running > 0 {
+		parts = append(parts, fmt.Sprintf("%d running", running))
+	}
+	if waiting > 0 {
+		parts = append(parts, fmt.Sprintf("%d waiting", waiting))
+	}
+	if watching > 0 {
+		parts = append(parts, fmt.Sprintf("%d watched", watching))
+	}
+	if done > 0 {
+		parts = append(parts, fmt.Sprintf("%d done", done))
+	}
+	return "Jobs · " + strings.Join(parts, " · ")
+}
+
+// jobLine is what one line of the jobs panel shows.
+type jobLine struct {
+	kind     jobKind
+	state    jobState
+	name     string
+	holder   string
+	stage    api.Stage
+	reached  map[api.Stage]int64
+	bytes    int64
+	elapsed  int64 // ms
+	reply    *api.TriggerReply
+	err      error
+	spin     string
+	slotInfo string
+}
+
+func (m *Model) jobLineOf(j *job) jobLine {
+	l := jobLine{kind: j.kind, state: j.state, name: clean(j.devName), holder: clean(j.holder), stage: j.stage,
+		reached: j.reached, bytes: j.bytes, reply: j.reply, err: j.err, spin: m.spinner()}
+	switch j.state {
+	case jobRunning:
+		l.elapsed = m.now().Sub(j.started).Milliseconds()
+		if !j.lastAt.IsZero() {
+			l.elapsed = j.elapsedMS + m.now().Sub(j.lastAt).Milliseconds()
+		}
+	case jobDone:
+		l.elapsed = j.elapsedMS
+		if j.reply != nil && j.reply.DurationMS > 0 {
+			l.elapsed = j.reply.DurationMS
+		}
+	case jobWaiting:
+		l.slotInfo = fmt.Sprintf("waiting for a free slot (%d of %d busy)", m.jobs.running, m.opts.Concurrency)
+	}
+	if j.key.tenant != m.fleet.tenant {
+		l.name = clean(j.key.String())
+	}
+	return l
+}
+
+// renderJobLine is a pure function from a job to one panel line of w cells.
+func renderJobLine(l jobLine, nameW, w int, st *Styles) string {
+	nm := fit(l.name, nameW)
+	switch l.state {
+	case jobWaiting:
+		return st.Dim.Render("… "+nm+" ") + st.Dim.Render(l.slotInfo)
+	case jobRunning:
+		head := st.Running.Render(l.spin) + " " + nm + " "
+		if l.kind == jobWatch {
+			head += st.Warn.Render(l.holder+"'s job") + " "
+		}
+		tail := fmt.Sprintf("  %9s %7s", humanSizeOrDash(l.bytes), millis(max(l.elapsed, 0)))
+		room := w - ansiWidth(head) - len(tail)
+		return head + timeline(l, room, st) + st.Dim.Render(tail)
+	}
+	// Done.
+	switch {
+	case l.err != nil:
+		return st.Bad.Render("✗ ") + nm + " " + st.Bad.Render("no reply: ") + clean(l.err.Error())
+	case l.reply == nil:
+		return st.Dim.Render("· " + nm + " stopped watching")
+	case l.reply.Status == api.StatusSuccess:
+		ch := st.Dim.Render("unchanged")
+		if l.reply.IsChanged() {
+			ch = st.Warn.Render("changed  ")
+		}
+		by := ""
+		if l.kind == jobWatch {
+			by = st.Dim.Render(" by " + l.holder)
+		}
+		return st.OK.Render("✓ ") + nm + " " + ch + " " + st.Hash.Render(shortHash(clean(l.reply.SHA256))) +
+			st.Dim.Render(fmt.Sprintf(" %s %s", humanSize(l.reply.SizeBytes), millis(l.elapsed))) + by
+	case l.reply.Status == api.StatusLocked:
+		who := "another job"
+		stage := ""
+		if lk := l.reply.Lock; lk != nil {
+			who = clean(lk.Holder)
+			stage = " (" + stageLabel(lk.Stage) + ")"
+		}
+		return st.Warn.Render("⊘ ") + nm + " " + st.Warn.Render("locked by "+who+stage) + st.Dim.Render(" · w watches it")
+	default:
+		return st.Bad.Render("✗ ") + nm + " " + st.Bad.Render(kindShort(l.reply.ErrorKind)+": ") + clean(l.reply.Error)
+	}
+}
+
+func humanSizeOrDash(n int64) string {
+	if n <= 0 {
+		return "-"
+	}
+	return humanSize(n)
+}
+
+// timeline renders the stages as ✓done ⠋current ·next, with the time each
+// stage began when there is room, else just the current stage.
+func timeline(l jobLine, room int, st *Styles) string {
+	cur := l.stage.Index()
+	render := func(withTimes bool) (string, int) {
+		var b strings.Builder
+		n := 0
+		for i, s := range api.Stages {
+			if i > 0 {
+				b.WriteByte(' ')
+				n++
+			}
+			label := stageShort[s]
+			if withTimes {
+				if at, ok := l.reached[s]; ok {
+					label += " " + millis(at)
+				}
+			}
+			var mark string
+			var style = st.Dim
+			switch {
+			case i < cur:
+				mark, style = "✓", st.OK
+			case i == cur:
+				mark, style = l.spin, st.Running
+			default:
+				mark = "·"
+			}
+			b.WriteString(style.Render(mark + label))
+			n += 1 + ansiWidth(label)
+		}
+		return b.String(), n
+	}
+	if s, n := render(true); n <= room {
+		return s + strings.Repeat(" ", room-n)
+	}
+	if s, n := render(false); n <= room {
+		return s + strings.Repeat(" ", room-n)
+	}
+	short := fmt.Sprintf("%s %s %d/%d", l.spin, stageLabel(l.stage), max(cur+1, 0), len(api.Stages))
+	return st.Running.Render(fit(short, max(room, 0)))
+}

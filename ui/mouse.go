@@ -1,0 +1,62 @@
+package ui
+
+import (
+	tea "charm.land/bubbletea/v2"
+)
+
+// wheelStep is how many lines one wheel notch scrolls.
+const wheelStep = 3
+
+func (m *Model) onClick(ms tea.Mouse) tea.Cmd {
+	if !m.sized || ms.Button != tea.MouseLeft {
+		return nil
+	}
+	y := ms.Y - 1 // body coordinates: the status bar is line 0
+	if y < 0 || y >= m.bodyHeight() {
+		return nil
+	}
+	switch m.overlay {
+	case overlayHelp:
+		m.overlay = overlayNone
+		return nil
+	case overlayPicker:
+		return m.pickerClick(ms.X, y)
+	case overlayConfirm:
+		return nil // answer with the keyboard: a stray click must not confirm
+	}
+	switch m.screen() {
+	case screenFleet:
+		return m.fleetClick(ms.X, y)
+	case screenHistory:
+		m.historyClick(y)
+	}
+	return nil
+}
+
+func (m *Model) onWheel(ms tea.Mouse) tea.Cmd {
+	if !m.sized || m.overlay != overlayNone {
+		return nil
+	}
+	var delta int
+	switch ms.Button {
+	case tea.MouseWheelUp:
+		delta = -wheelStep
+	case tea.MouseWheelDown:
+		delta = wheelStep
+	default:
+		return nil
+	}
+	switch m.screen() {
+	case screenFleet:
+		m.fleetWheel(ms.X, ms.Y-1, delta)
+	case screenHistory:
+		return m.historyWheel(delta)
+	case screenDiff:
+		m.diffWheel(delta)
+	case screenSnapshot:
+		m.snapWheel(delta)
+	case screenLog:
+		m.logWheel(delta)
+	}
+	return nil
+}

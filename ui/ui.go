@@ -1,0 +1,589 @@
+// Package ui is cfgsnap's terminal UI: the fleet of tenants and devices,
+// backups running with live progress, their results and errors, snapshot
+// history, diffs and a snapshot viewer. It talks to the backend only
+// through client.Client, so it works the same in remote (NATS) and direct
+// (SSH) mode.
+package ui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"charm.land/bubbles/v2/help"
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/colorprofile"
+
+	"github.com/cfgsnap/cfgsnap/backend/api"
+	"github.com/cfgsnap/cfgsnap/backend/client"
+)
+
+// Options configure the TUI.
+type Options struct {
+	Client client.Client
+	// NoColor turns colour off; a non-empty NO_COLOR does too.
+	NoColor bool
+	// User is sent as requested_by with each backup, e.g. "ops@jump1".
+	User string
+	// Concurrency bounds the backups this TUI runs at once (default 4).
+	Concurrency int
+	Version     string
+	// Now is the clock; tests inject a fixed one. Default time.Now.
+	Now func() time.Time
+}
+
+// Timing of the one tick that animates spinners, ages job timers, expires
+// footer tasks and polls the connection state.
+const (
+	tickFast = 100 * time.Millisecond
+	tickSlow = time.Second
+	// requestTimeout bounds inventory, history and snapshot requests: the
+	// user must never wait on a dead link without being told.
+	requestTimeout = 20 * time.Second
+)
+
+type screen int
+
+const (
+	screenFleet screen = iota
+	screenHistory
+	screenDiff
+	screenSnapshot
+	screenLog
+)
+
+type overlay int
+
+const (
+	overlayNone overlay = iota
+	overlayHelp
+	overlayConfirm
+	overlayPicker
+)
+
+// Model is the root Bubble Tea model. Screens keep their own state here and
+// render through pure functions; only this model returns a tea.View.
+type Model struct {
+	opts    Options
+	client  client.Client
+	ctx     context.Context
+	cancel  context.CancelFunc
+	now     func() time.Time
+	loc     *time.Location
+	noColor bool
+	isDark  bool
+	styles  Styles
+	keys    keyMap
+	help    help.Model
+
+	width, height int
+	sized         bool
+
+	conn     client.ConnState
+	frame    int
+	tickGen  int
+	tickFast bool
+	// syncMode is for model tests: no bridge listener and no ticks are
+	// returned as commands; the test drains the bridge itself.
+	syncMode bool
+	// stillSpinner keeps the spinner on one frame (tests, byte counts).
+	stillSpinner bool
+
+	bridge *bridge
+	seq    int
+
+	tenants        []api.Tenant
+	tenantsErr     error
+	tenantsLoading bool
+	tenantReq      int
+	tenant         int
+	tenantOffset   int
+	focusTenants   bool
+
+	fleet   fleetState
+	jobs    jobQueue
+	results map[devKey]*result
+	hist    *historyState
+	diff    *diffState
+	snap    *snapState
+	logv    logState
+
+	screens []screen
+	overlay overlay
+	confirm *confirmState
+	picker  pickerState
+	tasks   taskList
+
+	snapWatch snapWatch
+	contents  contentCache
+}
+
+type devKey struct{ tenant, device string }
+
+func (k devKey) String() string { return k.tenant + "/" + k.device }
+
+// New returns the root model without starting anything; Init does that.
+func New(opts Options) *Model { return newModel(context.Background(), opts) }
+
+func newModel(ctx context.Context, opts Options) *Model {
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 4
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	m := &Model{
+		opts:    opts,
+		client:  opts.Client,
+		ctx:     ctx,
+		cancel:  cancel,
+		now:     opts.Now,
+		loc:     time.Local,
+		noColor: opts.NoColor || os.Getenv("NO_COLOR") != "",
+		isDark:  true, // most terminals on jump hosts; the query corrects it
+		keys:    newKeyMap(),
+		help:    help.New(),
+		bridge:  newBridge(),
+		results: map[devKey]*result{},
+		screens: []screen{screenFleet},
+	}
+	m.fleet.init()
+	m.jobs.init()
+	m.setStyles()
+	if m.client != nil {
+		m.conn = m.client.ConnState()
+	}
+	return m
+}
+
+func (m *Model) setStyles() {
+	m.styles = newStyles(m.noColor, m.isDark)
+	m.help.Styles = m.styles.helpStyles()
+}
+
+// Run runs the TUI in the alternate screen with the mouse on and returns
+// when the user quits or ctx ends. In direct mode backups still running are
+// cancelled on the way out; in remote mode the service finishes them.
+func Run(ctx context.Context, opts Options) error {
+	if opts.Client == nil {
+		return errors.New("ui: no client")
+	}
+	m := newModel(ctx, opts)
+	defer m.shutdown()
+	popts := []tea.ProgramOption{tea.WithContext(ctx)}
+	if m.noColor {
+		// The renderer would otherwise keep the colours of the bubbles'
+		// own styles; ASCII keeps bold and reverse.
+		popts = append(popts, tea.WithColorProfile(colorprofile.ASCII))
+	}
+	if _, err := tea.NewProgram(m, popts...).Run(); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("run tui: %w", err)
+	}
+	return nil
+}
+
+// shutdown stops watchers and cancels what runs on the user's behalf.
+func (m *Model) shutdown() {
+	m.stopSnapWatch()
+	for _, j := range m.jobs.list {
+		if j.stop != nil {
+			j.stop()
+			j.stop = nil
+		}
+	}
+	m.cancel()
+}
+
+func (m *Model) nextReq() int {
+	m.seq++
+	return m.seq
+}
+
+// Init loads the tenants and starts the bridge listener and the tick.
+func (m *Model) Init() tea.Cmd {
+	cmds := []tea.Cmd{m.loadTenants(), tea.RequestBackgroundColor}
+	if !m.syncMode {
+		cmds = append(cmds, m.bridge.listen(m.ctx), m.startTick(false))
+	}
+	return tea.Batch(cmds...)
+}
+
+type tickMsg struct {
+	gen int
+	at  time.Time
+}
+
+func (m *Model) startTick(fast bool) tea.Cmd {
+	if m.syncMode {
+		return nil
+	}
+	m.tickGen++
+	m.tickFast = fast
+	gen := m.tickGen
+	d := tickSlow
+	if fast {
+		d = tickFast
+	}
+	return tea.Tick(d, func(t time.Time) tea.Msg { return tickMsg{gen: gen, at: t} })
+}
+
+// ensureTick speeds the tick up as soon as something animates, rather than
+// waiting up to a second for the slow tick.
+func (m *Model) ensureTick() tea.Cmd {
+	if m.animating() && !m.tickFast {
+		return m.startTick(true)
+	}
+	return nil
+}
+
+func (m *Model) animating() bool {
+	return m.jobs.activeCount() > 0 || m.tasks.running() > 0 || m.tenantsLoading || m.fleet.loading ||
+		(m.hist != nil && m.hist.loading) || (m.diff != nil && m.diff.loading) || (m.snap != nil && m.snap.loading)
+}
+
+func (m *Model) onTick(msg tickMsg) tea.Cmd {
+	if msg.gen != m.tickGen {
+		return nil // a tick of an older cadence
+	}
+	if m.animating() && !m.stillSpinner {
+		m.frame++
+	}
+	m.pollConn()
+	m.tasks.expire(m.now())
+	return m.startTick(m.animating())
+}
+
+func (m *Model) pollConn() {
+	if m.client == nil {
+		return
+	}
+	c := m.client.ConnState()
+	if c == m.conn {
+		return
+	}
+	switch c {
+	case client.ConnConnected:
+		m.addLog(logInfo, "connection to %s restored", clean(m.client.Where()))
+	case client.ConnReconnecting:
+		m.addLog(logWarn, "connection to %s lost, reconnecting", clean(m.client.Where()))
+	case client.ConnDisconnected:
+		m.addLog(logError, "disconnected from %s", clean(m.client.Where()))
+	}
+	m.conn = c
+}
+
+func (m *Model) screen() screen { return m.screens[len(m.screens)-1] }
+
+func (m *Model) push(s screen) { m.screens = append(m.screens, s) }
+
+func (m *Model) pop() {
+	if len(m.screens) > 1 {
+		top := m.screens[len(m.screens)-1]
+		m.screens = m.screens[:len(m.screens)-1]
+		switch top {
+		case screenHistory:
+			m.hist = nil
+		case screenDiff:
+			m.diff = nil
+		case screenSnapshot:
+			m.snap = nil
+		}
+	}
+}
+
+// Update routes messages: async results to the screen that asked for
+// them (by request or job ID), keys to the overlay or screen in front.
+func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	cmd := m.update(msg)
+	return m, tea.Batch(cmd, m.ensureTick())
+}
+
+func (m *Model) update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.width, m.height, m.sized = msg.Width, msg.Height, true
+		m.help.SetWidth(msg.Width)
+		m.clampAll()
+		return nil
+	case tea.BackgroundColorMsg:
+		m.isDark = msg.IsDark()
+		m.setStyles()
+		return nil
+	case tickMsg:
+		return m.onTick(msg)
+	case bridgeMsg:
+		cmd := m.onBridge(msg)
+		if m.syncMode {
+			return cmd
+		}
+		return tea.Batch(cmd, m.bridge.listen(m.ctx))
+	case tenantsMsg:
+		return m.onTenants(msg)
+	case devicesMsg:
+		return m.onDevices(msg)
+	case snapWatchMsg:
+		m.onSnapWatch(msg)
+		return nil
+	case backupDoneMsg:
+		return m.onBackupDone(msg)
+	case watchStartedMsg:
+		m.onWatchStarted(msg)
+		return nil
+	case historyMsg:
+		return m.onHistory(msg)
+	case contentMsg:
+		m.onContent(msg)
+		return nil
+	case diffMsg:
+		m.onDiff(msg)
+		return nil
+	case forgetMsg:
+		m.onForget(msg)
+		return nil
+	case tea.KeyPressMsg:
+		return m.onKey(msg)
+	case tea.MouseClickMsg:
+		return m.onClick(msg.Mouse())
+	case tea.MouseWheelMsg:
+		return m.onWheel(msg.Mouse())
+	case tea.PasteMsg:
+		m.onPaste(msg.Content)
+		return nil
+	}
+	return nil
+}
+
+// onBridge applies client callbacks: progress first (it precedes the
+// events that were queued with it), then events in order.
+func (m *Model) onBridge(msg bridgeMsg) tea.Cmd {
+	for _, p := range msg.progress {
+		m.onProgress(p.job, p.ev)
+	}
+	var cmds []tea.Cmd
+	for _, ev := range msg.events {
+		switch ev := ev.(type) {
+		case snapshotMsg:
+			m.onSnapshot(ev)
+		case watchFinalMsg:
+			cmds = append(cmds, m.onWatchFinal(ev))
+		}
+	}
+	if msg.dropped > 0 {
+		// Notifications were lost under load: reload rather than show a
+		// stale fleet.
+		m.addLog(logWarn, "%d notifications dropped under load; reloading", msg.dropped)
+		cmds = append(cmds, m.loadDevices())
+		if m.hist != nil {
+			cmds = append(cmds, m.loadHistory(false))
+		}
+	}
+	return tea.Batch(cmds...)
+}
+
+func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
+	k := msg.String()
+	switch m.overlay {
+	case overlayConfirm:
+		return m.confirmKey(msg)
+	case overlayHelp:
+		if k == "ctrl+c" {
+			return m.requestQuit()
+		}
+		m.overlay = overlayNone
+		return nil
+	case overlayPicker:
+		return m.pickerKey(msg)
+	}
+	if m.inputActive() {
+		if k == "ctrl+c" {
+			return m.requestQuit()
+		}
+		return m.inputKey(msg)
+	}
+	switch {
+	case k == "ctrl+c" || k == "q":
+		return m.requestQuit()
+	case k == "?":
+		m.overlay = overlayHelp
+		return nil
+	case k == "L":
+		if m.screen() == screenLog {
+			m.pop()
+		} else {
+			m.push(screenLog)
+			m.logv.follow = true
+		}
+		return nil
+	}
+	switch m.screen() {
+	case screenFleet:
+		return m.fleetKey(msg)
+	case screenHistory:
+		return m.historyKey(msg)
+	case screenDiff:
+		return m.diffKey(msg)
+	case screenSnapshot:
+		return m.snapKey(msg)
+	case screenLog:
+		return m.logKey(msg)
+	}
+	return nil
+}
+
+func (m *Model) inputActive() bool {
+	switch m.screen() {
+	case screenFleet:
+		return m.fleet.filtering
+	case screenSnapshot:
+		return m.snap != nil && m.snap.searching
+	}
+	return false
+}
+
+func (m *Model) onPaste(s string) {
+	if !m.inputActive() {
+		return
+	}
+	switch m.screen() {
+	case screenFleet:
+		m.fleet.filter.paste(s)
+		m.resortKeep()
+	case screenSnapshot:
+		m.snap.search.paste(s)
+		m.snap.find(m.snap.search.String())
+	}
+}
+
+func (m *Model) inputKey(msg tea.KeyPressMsg) tea.Cmd {
+	switch m.screen() {
+	case screenFleet:
+		m.fleetFilterKey(msg)
+	case screenSnapshot:
+		m.snapSearchKey(msg)
+	}
+	return nil
+}
+
+// requestQuit quits at once unless backups of ours are still running.
+func (m *Model) requestQuit() tea.Cmd {
+	if m.overlay == overlayConfirm && m.confirm != nil && m.confirm.kind == confirmQuit {
+		return tea.Quit // a second ctrl+c means it
+	}
+	if n := m.jobs.mineActive(); n > 0 {
+		them := "them"
+		if n == 1 {
+			them = "it"
+		}
+		what := "Quitting cancels " + them + ": the devices are left as they were."
+		if m.client != nil && m.client.Mode() == client.ModeRemote {
+			what = "The backup service finishes " + them + " and keeps the result."
+		}
+		m.openConfirm(&confirmState{
+			kind:  confirmQuit,
+			title: "Quit?",
+			lines: []string{plural(n, "backup is", "backups are") + " still running.", what},
+			yes:   "quit",
+		})
+		return nil
+	}
+	return tea.Quit
+}
+
+// clampAll keeps cursors and offsets valid after a resize.
+func (m *Model) clampAll() {
+	m.fleet.clamp(m.fleetListRows())
+	if m.hist != nil {
+		m.hist.clamp(m.historyRows())
+	}
+	if m.diff != nil {
+		m.diff.clamp(m.bodyHeight() - 2)
+	}
+	if m.snap != nil {
+		m.snap.clamp(m.bodyHeight() - 2)
+	}
+}
+
+func (m *Model) bodyHeight() int { return max(m.height-3, 1) }
+
+// Minimum size below which the layout cannot work at all; the brief's
+// target is 80×24, this is only to never draw garbage.
+const minWidth, minHeight = 40, 10
+
+// View draws the whole screen: status bar, the screen in front (or an
+// overlay on it), the footer task line and the key help.
+func (m *Model) View() tea.View {
+	var v tea.View
+	v.AltScreen = true
+	v.MouseMode = tea.MouseModeCellMotion
+	v.WindowTitle = "cfgsnap"
+	if !m.sized {
+		// The size is not known yet: anything wider would wrap.
+		v.SetContent("cfgsnap")
+		return v
+	}
+	if m.width < minWidth || m.height < minHeight {
+		v.SetContent(trunc(fmt.Sprintf("cfgsnap: window %d×%d is too small (need %d×%d)", m.width, m.height, minWidth, minHeight), m.width))
+		return v
+	}
+	v.SetContent(m.render())
+	return v
+}
+
+func (m *Model) render() string {
+	w, bh := m.width, m.bodyHeight()
+	var body []string
+	if m.overlay == overlayHelp {
+		body = m.helpView(w, bh)
+	} else {
+		body = m.screenView(w, bh)
+		switch m.overlay {
+		case overlayConfirm:
+			body = m.overlayBox(body, w, m.confirmView(w))
+		case overlayPicker:
+			body = m.overlayBox(body, w, m.pickerView(w, bh))
+		}
+	}
+	lines := make([]string, 0, m.height)
+	lines = append(lines, m.statusBar(w))
+	lines = append(lines, block(body, w, bh)...)
+	lines = append(lines, fit(m.taskLine(w), w), fit(m.footer(w), w))
+	return strings.Join(lines, "\n")
+}
+
+func (m *Model) screenView(w, h int) []string {
+	switch m.screen() {
+	case screenHistory:
+		return m.historyView(w, h)
+	case screenDiff:
+		return m.diffView(w, h)
+	case screenSnapshot:
+		return m.snapView(w, h)
+	case screenLog:
+		return m.logView(w, h)
+	}
+	return m.fleetView(w, h)
+}
+
+// spinner returns the current spinner frame.
+func (m *Model) spinner() string {
+	frames := []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"}
+	return frames[m.frame%len(frames)]
+}
+
+func (m *Model) mode() client.Mode {
+	if m.client == nil {
+		return client.ModeDirect
+	}
+	return m.client.Mode()
+}
+
+func (m *Model) reqCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(m.ctx, requestTimeout)
+}
