@@ -169,27 +169,38 @@ func Start(ctx context.Context, cfg Config, specs []Spec) (*Fleet, error) {
 		cancel()
 		return nil, err
 	}
+	devs := make([]*device, 0, len(specs))
 	for i, s := range specs {
-		if err := ctx.Err(); err != nil {
-			f.abort()
-			return nil, fmt.Errorf("devicesim: start: %w", err)
-		}
 		d, err := newDevice(f, i, s)
 		if err != nil {
-			f.abort()
+			cancel()
 			return nil, err
 		}
 		if _, dup := f.byKey[d.key()]; dup {
-			f.abort()
+			cancel()
 			return nil, fmt.Errorf("devicesim: device %s/%s is listed twice", s.Tenant, s.ID)
 		}
-		signer, err := keys.signer(s.Tenant, s.ID, d.fault.Load().(Fault) == FaultRotateHostKey)
+		f.byKey[d.key()] = d
+		devs = append(devs, d)
+	}
+	for _, d := range devs {
+		s, err := keys.signer(d.key(), d.currentFault() == FaultRotateHostKey)
 		if err != nil {
-			f.abort()
+			cancel()
 			return nil, err
 		}
-		d.signer.Store(signer)
+		d.signer.Store(s)
 		d.keys = keys
+	}
+	if err := keys.save(); err != nil {
+		cancel()
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		cancel()
+		return nil, fmt.Errorf("devicesim: start: %w", err)
+	}
+	for i, d := range devs {
 		addr := net.JoinHostPort(cfg.ListenHost, "0")
 		if cfg.BasePort > 0 {
 			addr = net.JoinHostPort(cfg.ListenHost, strconv.Itoa(cfg.BasePort+i))
@@ -197,12 +208,11 @@ func Start(ctx context.Context, cfg Config, specs []Spec) (*Fleet, error) {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			f.abort()
-			return nil, fmt.Errorf("devicesim: device %s/%s: listen %s: %w", s.Tenant, s.ID, addr, err)
+			return nil, fmt.Errorf("devicesim: device %s: listen %s: %w", d.key(), addr, err)
 		}
 		d.ln = ln
 		d.port = ln.Addr().(*net.TCPAddr).Port
 		f.devices = append(f.devices, d)
-		f.byKey[d.key()] = d
 	}
 	for _, d := range f.devices {
 		f.wg.Add(1)
@@ -490,8 +500,11 @@ func (d *device) generation() int64 {
 func (d *device) rotateHostKey() error {
 	d.keyMu.Lock()
 	defer d.keyMu.Unlock()
-	s, err := d.keys.signer(d.spec.Tenant, d.spec.ID, true)
+	s, err := d.keys.signer(d.key(), true)
 	if err != nil {
+		return err
+	}
+	if err := d.keys.save(); err != nil {
 		return err
 	}
 	d.signer.Store(s)

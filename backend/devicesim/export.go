@@ -94,8 +94,8 @@ func (e *emitter) item(verb string, attrs ...attr) {
 }
 
 // appendValue quotes a value the way RouterOS export does: bare when it is
-// made of safe characters, else in double quotes with \ " $ ? and control
-// characters escaped.
+// made of safe characters, else in double quotes with \ " $ ? escaped and
+// control and non-ASCII bytes as \XX.
 func appendValue(dst []byte, v string) []byte {
 	bare := v != ""
 	for i := 0; i < len(v) && bare; i++ {
@@ -118,7 +118,7 @@ func appendValue(dst []byte, v string) []byte {
 		case '\t':
 			dst = append(dst, '\\', 't')
 		default:
-			if c < 0x20 || c == 0x7f {
+			if c < 0x20 || c >= 0x7f { // RouterOS exports are ASCII: UTF-8 goes out as \C3\A9
 				dst = append(dst, '\\', "0123456789ABCDEF"[c>>4], "0123456789ABCDEF"[c&15])
 			} else {
 				dst = append(dst, c)

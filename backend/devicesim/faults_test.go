@@ -131,8 +131,25 @@ func TestSlowHandshakeFault(t *testing.T) {
 	}
 }
 
+func TestSlowHandshakeEndsWhenClientLeaves(t *testing.T) {
+	f := startFleet(t, Config{}, Spec{Tenant: "acme", ID: "lab-slowssh-1", Fault: FaultSlowHandshake}) // 30s
+	idle := runtime.NumGoroutine()
+	conn, err := net.Dial("tcp", addr(t, f, "acme", "lab-slowssh-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.Write([]byte("SSH-2.0-Go\r\n"))
+	time.Sleep(50 * time.Millisecond)
+	if runtime.NumGoroutine() <= idle {
+		t.Fatal("the device is not serving the connection")
+	}
+	conn.Close()
+	waitGoroutines(t, idle) // within 3s, not after the 30s delay
+}
+
 func TestHangAfterAuthFault(t *testing.T) {
 	f := startFleet(t, Config{}, Spec{Tenant: "acme", ID: "lab-hang-1", Fault: FaultHangAfterAuth})
+	idle := runtime.NumGoroutine()
 	c := dial(t, f, "acme", "lab-hang-1")
 	s, err := c.NewSession()
 	if err != nil {
@@ -154,10 +171,9 @@ func TestHangAfterAuthFault(t *testing.T) {
 		t.Errorf("hanging device printed %q", out.String())
 	}
 	// The client giving up ends the device's side.
-	before := runtime.NumGoroutine()
 	c.Close()
 	<-done
-	waitGoroutines(t, before-2)
+	waitGoroutines(t, idle)
 }
 
 func TestSlowOutputFault(t *testing.T) {

@@ -309,26 +309,26 @@ func TestHostKeysPersistAcrossRestart(t *testing.T) {
 	if first["r1"] == first["r2"] {
 		t.Errorf("two devices share a host key")
 	}
-	// Secrets on disk: 0700 directories, 0600 files.
-	err := filepath.WalkDir(filepath.Join(dir, "hostkeys"), func(p string, e fs.DirEntry, err error) error {
+	// Secrets on disk: a 0700 directory, a 0600 file.
+	for p, want := range map[string]fs.FileMode{dir: 0o700, filepath.Join(dir, hostKeysFile): 0o600} {
+		st, err := os.Stat(p)
 		if err != nil {
-			return err
+			t.Fatal(err)
 		}
-		info, err := e.Info()
-		if err != nil {
-			return err
+		if st.Mode().Perm() != want {
+			t.Errorf("%s has mode %v, want %v", p, st.Mode().Perm(), want)
 		}
-		want := fs.FileMode(0o600)
-		if e.IsDir() {
-			want = 0o700
-		}
-		if info.Mode().Perm() != want {
-			t.Errorf("%s has mode %v, want %v", p, info.Mode().Perm(), want)
-		}
-		return nil
-	})
-	if err != nil {
+	}
+	// A damaged key file stops the fleet rather than silently replacing
+	// identities that clients trust.
+	if err := os.WriteFile(filepath.Join(dir, hostKeysFile), []byte("acme/r1 not-base64\n"), 0o600); err != nil {
 		t.Fatal(err)
+	}
+	if f, err := Start(context.Background(), Config{StateDir: dir}, specs); err == nil {
+		f.Close()
+		t.Errorf("Start accepted a damaged host key file")
+	} else if strings.Contains(err.Error(), "not-base64") {
+		t.Errorf("the error quotes the key file: %v", err)
 	}
 	// Without a StateDir, keys live in memory: a restart changes them.
 	f1 := startFleet(t, Config{}, specs[0])

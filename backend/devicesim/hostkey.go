@@ -1,99 +1,124 @@
 package devicesim
 
 import (
+	"bufio"
+	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
-	"encoding/pem"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 
 	"golang.org/x/crypto/ssh"
 )
 
+// hostKeysFile holds every device's host key in the state directory. One
+// file rather than one per device: creating a thousand small files takes
+// most of a second on some file systems, and the fleet must start fast.
+const hostKeysFile = "devicesim-hostkeys"
+
 // keyStore hands out device host keys: fresh ones in memory, or, with a
 // state directory, the persisted key of each device so that a restarted
-// fleet keeps the identity clients have trusted. Keys are secrets: 0700
-// directories, 0600 files.
+// fleet keeps the identity clients have trusted. Keys are secrets: the
+// directory is created 0700 and the file written 0600.
 type keyStore struct {
-	dir  string // "" = memory only
-	mu   sync.Mutex
-	made map[string]bool // tenant directories already created
+	path  string // "" = memory only
+	mu    sync.Mutex
+	seeds map[string][]byte // "tenant/id" -> ed25519 seed
+	dirty bool
 }
 
 func newKeyStore(stateDir string) (*keyStore, error) {
-	ks := &keyStore{made: map[string]bool{}}
+	ks := &keyStore{seeds: map[string][]byte{}}
 	if stateDir == "" {
 		return ks, nil
 	}
-	ks.dir = filepath.Join(stateDir, "hostkeys")
-	if err := os.MkdirAll(ks.dir, 0o700); err != nil {
-		return nil, fmt.Errorf("devicesim: host key directory: %w", err)
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("devicesim: state directory: %w", err)
 	}
-	// MkdirAll leaves an existing directory's mode alone; a key directory
-	// others can list or write is not acceptable. StateDir itself may be a
-	// shared data directory, so only the key directory is tightened.
-	if err := os.Chmod(ks.dir, 0o700); err != nil {
-		return nil, fmt.Errorf("devicesim: host key directory: %w", err)
+	ks.path = filepath.Join(stateDir, hostKeysFile)
+	b, err := os.ReadFile(ks.path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return ks, nil
+	case err != nil:
+		return nil, fmt.Errorf("devicesim: host keys: %w", err)
+	}
+	if err := ks.parse(b); err != nil {
+		return nil, fmt.Errorf("devicesim: host keys %s: %w", ks.path, err)
 	}
 	return ks, nil
 }
 
-func (ks *keyStore) path(tenant, id string) string {
-	return filepath.Join(ks.dir, tenant, id+".key")
+// parse reads lines of "tenant/id base64-seed"; '#' starts a comment.
+func (ks *keyStore) parse(b []byte) error {
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		name, enc, ok := strings.Cut(line, " ")
+		seed, err := base64.StdEncoding.DecodeString(strings.TrimSpace(enc))
+		if !ok || err != nil || len(seed) != ed25519.SeedSize || !strings.Contains(name, "/") {
+			// The line holds a secret: say where it is, not what it says.
+			return fmt.Errorf("line %d: want \"TENANT/ID BASE64-ED25519-SEED\"", n)
+		}
+		ks.seeds[name] = seed
+	}
+	return sc.Err()
 }
 
-// signer returns the device's host key: the persisted one, or a new one
-// (persisted) when there is none yet or fresh is set.
-func (ks *keyStore) signer(tenant, id string, fresh bool) (ssh.Signer, error) {
-	if ks.dir != "" && !fresh {
-		b, err := os.ReadFile(ks.path(tenant, id))
-		switch {
-		case err == nil:
-			s, err := ssh.ParsePrivateKey(b)
-			if err != nil {
-				return nil, fmt.Errorf("devicesim: host key of %s/%s (%s): %w", tenant, id, ks.path(tenant, id), err)
-			}
-			return s, nil
-		case !errors.Is(err, fs.ErrNotExist):
-			return nil, fmt.Errorf("devicesim: host key of %s/%s: %w", tenant, id, err)
+// signer returns the device's host key, making a new one when it has none
+// yet or fresh is set; save persists new keys.
+func (ks *keyStore) signer(device string, fresh bool) (ssh.Signer, error) {
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	seed, ok := ks.seeds[device]
+	if !ok || fresh {
+		seed = make([]byte, ed25519.SeedSize)
+		if _, err := rand.Read(seed); err != nil {
+			return nil, fmt.Errorf("devicesim: generate host key: %w", err)
 		}
+		ks.seeds[device] = seed
+		ks.dirty = true
 	}
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	s, err := ssh.NewSignerFromKey(ed25519.NewKeyFromSeed(seed))
 	if err != nil {
-		return nil, fmt.Errorf("devicesim: generate host key: %w", err)
-	}
-	s, err := ssh.NewSignerFromKey(priv)
-	if err != nil {
-		return nil, fmt.Errorf("devicesim: host key signer: %w", err)
-	}
-	if ks.dir != "" {
-		if err := ks.save(tenant, id, priv); err != nil {
-			return nil, err
-		}
+		return nil, fmt.Errorf("devicesim: host key of %s: %w", device, err)
 	}
 	return s, nil
 }
 
-func (ks *keyStore) save(tenant, id string, priv ed25519.PrivateKey) error {
-	block, err := ssh.MarshalPrivateKey(priv, tenant+"/"+id)
-	if err != nil {
-		return fmt.Errorf("devicesim: encode host key of %s/%s: %w", tenant, id, err)
-	}
-	dir := filepath.Join(ks.dir, tenant)
+// save writes the keys when some are new. Keys of devices that are not in
+// this fleet stay, so a fleet that shrinks and grows again keeps them.
+func (ks *keyStore) save() error {
 	ks.mu.Lock()
-	if !ks.made[tenant] {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			ks.mu.Unlock()
-			return fmt.Errorf("devicesim: host key directory: %w", err)
-		}
-		ks.made[tenant] = true
+	defer ks.mu.Unlock()
+	if ks.path == "" || !ks.dirty {
+		return nil
 	}
-	ks.mu.Unlock()
-	return writePrivate(ks.path(tenant, id), pem.EncodeToMemory(block))
+	var b bytes.Buffer
+	b.WriteString("# Host keys of cfgsnap's simulated RouterOS devices (ed25519 seeds). Secret.\n")
+	names := make([]string, 0, len(ks.seeds))
+	for name := range ks.seeds {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		b.WriteString(name + " " + base64.StdEncoding.EncodeToString(ks.seeds[name]) + "\n")
+	}
+	if err := writePrivate(ks.path, b.Bytes()); err != nil {
+		return fmt.Errorf("devicesim: host keys: %w", err)
+	}
+	ks.dirty = false
+	return nil
 }
 
 // writePrivate writes a 0600 file atomically, so that a crash never leaves

@@ -26,11 +26,19 @@ func (f *Fleet) acceptLoop(d *device) {
 	defer f.wg.Done()
 	for {
 		c, err := d.ln.Accept()
-		if err != nil {
-			if !errors.Is(err, net.ErrClosed) {
-				f.logf("devicesim: %s: accept: %v", d.key(), err)
-			}
+		if errors.Is(err, net.ErrClosed) {
 			return
+		}
+		if err != nil {
+			// Out of file descriptors, say: the device must not go deaf
+			// for good, so wait a little and accept again.
+			f.logf("devicesim: %s: accept: %v", d.key(), err)
+			select {
+			case <-f.ctx.Done():
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			continue
 		}
 		if !f.track(c) {
 			c.Close()
@@ -107,6 +115,9 @@ func (f *Fleet) stall(c net.Conn, delay time.Duration) (net.Conn, bool) {
 		for {
 			n, err := c.Read(p)
 			buf.Write(p[:n])
+			if err == nil && buf.Len() > maxStalledBytes {
+				err = errors.New("client sent too much before the SSH version exchange")
+			}
 			if err != nil {
 				if !errors.Is(err, os.ErrDeadlineExceeded) {
 					close(gone)
@@ -137,6 +148,10 @@ func (f *Fleet) stall(c net.Conn, delay time.Duration) (net.Conn, bool) {
 	c.SetReadDeadline(time.Time{})
 	return &prefixConn{Conn: c, r: io.MultiReader(bytes.NewReader(buf.Bytes()), c)}, true
 }
+
+// maxStalledBytes bounds what a client may send while the handshake is
+// stalled: its version line and key exchange offer take a few kilobytes.
+const maxStalledBytes = 64 << 10
 
 // prefixConn replays bytes read ahead of the SSH server.
 type prefixConn struct {
