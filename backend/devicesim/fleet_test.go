@@ -37,8 +37,8 @@ func TestThousandDevices(t *testing.T) {
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)
 	heap := int64(after.HeapInuse) - int64(before.HeapInuse)
-	t.Logf("1000 devices started in %v; HeapInuse %.1f MB after start (+%.1f MB), %d goroutines",
-		took, float64(after.HeapInuse)/(1<<20), float64(heap)/(1<<20), runtime.NumGoroutine())
+	t.Logf("1000 devices started in %v; HeapInuse %.1f MB after start (+%.1f MB), StackInuse %.1f MB, %d goroutines",
+		took, float64(after.HeapInuse)/(1<<20), float64(heap)/(1<<20), float64(after.StackInuse)/(1<<20), runtime.NumGoroutine())
 	limit := 2 * time.Second
 	if raceEnabled {
 		limit = 6 * time.Second
@@ -478,6 +478,31 @@ func TestWriteInventory(t *testing.T) {
 	}
 	if d := doc.Tenants[2].Devices[0]; !strings.Contains(strings.Join(d.Tags, ","), "hang-after-auth") {
 		t.Errorf("faulty device not tagged: %+v", d.Tags)
+	}
+	// cfgsnap's own loader accepts the file, and its credentials log in.
+	inv, warnings, err := inventory.Load(path)
+	if err != nil {
+		t.Fatalf("inventory.Load: %v", err)
+	}
+	if len(warnings) != 0 {
+		t.Errorf("inventory warnings: %v", warnings)
+	}
+	for _, d := range inv.Devices() {
+		pw, err := d.Credentials.ResolvePassword()
+		if err != nil {
+			t.Fatalf("%s/%s: %v", d.TenantID, d.ID, err)
+		}
+		if d.ID == "lab-hang-1" {
+			continue
+		}
+		cfg := clientConfig(f, nil)
+		cfg.User, cfg.Auth = d.Username, []ssh.AuthMethod{ssh.Password(pw)}
+		c, err := ssh.Dial("tcp", net.JoinHostPort(d.Host, fmt.Sprint(d.Port)), cfg)
+		if err != nil {
+			t.Errorf("%s/%s with the inventory's credentials: %v", d.TenantID, d.ID, err)
+			continue
+		}
+		c.Close()
 	}
 }
 
