@@ -90,6 +90,9 @@ func New(cfg Config) *Pipeline {
 	return &Pipeline{cfg: cfg}
 }
 
+// Dialer is the SSH dialer the pipeline uses.
+func (p *Pipeline) Dialer() *collect.Dialer { return p.cfg.Dialer }
+
 // Timeout is the per-job bound the pipeline applies.
 func (p *Pipeline) Timeout() time.Duration { return p.cfg.Timeout }
 
