@@ -13,7 +13,7 @@ func TestValidID(t *testing.T) {
 	for id, want := range map[string]bool{
 		"acme": true, "core-rtr-1": true, "A_b-9": true,
 		"550e8400-e29b-41d4-a716-446655440000": true,
-		"": false, "a.b": false, "a*": false, "a>": false, "a b": false, "ü": false,
+		"":                                     false, "a.b": false, "a*": false, "a>": false, "a b": false, "ü": false,
 		string(make([]byte, 65)): false,
 	} {
 		if got := ValidID(id); got != want {
