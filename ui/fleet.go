@@ -255,7 +255,7 @@ func (m *Model) onTenants(msg tenantsMsg) tea.Cmd {
 	if len(m.tenants) == 0 {
 		return nil
 	}
-	return m.selectTenant(idx, cur != m.tenants[idx].ID || len(m.fleet.devices) == 0)
+	return m.selectTenant(idx, cur != m.tenants[idx].ID)
 }
 
 func (m *Model) currentTenant() string {
@@ -283,8 +283,11 @@ func (m *Model) selectTenant(i int, switched bool) tea.Cmd {
 	m.tenant = i
 	m.clampTenantOffset()
 	id := m.tenants[i].ID
+	if !switched && m.fleet.tenant == id {
+		return nil
+	}
 	var cmds []tea.Cmd
-	if switched || m.fleet.tenant != id {
+	{
 		f := &m.fleet
 		if f.tenant != "" && f.devices != nil {
 			f.cache[f.tenant] = f.devices

@@ -34,7 +34,7 @@ func (m *Model) fleetLayout(w, bh int) fleetLayout {
 	if bh >= 30 {
 		l.detailH = 10
 	}
-	if n := len(m.jobs.list); n > 0 {
+	if n := len(m.jobsShown()); n > 0 {
 		maxRows := 3
 		if bh >= 30 {
 			maxRows = 8
@@ -158,7 +158,7 @@ func (m *Model) devicePane(l fleetLayout, bh int) []string {
 			rows = append(rows, renderDeviceRow(m.deviceRowOf(d, long), cols, i == f.cursor, mk[d.ID], !m.focusTenants, st))
 		}
 	}
-	out = append(out, block(rows, w, l.listH)...)
+	out = append(out, rowsOf(rows, l.listH)...)
 
 	if l.jobsH > 0 {
 		out = append(out, sectionRule(m.jobsHeader(), w, st))
@@ -188,9 +188,9 @@ func (m *Model) devicePane(l fleetLayout, bh int) []string {
 			title += " · " + clean(strings.Join(d.Tags, ","))
 		}
 		out = append(out, sectionRule(title, w, st))
-		out = append(out, block(renderDetail(m.detailOf(d), w, st), w, l.detailH-1)...)
+		out = append(out, rowsOf(renderDetail(m.detailOf(d), w, st), l.detailH-1)...)
 	}
-	return block(out, w, bh)
+	return rowsOf(out, bh)
 }
 
 func (m *Model) deviceTitle(w int) string {
@@ -250,9 +250,18 @@ func deviceColumns(w int) deviceCols {
 		c.name = min(max(rest*11/20, 10), 40)
 		c.host = min(rest-c.name, 32)
 		c.name = min(rest-c.host, 48)
-	} else {
-		c.name = max(rest+1, 4)
+		return c
 	}
+	// Too narrow for everything: drop columns, least useful first.
+	c.name = rest + 1
+	for _, col := range []*int{&c.ver, &c.chg, &c.age, &c.hash} {
+		if c.name >= 10 {
+			break
+		}
+		c.name += *col + 1
+		*col = 0
+	}
+	c.name = max(c.name, 1)
 	return c
 }
 
@@ -271,8 +280,14 @@ func renderDeviceHeader(c deviceCols, sort sortKey, desc bool, st *Styles) strin
 	if c.host > 0 {
 		cells = append(cells, fit("HOST", c.host))
 	}
-	cells = append(cells, fit("ROS", c.ver), fit(h("AGE", sortAge, true), c.age), fit("HASH", c.hash),
-		fit("CHG", c.chg), fit(h("STATE", sortState, true), c.state))
+	for _, cell := range []struct {
+		label string
+		w     int
+	}{{"ROS", c.ver}, {h("AGE", sortAge, true), c.age}, {"HASH", c.hash}, {"CHG", c.chg}, {h("STATE", sortState, true), c.state}} {
+		if cell.w > 0 {
+			cells = append(cells, fit(cell.label, cell.w))
+		}
+	}
 	return st.Header.Render(strings.Join(cells, " "))
 }
 
@@ -330,11 +345,18 @@ func renderDeviceRow(r deviceRow, c deviceCols, cursor, marked, focused bool, st
 	if r.changed == "yes" {
 		chgStyle = st.Warn
 	}
-	b.WriteString(sp + sel(st.Dim).Render(fit(r.version, c.ver)))
-	b.WriteString(sp + sel(ageStyle).Render(fit(r.age, c.age)))
-	b.WriteString(sp + sel(st.Hash).Render(fit(r.hash, c.hash)))
-	b.WriteString(sp + sel(chgStyle).Render(fit(r.changed, c.chg)))
-	b.WriteString(sp + sel(stateStyle(r.state.kind, st)).Render(fit(stateText(r.state, r.spin, c.state > 13), c.state)))
+	for _, cell := range []struct {
+		text  string
+		w     int
+		style lipgloss.Style
+	}{
+		{r.version, c.ver, st.Dim}, {r.age, c.age, ageStyle}, {r.hash, c.hash, st.Hash}, {r.changed, c.chg, chgStyle},
+		{stateText(r.state, r.spin, c.state > 13), c.state, stateStyle(r.state.kind, st)},
+	} {
+		if cell.w > 0 {
+			b.WriteString(sp + sel(cell.style).Render(fit(cell.text, cell.w)))
+		}
+	}
 	return b.String()
 }
 

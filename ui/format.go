@@ -208,6 +208,15 @@ func block(lines []string, w, h int) []string {
 	return out
 }
 
+// rows cuts or pads lines to exactly h lines without touching their
+// width: the regions inside a pane, whose width the pane fits once.
+func rowsOf(lines []string, h int) []string {
+	if len(lines) >= h {
+		return lines[:h]
+	}
+	return append(lines, make([]string, h-len(lines))...)
+}
+
 func plural(n int, one, many string) string {
 	if n == 1 {
 		return fmt.Sprintf("%d %s", n, one)

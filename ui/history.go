@@ -314,7 +314,7 @@ func (m *Model) historyView(w, bh int) []string {
 			lines = append(lines, renderHistoryRow(r, m.now(), m.loc, cols, i == h.cursor, h.marked(r.SnapshotID), h.fresh[r.SnapshotID], st))
 		}
 	}
-	out = append(out, block(lines, w, rows)...)
+	out = append(out, rowsOf(lines, rows)...)
 	if r, ok := h.current(); ok {
 		out = append(out, sectionRule("snapshot "+clean(r.SnapshotID), w, st))
 		out = append(out, renderSnapshotDetail(r, w, st)...)
@@ -335,13 +335,20 @@ func historyColumns(w int) historyCols {
 	}
 	fixed := 2 + c.time + c.age + c.hash + c.size + c.trig + c.chg + 6
 	rest := w - fixed
-	switch {
-	case rest >= 30:
+	if rest >= 30 {
 		c.by = min(max(rest/3, 12), 24)
 		c.reason = rest - c.by - 2
-	default:
-		c.by = max(rest-1, 4)
+		return c
 	}
+	c.by = rest - 1
+	for _, col := range []*int{&c.trig, &c.size, &c.chg, &c.age} {
+		if c.by >= 8 {
+			break
+		}
+		c.by += *col + 1
+		*col = 0
+	}
+	c.by = max(c.by, 1)
 	return c
 }
 
@@ -350,10 +357,17 @@ func renderHistoryHeader(c historyCols, st *Styles) string {
 	if !c.longTrig {
 		trig = "TRIG"
 	}
-	cells := []string{"  " + fit("TIME", c.time), fit("AGE", c.age), fit("HASH", c.hash), fitRight("SIZE", c.size),
-		fit(trig, c.trig), fit("CHG", c.chg), fit("BY", c.by)}
-	if c.reason > 0 {
-		cells = append(cells, fit("REASON", c.reason))
+	cells := []string{"  " + fit("TIME", c.time)}
+	for _, cell := range []struct {
+		label string
+		w     int
+	}{{"AGE", c.age}, {"HASH", c.hash}, {"SIZE", c.size}, {trig, c.trig}, {"CHG", c.chg}, {"BY", c.by}, {"REASON", c.reason}} {
+		switch {
+		case cell.w > 0 && cell.label == "SIZE":
+			cells = append(cells, fitRight(cell.label, cell.w))
+		case cell.w > 0:
+			cells = append(cells, fit(cell.label, cell.w))
+		}
 	}
 	return st.Header.Render(strings.Join(cells, " "))
 }
@@ -391,14 +405,18 @@ func renderHistoryRow(r api.SnapshotRecord, now time.Time, loc *time.Location, c
 	var b strings.Builder
 	b.WriteString(sel(base).Render(lead) + sel(markStyle).Render(mark))
 	b.WriteString(sel(base).Render(fit(ts, c.time)))
-	b.WriteString(sp + sel(st.Dim).Render(fit(ago(now, r.CollectedAt), c.age)))
-	b.WriteString(sp + sel(st.Hash).Render(fit(shortHash(clean(r.SHA256)), c.hash)))
-	b.WriteString(sp + sel(base).Render(fitRight(humanSize(r.SizeBytes), c.size)))
-	b.WriteString(sp + sel(st.Dim).Render(fit(trig, c.trig)))
-	b.WriteString(sp + sel(chgStyle).Render(fit(chg, c.chg)))
-	b.WriteString(sp + sel(base).Render(fit(clean(r.RequestedBy), c.by)))
-	if c.reason > 0 {
-		b.WriteString(sp + sel(st.Dim).Render(fit(clean(r.Reason), c.reason)))
+	for _, cell := range []struct {
+		text  string
+		w     int
+		style lipgloss.Style
+	}{
+		{ago(now, r.CollectedAt), c.age, st.Dim}, {shortHash(clean(r.SHA256)), c.hash, st.Hash},
+		{fitRight(humanSize(r.SizeBytes), c.size), c.size, base}, {trig, c.trig, st.Dim}, {chg, c.chg, chgStyle},
+		{clean(r.RequestedBy), c.by, base}, {clean(r.Reason), c.reason, st.Dim},
+	} {
+		if cell.w > 0 {
+			b.WriteString(sp + sel(cell.style).Render(fit(cell.text, cell.w)))
+		}
 	}
 	return b.String()
 }

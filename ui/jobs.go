@@ -59,11 +59,17 @@ type jobQueue struct {
 	active  map[devKey]*job // waiting or running, per device
 	waiting []int
 	running int // jobMine running
+	done    int
 	next    int
 }
 
-// keepJobs bounds the finished jobs kept for the jobs panel.
-const keepJobs = 200
+// keepJobs bounds the finished jobs kept for the jobs panel, and
+// jobsLinger is how long the panel shows a finished one (the log pane
+// keeps every result of the session).
+const (
+	keepJobs   = 200
+	jobsLinger = 10 * time.Minute
+)
 
 func (q *jobQueue) init() {
 	q.byID = map[int]*job{}
@@ -77,15 +83,6 @@ func (q *jobQueue) add(j *job) {
 	q.list = append(q.list, j)
 	q.byID[j.id] = j
 	q.active[j.key] = j
-	if len(q.list) > keepJobs {
-		for i, old := range q.list {
-			if old.state == jobDone {
-				delete(q.byID, old.id)
-				q.list = slices.Delete(q.list, i, i+1)
-				break
-			}
-		}
-	}
 }
 
 func (q *jobQueue) finish(j *job, now time.Time) {
@@ -93,6 +90,14 @@ func (q *jobQueue) finish(j *job, now time.Time) {
 	j.finished = now
 	if q.active[j.key] == j {
 		delete(q.active, j.key)
+	}
+	q.done++
+	if q.done > keepJobs {
+		if i := slices.IndexFunc(q.list, func(o *job) bool { return o.state == jobDone }); i >= 0 {
+			delete(q.byID, q.list[i].id)
+			q.list = slices.Delete(q.list, i, i+1)
+			q.done--
+		}
 	}
 }
 
@@ -571,9 +576,10 @@ func stateText(s rowState, spin string, long bool) string {
 // Jobs panel.
 
 // jobsShown lists the jobs the panel shows: running and watched first,
-// then waiting, then the finished ones, newest first.
+// then waiting, then the recently finished ones, newest first.
 func (m *Model) jobsShown() []*job {
 	var act, wait, done []*job
+	now := m.now()
 	for _, j := range m.jobs.list {
 		switch j.state {
 		case jobRunning:
@@ -581,7 +587,9 @@ func (m *Model) jobsShown() []*job {
 		case jobWaiting:
 			wait = append(wait, j)
 		default:
-			done = append(done, j)
+			if now.Sub(j.finished) < jobsLinger {
+				done = append(done, j)
+			}
 		}
 	}
 	slices.Reverse(done)

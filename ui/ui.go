@@ -310,6 +310,9 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 	case tea.WindowSizeMsg:
 		m.width, m.height, m.sized = msg.Width, msg.Height, true
 		m.help.SetWidth(msg.Width)
+		if !m.wide() {
+			m.focusTenants = false // the tenant pane is gone
+		}
 		m.clampAll()
 		return nil
 	case tea.BackgroundColorMsg:
@@ -529,7 +532,7 @@ func (m *Model) View() tea.View {
 		return v
 	}
 	if m.width < minWidth || m.height < minHeight {
-		v.SetContent(trunc(fmt.Sprintf("cfgsnap: window %d×%d is too small (need %d×%d)", m.width, m.height, minWidth, minHeight), m.width))
+		v.SetContent(trunc(fmt.Sprintf("too small: %d×%d, need %d×%d", m.width, m.height, minWidth, minHeight), m.width))
 		return v
 	}
 	v.SetContent(m.render())
