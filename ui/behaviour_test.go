@@ -589,3 +589,22 @@ func TestTenantPaneFocus(t *testing.T) {
 		t.Fatalf("down moved to %s, want gx-edge", d.ID)
 	}
 }
+
+func TestMarkAllShownAndTenantPicker(t *testing.T) {
+	h := newHarness(t, newFake(), 80, 24)
+	h.keys("/")
+	h.typeText("rtr")
+	h.keys("enter", "A")
+	h.mustShow("2 marked")
+	h.keys("A")
+	h.mustNotShow("2 marked")
+	h.keys("t")
+	h.typeText("glo")
+	h.mustShow("Globex Corp")
+	h.mustNotShow("Initech")
+	h.keys("enter")
+	if h.m.currentTenant() != "globex" {
+		t.Fatalf("picked %s", h.m.currentTenant())
+	}
+	h.mustShow("gx-core", "Globex Corp [2/3]")
+}

@@ -19,11 +19,12 @@ const maxBridgeEvents = 1024
 // run on the client's goroutines and must never block, and p.Send blocks,
 // so callbacks only record what happened here; one tea.Cmd at a time waits
 // on the wake channel and delivers everything pending as one message.
-// Progress keeps only the latest event per job: a slow terminal sees the
-// newest stage, never a backlog.
+// Progress keeps only the latest event per job, plus when each stage
+// began (at most six numbers), so a slow terminal sees the newest stage and
+// a complete timeline, never a backlog.
 type bridge struct {
 	mu       sync.Mutex
-	progress map[int]api.ProgressEvent // by local job id
+	progress map[int]*jobProgress // by local job id
 	order    []int
 	events   []tea.Msg
 	dropped  int
@@ -38,20 +39,27 @@ type bridgeMsg struct {
 }
 
 type jobProgress struct {
-	job int
-	ev  api.ProgressEvent
+	job     int
+	ev      api.ProgressEvent   // the latest
+	reached map[api.Stage]int64 // elapsed ms at which each stage was first seen
 }
 
 func newBridge() *bridge {
-	return &bridge{progress: map[int]api.ProgressEvent{}, wake: make(chan struct{}, 1)}
+	return &bridge{progress: map[int]*jobProgress{}, wake: make(chan struct{}, 1)}
 }
 
 func (b *bridge) pushProgress(job int, ev api.ProgressEvent) {
 	b.mu.Lock()
-	if _, ok := b.progress[job]; !ok {
+	p := b.progress[job]
+	if p == nil {
+		p = &jobProgress{job: job, reached: map[api.Stage]int64{}}
+		b.progress[job] = p
 		b.order = append(b.order, job)
 	}
-	b.progress[job] = ev
+	p.ev = ev
+	if _, ok := p.reached[ev.Stage]; !ok {
+		p.reached[ev.Stage] = ev.ElapsedMS
+	}
 	b.mu.Unlock()
 	b.signal()
 }
@@ -84,9 +92,9 @@ func (b *bridge) take() (bridgeMsg, bool) {
 	m := bridgeMsg{events: b.events, dropped: b.dropped}
 	m.progress = make([]jobProgress, 0, len(b.order))
 	for _, id := range b.order {
-		m.progress = append(m.progress, jobProgress{job: id, ev: b.progress[id]})
+		m.progress = append(m.progress, *b.progress[id])
 	}
-	b.progress = map[int]api.ProgressEvent{}
+	b.progress = map[int]*jobProgress{}
 	b.order = nil
 	b.events = nil
 	b.dropped = 0

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 
@@ -115,7 +116,7 @@ func renderTenantRow(t api.Tenant, w int, current, focused bool, st *Styles) str
 		cur = "▸ "
 	}
 	count := fmt.Sprintf(" %d", t.DeviceCount)
-	label := cur + fit(clean(cmpOr(t.Name, t.ID)), max(w-2-len(count), 1)) + count
+	label := cur + fit(clean(cmp.Or(t.Name, t.ID)), max(w-2-len(count), 1)) + count
 	if current {
 		return st.sel(lipgloss.NewStyle(), true, focused).Render(label)
 	}

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -218,13 +219,20 @@ func (m *Model) runBackup(j *job) tea.Cmd {
 	}
 }
 
-func (m *Model) onProgress(id int, ev api.ProgressEvent) {
+// onProgress applies a job's latest event; reached carries the stages the
+// bridge coalesced away, so the timeline still shows when each began.
+func (m *Model) onProgress(id int, ev api.ProgressEvent, reached map[api.Stage]int64) {
 	j := m.jobs.byID[id]
 	if j == nil || j.state == jobDone {
 		return // progress that was still in flight when the result came
 	}
 	if j.state == jobWaiting {
 		j.state = jobRunning
+	}
+	for s, at := range reached {
+		if _, ok := j.reached[s]; !ok && s.Index() >= 0 {
+			j.reached[s] = at
+		}
 	}
 	if ev.Stage.Index() >= 0 {
 		if _, ok := j.reached[ev.Stage]; !ok {
@@ -376,11 +384,11 @@ func (m *Model) toggleWatch(d api.Device) tea.Cmd {
 	}
 	j := &job{kind: jobWatch, state: jobRunning, key: key, devName: name(d), started: m.now(), holder: "another job"}
 	if lost {
-		j.holder = cmpOr(m.opts.User, "your")
+		j.holder = cmp.Or(m.opts.User, "your")
 	}
 	want := ""
 	if lock != nil {
-		j.holder = cmpOr(lock.Holder, "another job")
+		j.holder = cmp.Or(lock.Holder, "another job")
 		j.jobID, want = lock.JobID, lock.JobID
 		j.stage = lock.Stage
 		if !lock.Since.IsZero() {
@@ -405,13 +413,6 @@ func (m *Model) toggleWatch(d api.Device) tea.Cmd {
 		})
 		return watchStartedMsg{job: id, stop: stop, err: err}
 	}
-}
-
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 func (m *Model) onWatchStarted(msg watchStartedMsg) {

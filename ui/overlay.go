@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -277,7 +278,7 @@ func (m *Model) pickerClick(x, y int) tea.Cmd {
 
 func (m *Model) helpView(w, bh int) []string {
 	st := &m.styles
-	head := st.Title.Render("cfgsnap") + " " + st.Dim.Render(clean(cmpOr(m.opts.Version, "dev"))) + " · keys"
+	head := st.Title.Render("cfgsnap") + " " + st.Dim.Render(clean(cmp.Or(m.opts.Version, "dev"))) + " · keys"
 	out := []string{head, ""}
 	var cols [][]string
 	for _, g := range m.keys.groups() {
@@ -336,7 +337,7 @@ func (m *Model) helpView(w, bh int) []string {
 		mode = "remote, through the backup service at " + clean(m.whereText())
 	}
 	out = append(out, st.Dim.Render("mode: "+mode))
-	out = append(out, st.Dim.Render(fmt.Sprintf("backups as %s, at most %d at once · hashes are SHA-256 of the normalised export", clean(cmpOr(m.opts.User, "(unknown user)")), m.opts.Concurrency)))
+	out = append(out, st.Dim.Render(fmt.Sprintf("backups as %s, at most %d at once · hashes are SHA-256 of the normalised export", clean(cmp.Or(m.opts.User, "(unknown user)")), m.opts.Concurrency)))
 	out = append(out, st.Dim.Render("any key closes this help"))
 	return out
 }

@@ -140,6 +140,16 @@ func TestBridgeCoalescesProgressPerJob(t *testing.T) {
 	if m.progress[0].job != 1 || m.progress[0].ev.ElapsedMS != 999 || m.progress[1].ev.ElapsedMS != 900 {
 		t.Fatalf("not the latest event per job: %+v", m.progress)
 	}
+	// Stages that were coalesced away still say when they began.
+	b.pushProgress(3, api.ProgressEvent{Stage: api.StageQueued, ElapsedMS: 1})
+	b.pushProgress(3, api.ProgressEvent{Stage: api.StageConnecting, ElapsedMS: 20})
+	b.pushProgress(3, api.ProgressEvent{Stage: api.StageConnecting, ElapsedMS: 25})
+	b.pushProgress(3, api.ProgressEvent{Stage: api.StageExporting, ElapsedMS: 90})
+	m, _ = b.take()
+	p := m.progress[0]
+	if p.ev.Stage != api.StageExporting || p.reached[api.StageQueued] != 1 || p.reached[api.StageConnecting] != 20 || p.reached[api.StageExporting] != 90 {
+		t.Fatalf("latest %s, stages began %v", p.ev.Stage, p.reached)
+	}
 	if _, ok := b.take(); ok {
 		t.Fatal("take returned the same events twice")
 	}

@@ -367,7 +367,7 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 // events that were queued with it), then events in order.
 func (m *Model) onBridge(msg bridgeMsg) tea.Cmd {
 	for _, p := range msg.progress {
-		m.onProgress(p.job, p.ev)
+		m.onProgress(p.job, p.ev, p.reached)
 	}
 	var cmds []tea.Cmd
 	for _, ev := range msg.events {
