@@ -608,3 +608,15 @@ func TestMarkAllShownAndTenantPicker(t *testing.T) {
 	}
 	h.mustShow("gx-core", "Globex Corp [2/3]")
 }
+
+func TestFailedReloadKeepsTheListAndSaysSo(t *testing.T) {
+	f := newFake()
+	h := newHarness(t, f, 80, 24)
+	f.mu.Lock()
+	f.errs["Devices"] = errNoResponders
+	f.mu.Unlock()
+	h.keys("r")
+	h.mustShow("core-rtr-1", "✗ reload failed")
+	h.keys("L")
+	h.mustShow("loading devices of acme: nats: no responders")
+}

@@ -92,8 +92,7 @@ func BenchmarkFilterKeystroke10k(b *testing.B) {
 	slices.Sort(lat)
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 	b.ReportMetric(ms(lat[len(lat)/2]), "p50-ms")
-	b.ReportMetric(ms(lat[len(lat)*99/100]), "p99-ms")
-	b.ReportMetric(0, "ns/op") // the per-key numbers above are what matters
+	b.ReportMetric(ms(lat[len(lat)*99/100]), "p99-ms") // ns/op is for 14 keys
 }
 
 // BenchmarkProgressUpdate is the cost in the event loop of one progress

@@ -214,8 +214,11 @@ func (m *Model) deviceTitle(w int) string {
 	if n := len(f.marks[f.tenant]); n > 0 {
 		b.WriteString(" · " + st.Mark.Render(fmt.Sprintf("%d marked", n)))
 	}
-	if f.loading && len(f.devices) > 0 {
+	switch {
+	case f.loading && len(f.devices) > 0:
 		b.WriteString(" · " + st.Dim.Render(m.spinner()+" refreshing"))
+	case f.err != nil && len(f.devices) > 0:
+		b.WriteString(" · " + st.Bad.Render("✗ reload failed") + st.Dim.Render(" (L)"))
 	}
 	switch {
 	case f.filtering:
