@@ -21,8 +21,10 @@ sim_pid=$!
 for _ in $(seq 100); do grep -q simulating "$work/sim.out" 2>/dev/null && break; sleep 0.1; done
 grep -q simulating "$work/sim.out" || { cat "$work/sim.out"; exit 1; }
 
-# host:port of each device, from the inventory the simulator wrote.
-awk '/host:/{h=$2} /port:/{print h" "$2}' "$work/lab.yaml" >"$work/targets"
+# host, port and export command of each device (the one cfgsnap picks: v6
+# has no show-sensitive), from the inventory the simulator wrote.
+awk '/host:/{h=$2} /port:/{p=$2} /tags:/{c=($0 ~ /routeros6/) ? "/export" : "/export show-sensitive"; print h" "p" "c}' \
+  "$work/lab.yaml" >"$work/targets"
 [ "$(wc -l <"$work/targets")" -eq "$N" ] || { echo "expected $N targets"; exit 1; }
 
 median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
@@ -41,7 +43,7 @@ for i in $(seq "$RUNS"); do
 
   t0=$(now)
   xargs -P $P -L 1 sh -c 'ssh -q -i "$0" -p "$2" -o BatchMode=yes -o StrictHostKeyChecking=no \
-      -o UserKnownHostsFile=/dev/null admin@"$1" "/export show-sensitive" >/dev/null' "$work/id" <"$work/targets"
+      -o UserKnownHostsFile=/dev/null admin@"$1" "$3 $4" >/dev/null' "$work/id" <"$work/targets"
   t1=$(now)
   ssh_times+=("$(echo "$t1 - $t0" | bc)")
 done
