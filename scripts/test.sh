@@ -3,3 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 go test -race -count=1 -timeout 20m ./...
+# The real binary in tmux, as a person would use it.
+./scripts/tui-smoke.sh
