@@ -129,6 +129,9 @@ func DialNATS(ctx context.Context, url string, o NATSOptions) (*nats.Conn, error
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
+	if err := ctx.Err(); err != nil || timeout <= 0 {
+		return nil, api.Errorf(api.KindUnreachable, "gave up connecting to NATS at %s: %v", redact(url), context.Cause(ctx))
+	}
 	opts := []nats.Option{
 		nats.Name(name),
 		nats.ReconnectBufSize(-1),
@@ -149,7 +152,11 @@ func DialNATS(ctx context.Context, url string, o NATSOptions) (*nats.Conn, error
 			}
 			log.Warn("nats", "err", err)
 		}),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats disconnected", "err", err) }),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil { // nil: closed on purpose
+				log.Warn("nats disconnected", "err", err)
+			}
+		}),
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrlRedacted()) }),
 	)
 	if o.Creds != "" {

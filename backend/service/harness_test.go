@@ -68,18 +68,18 @@ const childLockTTL = 2 * time.Second
 // harness is one embedded NATS server and one simulated fleet with its
 // inventory; services and clients are added per test.
 type harness struct {
-	t       *testing.T
+	t       testing.TB
 	ns      *natsserver.Server
 	fleet   *devicesim.Fleet
 	invPath string
 	dataDir string
 }
 
-func newHarness(t *testing.T, specs []devicesim.Spec) *harness {
+func newHarness(t testing.TB, specs []devicesim.Spec) *harness {
 	return newHarnessWith(t, specs, natsserver.Options{Listen: "127.0.0.1:0"})
 }
 
-func newHarnessWith(t *testing.T, specs []devicesim.Spec, nopts natsserver.Options) *harness {
+func newHarnessWith(t testing.TB, specs []devicesim.Spec, nopts natsserver.Options) *harness {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -184,11 +184,11 @@ func (h *harness) remote(opts client.RemoteOptions, nopts ...nats.Option) *clien
 }
 
 // testLogger sends the service's log to the test's log, shown on failure.
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Helper()

@@ -5,6 +5,24 @@
 // `cfgsnap serve` processes share the NATS server; a trigger's handler only
 // takes the device's lock and hands the job to a bounded pool, so the
 // endpoint never waits for a device.
+//
+// Beyond protocol.md, as extensions old clients can ignore:
+//   - Heartbeats: while a job is queued or runs, its current stage is
+//     re-sent as a progress event every Config.Heartbeat (2 s by default)
+//     when nothing else was sent, so a requester can tell a slow device
+//     from a dead worker (client.RemoteOptions.StallTimeout, 15 s).
+//   - The observers' subject cfgsnap.backup.progress.<tenant>.<device>
+//     carries each job's final reply too, with header Cfgsnap-Event: final,
+//     so a watcher knows when the job ended and how.
+//   - Replies larger than the server's max_payload (snapshot.get of a big
+//     export, long lists) come in chunks: see client.HeaderChunk.
+//   - snapshot.get's sha256_hash may also be "latest" or a unique prefix of
+//     at least 7 hex digits, as on the command line.
+//   - Refused queries (inventory.*, snapshot.*) answer
+//     {"error", "error_kind"} with the micro error headers
+//     (Nats-Service-Error, Nats-Service-Error-Code), so `nats micro stats`
+//     counts them; the trigger endpoints add their job outcomes and the
+//     pool's load to the stats data.
 package service
 
 import (
@@ -85,13 +103,27 @@ type Service struct {
 	workers sync.WaitGroup
 	stopped chan struct{} // closed by Shutdown: workers and the heartbeat end
 
-	stats counters
+	// Outcomes per trigger endpoint and the pool's load, for the stats
+	// data of `nats micro stats`.
+	triggerStats, compatStats counters
+	running                   atomic.Int64
 }
 
-// counters feed the trigger endpoints' stats data (`nats micro stats`).
+// counters count a trigger endpoint's outcomes. The micro counters cannot:
+// a job is answered after its handler has returned.
 type counters struct {
 	success, failed, locked, busy atomic.Int64
-	running                       atomic.Int64
+}
+
+func (c *counters) count(r api.TriggerReply) {
+	switch r.Status {
+	case api.StatusSuccess:
+		c.success.Add(1)
+	case api.StatusLocked:
+		c.locked.Add(1)
+	default:
+		c.failed.Add(1)
+	}
 }
 
 // New returns a service with cfg's zero fields defaulted. Start it with
@@ -269,9 +301,9 @@ func (s *Service) work() {
 				t.abort(errShuttingDown)
 				continue
 			}
-			s.stats.running.Add(1)
+			s.running.Add(1)
 			t.run(s.runCtx)
-			s.stats.running.Add(-1)
+			s.running.Add(-1)
 		}
 	}
 }
@@ -299,27 +331,21 @@ func (s *Service) heartbeat() {
 }
 
 // endpointStats is the data of `nats micro stats` for the trigger
-// endpoints: outcomes of jobs (answered after the handler returned, so the
-// micro counters cannot see them) and the pool's load.
+// endpoints: the endpoint's job outcomes and the shared pool's load.
 func (s *Service) endpointStats(e *micro.Endpoint) any {
-	if e.Name != "trigger" && e.Name != "compat_trigger" {
+	var c *counters
+	switch e.Name {
+	case "trigger":
+		c = &s.triggerStats
+	case "compat_trigger":
+		c = &s.compatStats
+	default:
 		return nil
 	}
 	return map[string]int64{
-		"success": s.stats.success.Load(), "failed": s.stats.failed.Load(),
-		"locked": s.stats.locked.Load(), "rejected_busy": s.stats.busy.Load(),
-		"running": s.stats.running.Load(), "queued": int64(len(s.queue)),
-		"workers": int64(s.cfg.Workers), "queue_depth": int64(s.cfg.QueueDepth),
-	}
-}
-
-func (s *Service) count(r api.TriggerReply) {
-	switch r.Status {
-	case api.StatusSuccess:
-		s.stats.success.Add(1)
-	case api.StatusLocked:
-		s.stats.locked.Add(1)
-	default:
-		s.stats.failed.Add(1)
+		"success": c.success.Load(), "failed": c.failed.Load(),
+		"locked": c.locked.Load(), "rejected_busy": c.busy.Load(),
+		"pool_running": s.running.Load(), "pool_queued": int64(len(s.queue)),
+		"pool_workers": int64(s.cfg.Workers), "pool_queue_depth": int64(s.cfg.QueueDepth),
 	}
 }

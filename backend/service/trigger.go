@@ -115,30 +115,30 @@ func (s *Service) handleTrigger(req micro.Request) {
 	stream := req.Headers().Get(api.HeaderProgress) == api.HeaderProgressValue
 	breq, err := parseTrigger(lastToken(req.Subject()), req.Data())
 	if err != nil {
-		s.answer(req, stream, api.FailedReply("", "", "", err))
+		s.answer(req, stream, &s.triggerStats, api.FailedReply("", "", "", err))
 		return
 	}
-	s.trigger(req, breq, stream)
+	s.trigger(req, breq, stream, &s.triggerStats)
 }
 
 // handleCompat answers like the original poller: one reply, never a stream.
 func (s *Service) handleCompat(req micro.Request) {
 	breq, err := parseCompat(req.Data())
 	if err != nil {
-		s.answer(req, false, api.FailedReply("", "", "", err))
+		s.answer(req, false, &s.compatStats, api.FailedReply("", "", "", err))
 		return
 	}
-	s.trigger(req, breq, false)
+	s.trigger(req, breq, false, &s.compatStats)
 }
 
 // trigger takes the device's lock and queues the job; it never waits for
 // the device. A locked device or a refused request is answered at once.
-func (s *Service) trigger(req micro.Request, breq backup.Request, stream bool) {
+func (s *Service) trigger(req micro.Request, breq backup.Request, stream bool, c *counters) {
 	if s.isClosing() {
-		s.answer(req, stream, api.FailedReply("", breq.TenantID, breq.DeviceID, errShuttingDown))
+		s.answer(req, stream, c, api.FailedReply("", breq.TenantID, breq.DeviceID, errShuttingDown))
 		return
 	}
-	t := &task{s: s, reply: req.Reply(), stream: stream, tenant: breq.TenantID, device: breq.DeviceID}
+	t := &task{s: s, counts: c, reply: req.Reply(), stream: stream, tenant: breq.TenantID, device: breq.DeviceID}
 	ctx, cancel := context.WithTimeout(context.Background(), lockTimeout)
 	defer cancel()
 	job, final := s.cfg.Stack.Pipeline.Prepare(ctx, breq, t.progress)
@@ -148,7 +148,7 @@ func (s *Service) trigger(req micro.Request, breq backup.Request, stream bool) {
 		}
 		s.log.Info("trigger answered at once", "tenant", breq.TenantID, "device", breq.DeviceID,
 			"status", final.Status, "kind", final.ErrorKind)
-		s.answer(req, stream, *final)
+		s.answer(req, stream, c, *final)
 		return
 	}
 	t.job = job
@@ -184,7 +184,7 @@ func (s *Service) admit(t *task) {
 		s.mu.Unlock()
 	default:
 		s.mu.Unlock()
-		s.stats.busy.Add(1)
+		t.counts.busy.Add(1)
 		t.abort(api.Errorf(api.KindInternal,
 			"the backup service is busy: %d backups are already waiting for a worker; try again shortly", s.cfg.QueueDepth))
 	}
@@ -202,8 +202,8 @@ func (s *Service) remove(t *task) {
 // answer sends a trigger's only reply from the handler. Failures use the
 // micro error form so that `nats micro stats` counts them; the body is the
 // trigger reply either way.
-func (s *Service) answer(req micro.Request, stream bool, r api.TriggerReply) {
-	s.count(r)
+func (s *Service) answer(req micro.Request, stream bool, c *counters, r api.TriggerReply) {
+	c.count(r)
 	if req.Reply() == "" {
 		return
 	}
@@ -229,6 +229,7 @@ func (s *Service) answer(req micro.Request, stream bool, r api.TriggerReply) {
 // task is one admitted job and the requester waiting for it.
 type task struct {
 	s              *Service
+	counts         *counters // of the endpoint that took the trigger
 	job            *backup.Job
 	reply          string // the requester's inbox; "" when nobody waits
 	stream         bool   // the requester asked for progress on its inbox
@@ -315,7 +316,7 @@ func (t *task) finish(r api.TriggerReply) {
 		}
 	}
 	t.mu.Unlock()
-	t.s.count(r)
+	t.counts.count(r)
 	t.s.remove(t)
 	t.s.log.Info("backup finished", "tenant", t.tenant, "device", t.device, "job", r.JobID,
 		"status", r.Status, "kind", r.ErrorKind, "changed", r.IsChanged(), "duration_ms", r.DurationMS)
