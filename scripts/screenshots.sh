@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Regenerates screenshots/*.png from a real `cfgsnap demo` run: tmux plays
+# the user, `tmux capture-pane -e` takes the screen with its colours, and
+# freeze (go install github.com/charmbracelet/freeze@v0.2.2) renders it.
+# Takes about a minute (it waits for the demo's drifting device to change).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+FREEZE=${FREEZE:-$(command -v freeze || echo "$(go env GOPATH)/bin/freeze")}
+[ -x "$FREEZE" ] || { echo "install freeze: go install github.com/charmbracelet/freeze@v0.2.2"; exit 1; }
+
+work=$(mktemp -d)
+session="cfgsnap-shots-$$"
+port=$((20000 + RANDOM % 20000))
+url="nats://127.0.0.1:$port"
+trap 'tmux kill-session -t "$session" 2>/dev/null || true; rm -rf "$work"' EXIT
+go build -o "$work/cfgsnap" ./cmd/cfgsnap
+export XDG_CONFIG_HOME="$work/config" XDG_STATE_HOME="$work/state"
+tmux new-session -d -s "$session" -x 120 -y 35 -e TERM=xterm-256color -e COLORTERM= \
+  "'$work/cfgsnap' --log-file '$work/log' --data-dir '$work/data' demo --listen 127.0.0.1:$port"
+
+screen() { tmux capture-pane -p -t "$session"; }
+wait_for() {
+  local deadline=$((SECONDS + ${2:-20}))
+  until screen | grep -qF -- "$1"; do
+    ((SECONDS < deadline)) || { echo "never saw '$1'"; screen; exit 1; }
+    sleep 0.2
+  done
+}
+keys() { tmux send-keys -t "$session" "$@"; sleep 0.4; }
+pick() {
+  keys Escape
+  keys / $(echo "$1" | sed 's/./& /g') Enter
+  for _ in $(seq 20); do screen | grep -q "▸ $1 " && return 0; keys j; done
+  echo "could not select $1"; exit 1
+}
+shot() {
+  mkdir -p screenshots
+  tmux capture-pane -e -p -t "$session" | "$FREEZE" --language ansi --window --padding 10 \
+    --background "#1e1e2e" --font.size 14 -o "screenshots/$1.png" >/dev/null
+  echo "screenshots/$1.png"
+}
+
+wait_for "core-rtr-1" 30
+# Back up the whole tenant: most finish at once, the slow one keeps running.
+keys B
+keys y
+sleep 2.5
+pick lab-slow-1
+shot running
+wait_for "no jobs" 60
+pick core-rtr-1
+shot fleet
+pick lab-badpass-1
+shot error
+# Another process holds the slow device: the TUI names the holder.
+"$work/cfgsnap" --nats "$url" backup acme/lab-slow-1 >/dev/null 2>&1 &
+sleep 1.5
+pick lab-slow-1
+keys b
+wait_for "locked" 15
+shot locked
+wait
+# History and diff of the device whose configuration drifts every 30 s.
+pick lab-drift-1
+sleep 31
+keys b
+sleep 2
+keys Enter
+wait_for "snapshots" 10
+shot history
+keys d
+sleep 1
+shot diff
+keys q
+keys q
+sleep 0.3
+screen | grep -qi quit && keys y
+exit 0
