@@ -1,0 +1,394 @@
+// Package kv keeps the per-device locks of many `cfgsnap serve` workers in a
+// JetStream key-value bucket, so that a device is backed up by one worker at a
+// time across a NATS cluster. It implements lock.Locker with the same
+// contract as the SQLite locker of one machine.
+//
+// A lease is a key with a per-key TTL (nats-server 2.11+): the server deletes
+// it when its holder stops renewing, whatever happened to the holder, and no
+// worker's clock takes part in deciding that a lease expired. Every change is
+// checked against the key's revision, so only one of several racing workers
+// wins a key, a renewal or a release:
+//
+//   - acquire: kv.Create with the TTL; a "key exists" or wrong-last-sequence
+//     answer (10071, or 10164 on a replicated bucket) means another job won;
+//   - renew: a publish carrying Nats-TTL and
+//     Nats-Expected-Last-Subject-Sequence, never kv.Update, which writes the
+//     key without a TTL and so would make the lease immortal;
+//   - release: a purge that expects the lease's revision.
+//
+// The server keeps TTLs in whole seconds, so a lease lasts at least one
+// second and its TTL is rounded up to the next second. An expired lease is
+// gone: unlike the SQLite locker, its former holder cannot renew it even if
+// nobody took it in between, because the bucket keeps no history that would
+// prove it.
+package kv
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cfgsnap/cfgsnap/backend/api"
+	"github.com/cfgsnap/cfgsnap/backend/lock"
+)
+
+// DefaultBucket is the bucket the locks live in unless Options say otherwise.
+const DefaultBucket = "cfgsnap_locks"
+
+// markerTTL is how long the bucket keeps the marker of an expired or
+// released lease, so that watchers see the key go; then the marker goes too
+// and the bucket holds only live leases.
+const markerTTL = time.Minute
+
+// acquireAttempts bounds Acquire's retries when the key changes between a
+// refused create and the read of its holder (released or expired in between).
+const acquireAttempts = 5
+
+// Options say where the locks live.
+type Options struct {
+	// Bucket is the KV bucket; "" is DefaultBucket.
+	Bucket string
+	// Replicas is the bucket's replica count: 3 on a three-node cluster, so
+	// that locks survive a node; 0 is 1.
+	Replicas int
+}
+
+// Locker hands out leases kept in a JetStream KV bucket.
+type Locker struct {
+	js     jetstream.JetStream
+	kv     jetstream.KeyValue
+	bucket string
+}
+
+var _ lock.Locker = (*Locker)(nil)
+
+// New opens the lock bucket, creating it (or enabling per-key TTLs on it)
+// when needed.
+func New(ctx context.Context, js jetstream.JetStream, opts Options) (*Locker, error) {
+	if opts.Bucket == "" {
+		opts.Bucket = DefaultBucket
+	}
+	if opts.Replicas <= 0 {
+		opts.Replicas = 1
+	}
+	var kv jetstream.KeyValue
+	err := retry(ctx, func(ctx context.Context) error {
+		var err error
+		kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:         opts.Bucket,
+			Description:    "cfgsnap per-device backup locks (leases with per-key TTL)",
+			History:        1,
+			Replicas:       opts.Replicas,
+			Storage:        jetstream.FileStorage,
+			LimitMarkerTTL: markerTTL,
+		})
+		return err
+	})
+	if err != nil {
+		return nil, api.Wrap(api.KindStorage, err, fmt.Sprintf("open lock bucket %s (nats-server 2.11 or later is needed for per-key TTLs)", opts.Bucket))
+	}
+	return &Locker{js: js, kv: kv, bucket: opts.Bucket}, nil
+}
+
+// value is a lease as stored in the bucket. Times are unix milliseconds of
+// the writer's clock: they tell people who holds a device since when; the
+// server's TTL, not these, decides when the lease ends.
+type value struct {
+	Holder    string    `json:"holder"`
+	PID       int       `json:"pid,omitempty"`
+	JobID     string    `json:"job_id"`
+	SinceMS   int64     `json:"since_ms"`
+	Stage     api.Stage `json:"stage"`
+	ExpiresMS int64     `json:"expires_ms"`
+}
+
+func encode(i lock.Info) []byte {
+	b, _ := json.Marshal(value{Holder: i.Holder, PID: i.PID, JobID: i.JobID, SinceMS: i.Since.UnixMilli(),
+		Stage: i.Stage, ExpiresMS: i.Expires.UnixMilli()})
+	return b
+}
+
+func decode(key string, data []byte) (lock.Info, error) {
+	var v value
+	if err := json.Unmarshal(data, &v); err != nil {
+		return lock.Info{}, fmt.Errorf("lock %s holds no lease record: %w", key, err)
+	}
+	return lock.Info{Holder: v.Holder, PID: v.PID, JobID: v.JobID, Since: time.UnixMilli(v.SinceMS),
+		Stage: v.Stage, Expires: time.UnixMilli(v.ExpiresMS)}, nil
+}
+
+// bucketKey maps "tenant/device" to the KV key "tenant.device": KV keys may
+// not hold '/', and IDs hold no '.', so the mapping is one to one.
+func bucketKey(key string) (string, error) {
+	tenant, device, ok := strings.Cut(key, "/")
+	if !ok || !api.ValidID(tenant) || !api.ValidID(device) {
+		return "", api.Errorf(api.KindBadRequest, "lock key %q: want tenant/device", key)
+	}
+	return tenant + "." + device, nil
+}
+
+func lockKey(k string) string { return strings.Replace(k, ".", "/", 1) }
+
+// roundTTL is the lease length the server will apply: whole seconds, at
+// least one.
+func roundTTL(ttl time.Duration) time.Duration {
+	s := (ttl + time.Second - 1) / time.Second
+	return max(s, 1) * time.Second
+}
+
+// Acquire implements lock.Locker. ttl is rounded up to whole seconds.
+func (l *Locker) Acquire(ctx context.Context, key string, info lock.Info, ttl time.Duration) (lock.Lease, error) {
+	k, err := bucketKey(key)
+	if err != nil {
+		return nil, err
+	}
+	if ttl <= 0 {
+		return nil, api.Errorf(api.KindBadRequest, "lock %s: ttl %v is not positive", key, ttl)
+	}
+	if info.JobID == "" {
+		return nil, api.Errorf(api.KindBadRequest, "lock %s: no job id", key)
+	}
+	if info.Stage == "" {
+		info.Stage = api.StageLockAcquired
+	}
+	ttl = roundTTL(ttl)
+	for range acquireAttempts {
+		now := time.Now()
+		info.Since, info.Expires = time.UnixMilli(now.UnixMilli()), time.UnixMilli(now.Add(ttl).UnixMilli())
+		var rev uint64
+		err := retry(ctx, func(ctx context.Context) error {
+			var err error
+			rev, err = l.kv.Create(ctx, k, encode(info), jetstream.KeyTTL(ttl))
+			return err
+		})
+		if err == nil {
+			return &lease{l: l, key: key, k: k, rev: rev, info: info}, nil
+		}
+		if !conflict(err) {
+			return nil, api.Wrap(api.KindStorage, err, "lock "+key)
+		}
+		// Another job won the key, or this job's own create landed on an
+		// attempt whose answer was lost: the holder decides which.
+		cur, rev, err := l.get(ctx, k)
+		if err != nil {
+			return nil, err
+		}
+		if cur == nil {
+			continue // released or expired in between: try again
+		}
+		if cur.JobID != info.JobID {
+			return nil, &lock.HeldError{Key: key, Info: *cur}
+		}
+		// The same job acquiring again renews its lease and keeps its start.
+		info.Since = cur.Since
+		ls := &lease{l: l, key: key, k: k, rev: rev, info: *cur}
+		if err := ls.Renew(ctx, info.Stage, ttl); err != nil {
+			if errors.Is(err, lock.ErrLost) {
+				continue
+			}
+			return nil, err
+		}
+		return ls, nil
+	}
+	return nil, api.Errorf(api.KindStorage, "lock %s: the lease changed hands %d times while acquiring", key, acquireAttempts)
+}
+
+// get returns the live lease on bucket key k and its revision, or nil when
+// there is none, as the bucket's stream leader has it.
+func (l *Locker) get(ctx context.Context, k string) (*lock.Info, uint64, error) {
+	var e *entry
+	err := retry(ctx, func(ctx context.Context) error {
+		var err error
+		e, err = l.last(ctx, k)
+		return err
+	})
+	if err != nil {
+		return nil, 0, api.Wrap(api.KindStorage, err, "read lock "+lockKey(k))
+	}
+	if e == nil || e.deleted {
+		return nil, 0, nil
+	}
+	i, err := decode(lockKey(k), e.data)
+	if err != nil {
+		return nil, 0, api.Wrap(api.KindStorage, err, "read lock "+lockKey(k))
+	}
+	return &i, e.seq, nil
+}
+
+// Holder implements lock.Locker.
+func (l *Locker) Holder(ctx context.Context, key string) (*lock.Info, error) {
+	k, err := bucketKey(key)
+	if err != nil {
+		return nil, err
+	}
+	i, _, err := l.get(ctx, k)
+	return i, err
+}
+
+// Holders implements lock.Locker. It reads the bucket once through a watch,
+// which delivers the latest value of every key and then says it is done.
+func (l *Locker) Holders(ctx context.Context) (map[string]lock.Info, error) {
+	out := make(map[string]lock.Info)
+	err := retry(ctx, func(ctx context.Context) error {
+		clear(out)
+		w, err := l.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+		if err != nil {
+			return err
+		}
+		defer w.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case e, ok := <-w.Updates():
+				if !ok {
+					return errors.New("lock watch ended early")
+				}
+				if e == nil {
+					return nil
+				}
+				i, err := decode(lockKey(e.Key()), e.Value())
+				if err != nil {
+					return err
+				}
+				out[lockKey(e.Key())] = i
+			}
+		}
+	})
+	if err != nil {
+		return nil, api.Wrap(api.KindStorage, err, "read locks")
+	}
+	return out, nil
+}
+
+type lease struct {
+	l   *Locker
+	key string // tenant/device
+	k   string // bucket key
+
+	mu       sync.Mutex // guards the fields below; held across requests so they are ordered
+	rev      uint64
+	info     lock.Info
+	released bool
+}
+
+func (ls *lease) Info() lock.Info {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	return ls.info
+}
+
+// Renew implements lock.Lease: a publish that expects the lease's revision
+// and carries the TTL again, since a message without Nats-TTL never expires.
+func (ls *lease) Renew(ctx context.Context, stage api.Stage, ttl time.Duration) error {
+	if ttl <= 0 {
+		return api.Errorf(api.KindBadRequest, "renew lock %s: ttl %v is not positive", ls.key, ttl)
+	}
+	ttl = roundTTL(ttl)
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	if ls.released {
+		return fmt.Errorf("renew lock %s: released: %w", ls.key, lock.ErrLost)
+	}
+	if stage == "" {
+		stage = ls.info.Stage
+	}
+	next := ls.info
+	next.Stage, next.Expires = stage, time.UnixMilli(time.Now().Add(ttl).UnixMilli())
+	subject := "$KV." + ls.l.bucket + "." + ls.k
+	var rev uint64
+	err := retry(ctx, func(ctx context.Context) error {
+		ack, err := ls.l.js.PublishMsg(ctx, &nats.Msg{Subject: subject, Data: encode(next)},
+			jetstream.WithExpectLastSequencePerSubject(ls.rev), jetstream.WithMsgTTL(ttl))
+		if err != nil {
+			return err
+		}
+		rev = ack.Sequence
+		return nil
+	})
+	if conflict(err) {
+		// Either the lease is gone, or an earlier attempt of this very
+		// renewal landed and only its answer was lost.
+		cur, curRev, gerr := ls.l.get(ctx, ls.k)
+		if gerr != nil {
+			return gerr
+		}
+		if cur == nil || cur.JobID != ls.info.JobID || cur.Expires != next.Expires || cur.Stage != next.Stage {
+			return fmt.Errorf("renew lock %s for job %s: %w", ls.key, ls.info.JobID, lock.ErrLost)
+		}
+		rev, err = curRev, nil
+	}
+	if err != nil {
+		return api.Wrap(api.KindStorage, err, "renew lock "+ls.key)
+	}
+	ls.rev, ls.info = rev, next
+	return nil
+}
+
+// Release implements lock.Lease: a purge of the key that expects the
+// lease's revision, leaving a marker that expires by itself.
+func (ls *lease) Release(ctx context.Context) error {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	if ls.released {
+		return nil
+	}
+	err := retry(ctx, func(ctx context.Context) error {
+		return ls.l.kv.Purge(ctx, ls.k, jetstream.LastRevision(ls.rev), jetstream.PurgeTTL(markerTTL))
+	})
+	if conflict(err) {
+		// The lease expired, or was taken over, or an earlier attempt of
+		// this release landed and only its answer was lost.
+		cur, curRev, gerr := ls.l.get(ctx, ls.k)
+		if gerr != nil {
+			return gerr
+		}
+		if cur != nil && cur.JobID == ls.info.JobID && curRev != ls.rev {
+			// Still this job's, at a revision this lease did not see (a
+			// renewal whose answer was lost): release that one.
+			ls.rev = curRev
+			err = retry(ctx, func(ctx context.Context) error {
+				return ls.l.kv.Purge(ctx, ls.k, jetstream.LastRevision(ls.rev), jetstream.PurgeTTL(markerTTL))
+			})
+		}
+	}
+	if conflict(err) {
+		ls.released = true
+		cur, _, gerr := ls.l.get(ctx, ls.k)
+		if gerr != nil {
+			return gerr
+		}
+		if cur == nil {
+			return nil // expired untaken, or purged by that earlier attempt: free either way
+		}
+		return fmt.Errorf("release lock %s for job %s: %w", ls.key, ls.info.JobID, lock.ErrLost)
+	}
+	if err != nil {
+		return api.Wrap(api.KindStorage, err, "release lock "+ls.key)
+	}
+	ls.released = true
+	return nil
+}
+
+// conflict reports whether err is JetStream refusing a write because the
+// key's last revision is not the expected one: "key exists" on create, wrong
+// last sequence (10071) or, on replicated streams, its constant-time variant
+// (10164) on any revision-checked write.
+func conflict(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		return true
+	}
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+}

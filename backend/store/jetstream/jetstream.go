@@ -1,0 +1,596 @@
+// Package jetstream keeps snapshots in JetStream, for many `cfgsnap serve`
+// workers on a NATS cluster: the same store.Store contract as the SQLite
+// store of one machine, with replication instead of a file.
+//
+//   - Content lives in an Object Store bucket, one object per distinct
+//     configuration named by its sha256, written once and verified on read.
+//   - History is a stream with one subject per device,
+//     <prefix>.history.<tenant>.<device>; each message is a snapshot record.
+//     The stream keeps HistoryPerDevice records per device (MaxMsgsPerSubject).
+//   - A device's latest record is the last message on its subject.
+//   - Last errors are a KV bucket keyed tenant.device.
+//
+// A record is published only after its content is stored, so a reader never
+// sees a snapshot whose content is missing. Every record is published with
+// Nats-Expected-Last-Subject-Sequence set to the sequence of the record it
+// was computed from, so "changed" and "previous_hash" stay a consistent chain
+// even when several workers record the same device at once: the loser of a
+// race reads the new latest record and tries again.
+package jetstream
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cfgsnap/cfgsnap/backend/api"
+	"github.com/cfgsnap/cfgsnap/backend/store"
+)
+
+// Options say where the store lives in JetStream and how it is kept.
+type Options struct {
+	// Prefix is the first token of the history subjects and names the
+	// stream and buckets: "cfgsnap" gives the stream CFGSNAP_HISTORY, the
+	// object store cfgsnap_content and the KV bucket cfgsnap_errors. "" is
+	// api.DefaultPrefix.
+	Prefix string
+	// Replicas of the stream and buckets: 3 on a three-node cluster, so
+	// that a node can go away without losing a snapshot; 0 is 1.
+	Replicas int
+	// HistoryPerDevice is how many records the stream keeps per device
+	// (MaxMsgsPerSubject); older ones are dropped. 0 keeps all.
+	HistoryPerDevice int64
+}
+
+// Store is a store.Store on JetStream. Its methods are safe for concurrent
+// use, by any number of workers on any nodes.
+type Store struct {
+	js       jetstream.JetStream
+	hist     jetstream.Stream
+	obs      jetstream.ObjectStore
+	errs     jetstream.KeyValue
+	prefix   string // subject prefix
+	streamNm string
+}
+
+var _ store.Store = (*Store)(nil)
+
+// recordAttempts bounds Record's tries when other writers keep winning the
+// race for a device's next record.
+const recordAttempts = 20
+
+var prefixPattern = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)
+
+// Names returns the stream, object store and KV bucket names for prefix.
+func Names(prefix string) (stream, content, errs string) {
+	if prefix == "" {
+		prefix = api.DefaultPrefix
+	}
+	base := strings.ReplaceAll(prefix, ".", "_")
+	return strings.ToUpper(base) + "_HISTORY", base + "_content", base + "_errors"
+}
+
+// Open creates or updates the stream and buckets and returns the store. It
+// does not own js: closing the store leaves the connection open.
+func Open(ctx context.Context, js jetstream.JetStream, opts Options) (*Store, error) {
+	if opts.Prefix == "" {
+		opts.Prefix = api.DefaultPrefix
+	}
+	if !prefixPattern.MatchString(opts.Prefix) {
+		return nil, api.Errorf(api.KindBadRequest, "store prefix %q: use subject tokens of letters, digits, '_' or '-', separated by dots", opts.Prefix)
+	}
+	if opts.Replicas <= 0 {
+		opts.Replicas = 1
+	}
+	if opts.HistoryPerDevice < 0 {
+		return nil, api.Errorf(api.KindBadRequest, "history per device %d: want 0 (keep all) or more", opts.HistoryPerDevice)
+	}
+	perSubject := opts.HistoryPerDevice
+	if perSubject == 0 {
+		perSubject = -1
+	}
+	streamName, contentName, errsName := Names(opts.Prefix)
+	s := &Store{js: js, prefix: opts.Prefix, streamNm: streamName}
+	wrap := func(what string, err error) error {
+		return api.Wrap(api.KindStorage, err, fmt.Sprintf("open store: %s", what))
+	}
+	err := retry(ctx, func(ctx context.Context) error {
+		var err error
+		s.hist, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name:        streamName,
+			Description: "cfgsnap snapshot records, one subject per device",
+			Subjects:    []string{opts.Prefix + ".history.*.*"},
+			Storage:     jetstream.FileStorage,
+			Replicas:    opts.Replicas,
+			Retention:   jetstream.LimitsPolicy,
+			Discard:     jetstream.DiscardOld,
+			// Per device, not per stream: a chatty device must not push
+			// out another's history.
+			MaxMsgsPerSubject: perSubject,
+			// Reads go to the stream leader, so a worker sees the record it
+			// has just written (direct gets may be served by a lagging
+			// replica).
+			AllowDirect: false,
+			Duplicates:  2 * time.Minute,
+		})
+		return err
+	})
+	if err != nil {
+		return nil, wrap("history stream "+streamName, err)
+	}
+	err = retry(ctx, func(ctx context.Context) error {
+		var err error
+		s.obs, err = js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+			Bucket:      contentName,
+			Description: "cfgsnap configuration contents, one object per sha256",
+			Storage:     jetstream.FileStorage,
+			Replicas:    opts.Replicas,
+			Compression: true,
+		})
+		return err
+	})
+	if err != nil {
+		return nil, wrap("content bucket "+contentName, err)
+	}
+	err = retry(ctx, func(ctx context.Context) error {
+		var err error
+		s.errs, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:      errsName,
+			Description: "cfgsnap last error per device",
+			History:     1,
+			Storage:     jetstream.FileStorage,
+			Replicas:    opts.Replicas,
+		})
+		return err
+	})
+	if err != nil {
+		return nil, wrap("error bucket "+errsName, err)
+	}
+	return s, nil
+}
+
+// Close implements store.Store. The connection belongs to the caller.
+func (s *Store) Close() error { return nil }
+
+func (s *Store) subject(tenant, device string) string {
+	return s.prefix + ".history." + tenant + "." + device
+}
+
+// Record implements store.Store.
+func (s *Store) Record(ctx context.Context, rec api.SnapshotRecord, content []byte) (api.SnapshotRecord, error) {
+	rec, err := prepare(rec, content)
+	if err != nil {
+		return api.SnapshotRecord{}, err
+	}
+	key := store.DeviceKey{Tenant: rec.TenantID, Device: rec.DeviceID}
+	wrap := func(err error) error { return api.Wrap(api.KindStorage, err, "record snapshot of "+key.String()) }
+	if err := s.putContent(ctx, rec.SHA256, content); err != nil {
+		return api.SnapshotRecord{}, wrap(err)
+	}
+	subj := s.subject(rec.TenantID, rec.DeviceID)
+	givenID := rec.SnapshotID != ""
+	tried := map[string]bool{}
+	for attempt := range recordAttempts {
+		prev, prevSeq, err := s.last(ctx, subj)
+		if err != nil {
+			return api.SnapshotRecord{}, wrap(err)
+		}
+		switch {
+		case !givenID:
+			// IDs are monotonic only within a process: another worker may
+			// have made the latest one in this same millisecond.
+			rec.SnapshotID = api.NewID()
+			if prev != nil && rec.SnapshotID <= prev.SnapshotID {
+				next, ok := nextULID(prev.SnapshotID)
+				if !ok {
+					return api.SnapshotRecord{}, wrap(fmt.Errorf("no snapshot id after %s", prev.SnapshotID))
+				}
+				rec.SnapshotID = next
+			}
+		case prev != nil && rec.SnapshotID <= prev.SnapshotID:
+			return api.SnapshotRecord{}, api.Errorf(api.KindBadRequest, "record snapshot of %s: snapshot id %s is not newer than the latest, %s",
+				key, rec.SnapshotID, prev.SnapshotID)
+		}
+		rec.Changed = prev == nil || prev.SHA256 != rec.SHA256
+		rec.PreviousHash = ""
+		if prev != nil {
+			rec.PreviousHash = prev.SHA256
+		}
+		data, err := json.Marshal(rec)
+		if err != nil {
+			return api.SnapshotRecord{}, wrap(err)
+		}
+		tried[rec.SnapshotID] = true
+		err = retry(ctx, func(ctx context.Context) error {
+			_, err := s.js.PublishMsg(ctx, &nats.Msg{Subject: subj, Data: data},
+				jetstream.WithExpectLastSequencePerSubject(prevSeq), jetstream.WithMsgID(rec.SnapshotID))
+			return err
+		})
+		if err == nil {
+			return rec, nil
+		}
+		if !conflict(err) {
+			return api.SnapshotRecord{}, wrap(err)
+		}
+		// Another writer got there first, unless it was this very record:
+		// an attempt whose answer was lost (a node went away) may have
+		// landed. The record after prevSeq on the subject tells.
+		if mine, err := s.after(ctx, subj, prevSeq, tried); err != nil {
+			return api.SnapshotRecord{}, wrap(err)
+		} else if mine != nil {
+			return *mine, nil
+		}
+		if givenID {
+			// The caller's ID may now be older than the new latest record;
+			// the next round says so.
+			continue
+		}
+		time.Sleep(time.Duration(attempt+1) * time.Millisecond)
+	}
+	return api.SnapshotRecord{}, api.Errorf(api.KindStorage, "record snapshot of %s: other writers won the race %d times in a row", key, recordAttempts)
+}
+
+// after returns the record following sequence seq on subj when it is one of
+// the IDs in mine.
+func (s *Store) after(ctx context.Context, subj string, seq uint64, mine map[string]bool) (*api.SnapshotRecord, error) {
+	var m *jetstream.RawStreamMsg
+	err := retry(ctx, func(ctx context.Context) error {
+		var err error
+		m, err = s.hist.GetMsg(ctx, seq+1, jetstream.WithGetMsgSubject(subj))
+		return err
+	})
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the record after %d: %w", seq, err)
+	}
+	r, err := decodeRecord(m.Data)
+	if err != nil {
+		return nil, err
+	}
+	if mine[r.SnapshotID] {
+		return &r, nil
+	}
+	return nil, nil
+}
+
+// last returns the newest record on subj and its stream sequence, or nil
+// and 0 when the device has none.
+func (s *Store) last(ctx context.Context, subj string) (*api.SnapshotRecord, uint64, error) {
+	var m *jetstream.RawStreamMsg
+	err := retry(ctx, func(ctx context.Context) error {
+		var err error
+		m, err = s.hist.GetLastMsgForSubject(ctx, subj)
+		return err
+	})
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("read latest snapshot: %w", err)
+	}
+	r, err := decodeRecord(m.Data)
+	if err != nil {
+		return nil, 0, err
+	}
+	return &r, m.Sequence, nil
+}
+
+func decodeRecord(data []byte) (api.SnapshotRecord, error) {
+	var r api.SnapshotRecord
+	if err := json.Unmarshal(data, &r); err != nil {
+		return r, fmt.Errorf("a history message is not a snapshot record: %w", err)
+	}
+	if r.SnapshotID == "" || !api.ValidID(r.TenantID) || !api.ValidID(r.DeviceID) {
+		return r, fmt.Errorf("a history message is not a snapshot record: id %q, tenant %q, device %q", r.SnapshotID, r.TenantID, r.DeviceID)
+	}
+	return r, nil
+}
+
+// Latest implements store.Store.
+func (s *Store) Latest(ctx context.Context, tenant, device string) (*api.SnapshotRecord, error) {
+	key := store.DeviceKey{Tenant: tenant, Device: device}
+	if !api.ValidID(tenant) || !api.ValidID(device) {
+		return nil, nil // no such subject can exist; and a bad ID must not widen one
+	}
+	r, _, err := s.last(ctx, s.subject(tenant, device))
+	if err != nil {
+		return nil, api.Wrap(api.KindStorage, err, key.String())
+	}
+	return r, nil
+}
+
+// LatestAll implements store.Store: one consumer delivering the last
+// message of every device subject.
+func (s *Store) LatestAll(ctx context.Context, tenant string) (map[store.DeviceKey]api.SnapshotRecord, error) {
+	out := make(map[store.DeviceKey]api.SnapshotRecord)
+	filter := s.prefix + ".history.*.*"
+	if tenant != "" {
+		if !api.ValidID(tenant) {
+			return out, nil
+		}
+		filter = s.prefix + ".history." + tenant + ".*"
+	}
+	recs, err := s.scan(ctx, filter, jetstream.DeliverLastPerSubjectPolicy, nil)
+	if err != nil {
+		return nil, api.Wrap(api.KindStorage, err, "read latest snapshots")
+	}
+	for _, r := range recs {
+		out[store.DeviceKey{Tenant: r.TenantID, Device: r.DeviceID}] = r
+	}
+	return out, nil
+}
+
+// History implements store.Store. Limits above store.MaxHistoryLimit are
+// reduced to it. It reads the device's records oldest first up to the
+// cursor (HistoryPerDevice bounds them) and returns the newest of them.
+func (s *Store) History(ctx context.Context, tenant, device string, limit int, before string) ([]api.SnapshotRecord, bool, error) {
+	if limit <= 0 {
+		limit = store.DefaultHistoryLimit
+	}
+	limit = min(limit, store.MaxHistoryLimit)
+	if !api.ValidID(tenant) || !api.ValidID(device) {
+		return nil, false, nil
+	}
+	key := store.DeviceKey{Tenant: tenant, Device: device}
+	// Records are in ID order; everything from the cursor on is newer still.
+	recs, err := s.scan(ctx, s.subject(tenant, device), jetstream.DeliverAllPolicy, func(r api.SnapshotRecord) bool {
+		return before != "" && r.SnapshotID >= before
+	})
+	if err != nil {
+		return nil, false, api.Wrap(api.KindStorage, err, "read history of "+key.String())
+	}
+	more := len(recs) > limit
+	recs = recs[max(0, len(recs)-limit):]
+	out := make([]api.SnapshotRecord, len(recs))
+	for i, r := range recs {
+		out[len(recs)-1-i] = r
+	}
+	return out, more, nil
+}
+
+// maxCandidates is how many matches of an ambiguous prefix Find lists.
+const maxCandidates = 10
+
+// Find implements store.Store.
+func (s *Store) Find(ctx context.Context, tenant, device, ref string) (api.SnapshotRecord, error) {
+	key := store.DeviceKey{Tenant: tenant, Device: device}
+	ref = strings.TrimSpace(ref)
+	if strings.EqualFold(ref, "latest") {
+		r, err := s.Latest(ctx, tenant, device)
+		if err != nil {
+			return api.SnapshotRecord{}, err
+		}
+		if r == nil {
+			return api.SnapshotRecord{}, fmt.Errorf("%s has no snapshots: %w", key, store.ErrNotFound)
+		}
+		return *r, nil
+	}
+	prefix := strings.ToLower(ref)
+	if len(prefix) < store.MinPrefix || len(prefix) > 64 || !isHex(prefix) {
+		return api.SnapshotRecord{}, api.Errorf(api.KindBadRequest,
+			"snapshot %q: use \"latest\", a sha256 or at least %d of its leading hex digits", ref, store.MinPrefix)
+	}
+	if !api.ValidID(tenant) || !api.ValidID(device) {
+		return api.SnapshotRecord{}, fmt.Errorf("find %q in %s: %w", ref, key, store.ErrNotFound)
+	}
+	newest := map[string]api.SnapshotRecord{} // by hash, the newest record with it
+	recs, err := s.scan(ctx, s.subject(tenant, device), jetstream.DeliverAllPolicy, nil)
+	if err != nil {
+		return api.SnapshotRecord{}, api.Wrap(api.KindStorage, err, fmt.Sprintf("find %q in %s", ref, key))
+	}
+	for _, r := range recs {
+		if strings.HasPrefix(r.SHA256, prefix) {
+			newest[r.SHA256] = r
+		}
+	}
+	switch len(newest) {
+	case 0:
+		return api.SnapshotRecord{}, fmt.Errorf("find %q in %s: %w", ref, key, store.ErrNotFound)
+	case 1:
+		for _, r := range newest {
+			return r, nil
+		}
+	}
+	cands := make([]api.SnapshotRecord, 0, len(newest))
+	for _, r := range newest {
+		cands = append(cands, r)
+	}
+	// Newest first, as the SQLite store lists them.
+	for i := 1; i < len(cands); i++ {
+		for j := i; j > 0 && cands[j].SnapshotID > cands[j-1].SnapshotID; j-- {
+			cands[j], cands[j-1] = cands[j-1], cands[j]
+		}
+	}
+	var list []string
+	for i, c := range cands {
+		if i == maxCandidates {
+			list = append(list, "and more")
+			break
+		}
+		list = append(list, fmt.Sprintf("%s (latest %s)", c.SHA256, c.CollectedAt.Format(time.RFC3339)))
+	}
+	return api.SnapshotRecord{}, fmt.Errorf("find %q in %s: %w: it matches %s", ref, key, store.ErrAmbiguous, strings.Join(list, ", "))
+}
+
+// Bounds of scan: how many records one fetch asks for, how long a fetch
+// may wait for the first of them, and how long one whole read may take.
+const (
+	scanBatch   = 500
+	scanWait    = 3 * time.Second
+	scanTimeout = time.Minute
+)
+
+// errStalled is a scan whose consumer stopped delivering: it lives on a
+// node that went away, so the scan starts over with a new one.
+var errStalled = errors.New("the stream stopped delivering")
+
+// scan returns the records on filter in stream order, read through an
+// ephemeral consumer that exists only for the call, up to the first for
+// which stop returns true (excluded), or up to the last record that existed
+// when the read began. A read that fails half way starts over.
+func (s *Store) scan(ctx context.Context, filter string, policy jetstream.DeliverPolicy, stop func(api.SnapshotRecord) bool) ([]api.SnapshotRecord, error) {
+	var out []api.SnapshotRecord
+	err := retryWithin(ctx, scanTimeout, func(ctx context.Context) error {
+		out = out[:0]
+		return s.scanOnce(ctx, filter, policy, func(r api.SnapshotRecord) bool {
+			if stop != nil && stop(r) {
+				return false
+			}
+			out = append(out, r)
+			return true
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", filter, err)
+	}
+	return out, nil
+}
+
+func (s *Store) scanOnce(ctx context.Context, filter string, policy jetstream.DeliverPolicy, fn func(api.SnapshotRecord) bool) error {
+	cons, err := s.hist.CreateConsumer(ctx, jetstream.ConsumerConfig{
+		FilterSubject:     filter,
+		DeliverPolicy:     policy,
+		AckPolicy:         jetstream.AckNonePolicy,
+		MemoryStorage:     true,
+		Replicas:          1,
+		InactiveThreshold: 30 * time.Second, // a crashed reader's consumer cleans itself up
+	})
+	if err != nil {
+		return err
+	}
+	name := cons.CachedInfo().Name
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		_ = s.hist.DeleteConsumer(dctx, name) // it expires by itself otherwise
+	}()
+	pending := cons.CachedInfo().NumPending
+	for got := uint64(0); got < pending; {
+		batch, err := cons.Fetch(int(min(pending-got, scanBatch)), jetstream.FetchMaxWait(scanWait))
+		if err != nil {
+			return err
+		}
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			r, err := decodeRecord(m.Data())
+			if err != nil {
+				return fmt.Errorf("%s: %w", m.Subject(), err)
+			}
+			if !fn(r) {
+				return nil
+			}
+		}
+		if err := batch.Error(); err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("%w after %d of %d records", errStalled, got, pending)
+		}
+		got += uint64(n)
+	}
+	return nil
+}
+
+// SetLastError implements store.Store.
+func (s *Store) SetLastError(ctx context.Context, tenant, device string, e *api.DeviceError) error {
+	key := store.DeviceKey{Tenant: tenant, Device: device}
+	if err := api.CheckID("tenant", tenant); err != nil {
+		if e == nil {
+			return nil // nothing can be stored under an invalid ID, so nothing to clear
+		}
+		return err
+	}
+	if err := api.CheckID("device", device); err != nil {
+		if e == nil {
+			return nil
+		}
+		return err
+	}
+	k := tenant + "." + device
+	if e == nil {
+		err := retry(ctx, func(ctx context.Context) error { return s.errs.Purge(ctx, k) })
+		return api.Wrap(api.KindStorage, err, "clear last error of "+key.String())
+	}
+	v := *e
+	if v.Kind == "" {
+		v.Kind = api.KindInternal
+	}
+	if v.At.IsZero() {
+		v.At = time.Now()
+	}
+	if v.At.Year() < 1970 || v.At.Year() > 2261 {
+		return api.Errorf(api.KindBadRequest, "error time %s is out of range", v.At.Format(time.RFC3339))
+	}
+	v.At = v.At.UTC()
+	data, err := json.Marshal(v)
+	if err != nil {
+		return api.Wrap(api.KindStorage, err, "set last error of "+key.String())
+	}
+	err = retry(ctx, func(ctx context.Context) error {
+		_, err := s.errs.Put(ctx, k, data)
+		return err
+	})
+	return api.Wrap(api.KindStorage, err, "set last error of "+key.String())
+}
+
+// LastErrors implements store.Store.
+func (s *Store) LastErrors(ctx context.Context, tenant string) (map[store.DeviceKey]api.DeviceError, error) {
+	out := make(map[store.DeviceKey]api.DeviceError)
+	filter := "*.*"
+	if tenant != "" {
+		if !api.ValidID(tenant) {
+			return out, nil
+		}
+		filter = tenant + ".*"
+	}
+	err := retry(ctx, func(ctx context.Context) error {
+		clear(out)
+		w, err := s.errs.WatchFiltered(ctx, []string{filter}, jetstream.IgnoreDeletes())
+		if err != nil {
+			return err
+		}
+		defer w.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case e, ok := <-w.Updates():
+				if !ok {
+					return errors.New("error watch ended early")
+				}
+				if e == nil {
+					return nil
+				}
+				tenant, device, _ := strings.Cut(e.Key(), ".")
+				var de api.DeviceError
+				if err := json.Unmarshal(e.Value(), &de); err != nil {
+					return fmt.Errorf("last error of %s/%s is not an error record: %w", tenant, device, err)
+				}
+				out[store.DeviceKey{Tenant: tenant, Device: device}] = de
+			}
+		}
+	})
+	if err != nil {
+		return nil, api.Wrap(api.KindStorage, err, "read last errors")
+	}
+	return out, nil
+}
+
+// conflict reports whether err is JetStream refusing a publish because the
+// subject's last sequence is not the expected one (10071, or 10164 on a
+// replicated stream).
+func conflict(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+}
