@@ -62,11 +62,37 @@ func OpenSQLite(ctx context.Context, dir string) (*SQLite, error) {
 		return nil, api.Wrap(api.KindStorage, err, "open store "+path)
 	}
 	db.SetConnMaxIdleTime(time.Minute)
-	if err := migrate(ctx, db); err != nil {
+	if err := openRetry(ctx, func() error { return migrate(ctx, db) }); err != nil {
 		db.Close()
 		return nil, api.Wrap(api.KindStorage, err, "open store "+path)
 	}
 	return &SQLite{db: db, path: path}, nil
+}
+
+// openRetry retries fn while SQLite reports the database busy. The busy
+// timeout does not cover a connection's first statements on a new database
+// (switching it to WAL needs a lock no handler waits for), so several
+// processes opening one fresh data dir at once would otherwise fail.
+func openRetry(ctx context.Context, fn func() error) error {
+	deadline := time.Now().Add(15 * time.Second)
+	wait := 5 * time.Millisecond
+	for {
+		err := fn()
+		if err == nil || !isBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 200*time.Millisecond)
+	}
+}
+
+func isBusy(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "SQLITE_BUSY") || strings.Contains(msg, "database is locked")
 }
 
 // DB returns the database, which the lock package shares.
