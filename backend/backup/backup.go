@@ -178,6 +178,12 @@ func (j *Job) Stage() api.Stage { return j.stage.Load().(api.Stage) }
 func (j *Job) emit(stage api.Stage, bytes int64, detail string) {
 	if stage != j.Stage() {
 		j.stage.Store(stage)
+		// Record the stage in the lease now, not at the next renewal, so
+		// whoever collides with this job sees where it is. A failure here is
+		// left to lock.Keep, which notices a lost lease on its own.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = j.lease.Renew(ctx, stage, j.p.cfg.LockTTL)
+		cancel()
 	}
 	now := j.p.cfg.Now()
 	j.sink(api.ProgressEvent{JobID: j.id, TenantID: j.req.TenantID, DeviceID: j.req.DeviceID,

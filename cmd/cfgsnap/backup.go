@@ -94,19 +94,10 @@ error, 3 none failed but at least one device was locked by another backup,
 }
 
 // resolveTargets expands --all and checks named targets exist, so a typo is
-// a usage error (exit 2) before anything runs.
+// a usage error (exit 2) before anything runs. The tenant list is read only
+// for --all or --tenant: a NATS user confined to its tenants may not list
+// them all.
 func resolveTargets(ctx context.Context, c client.Client, args []string, tenant string, all bool) ([]target, error) {
-	tenants, err := c.Tenants(ctx)
-	if err != nil {
-		return nil, classifyClientErr(err)
-	}
-	known := map[string]bool{}
-	for _, t := range tenants {
-		known[t.ID] = true
-	}
-	if tenant != "" && !known[tenant] {
-		return nil, usageErr("unknown tenant %q", tenant)
-	}
 	var out []target
 	seen := map[target]bool{}
 	add := func(t target) {
@@ -122,24 +113,41 @@ func resolveTargets(ctx context.Context, c client.Client, args []string, tenant 
 		}
 		devs, err := c.Devices(ctx, tn)
 		if err != nil {
+			if api.KindOf(err) == api.KindNotFound {
+				return nil, usageErr("unknown tenant %q", tn)
+			}
 			return nil, classifyClientErr(err)
 		}
 		m := map[string]bool{}
 		for _, d := range devs {
 			m[d.ID] = true
-			if all && (tenant == "" || tenant == tn) {
-				add(target{tn, d.ID})
-			}
 		}
 		devicesOf[tn] = m
 		return m, nil
 	}
 	if all {
-		for _, t := range tenants {
-			if tenant == "" || t.ID == tenant {
-				if _, err := devices(t.ID); err != nil {
-					return nil, err
+		var ids []string
+		if tenant != "" {
+			ids = []string{tenant}
+		} else {
+			tenants, err := c.Tenants(ctx)
+			if err != nil {
+				return nil, classifyClientErr(err)
+			}
+			for _, t := range tenants {
+				ids = append(ids, t.ID)
+			}
+		}
+		for _, id := range ids {
+			devs, err := c.Devices(ctx, id)
+			if err != nil {
+				if api.KindOf(err) == api.KindNotFound {
+					return nil, usageErr("unknown tenant %q", id)
 				}
+				return nil, classifyClientErr(err)
+			}
+			for _, d := range devs {
+				add(target{id, d.ID})
 			}
 		}
 	}
@@ -147,9 +155,6 @@ func resolveTargets(ctx context.Context, c client.Client, args []string, tenant 
 		t, err := parseTarget(a, tenant)
 		if err != nil {
 			return nil, err
-		}
-		if !known[t.tenant] {
-			return nil, usageErr("unknown tenant %q in %s", t.tenant, a)
 		}
 		m, err := devices(t.tenant)
 		if err != nil {

@@ -98,7 +98,7 @@ func runDemo(ctx context.Context, g *globals, o demoOptions, out io.Writer) erro
 		if err != nil {
 			return classifyClientErr(err)
 		}
-		c := client.NewRemote(nc, g.nats.prefix, client.RemoteOptions{})
+		c := client.NewRemote(nc, g.nats.prefix, client.RemoteOptions{StallTimeout: g.nats.stallTimeout})
 		defer c.Close()
 		return startUI(ctx, c)
 	}

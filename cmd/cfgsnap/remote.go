@@ -54,7 +54,7 @@ func (g *globals) openRemote(ctx context.Context) (client.Client, error) {
 		closer.Close()
 		return nil, classifyClientErr(err)
 	}
-	return &remoteClient{Remote: client.NewRemote(nc, g.nats.prefix, client.RemoteOptions{}), log: closer}, nil
+	return &remoteClient{Remote: client.NewRemote(nc, g.nats.prefix, client.RemoteOptions{StallTimeout: g.nats.stallTimeout}), log: closer}, nil
 }
 
 // remoteClient closes the log file with the connection.

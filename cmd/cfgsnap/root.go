@@ -31,6 +31,7 @@ type natsFlags struct {
 	tlsCA, tlsCert, tlsKey                  string
 	inboxPrefix                             string
 	prefix                                  string
+	stallTimeout                            time.Duration
 }
 
 func newRoot() *cobra.Command {
@@ -66,6 +67,7 @@ devices of --inventory itself over SSH.`,
 	f.StringVar(&g.nats.tlsKey, "tls-key", "", "client key for TLS to NATS")
 	f.StringVar(&g.nats.inboxPrefix, "inbox-prefix", "", "custom NATS inbox prefix (for accounts that restrict _INBOX)")
 	f.StringVar(&g.nats.prefix, "subject-prefix", "cfgsnap", "first token of cfgsnap's NATS subjects")
+	f.DurationVar(&g.nats.stallTimeout, "stall-timeout", 15*time.Second, "remote mode: give up on a backup when the service is silent this long (it sends a heartbeat every 2s)")
 	f.BoolVar(&g.direct, "direct", false, "back up over SSH from this machine even when a NATS URL is configured")
 	f.DurationVar(&g.timeout, "timeout", 60*time.Second, "bound on one backup")
 	f.StringVar(&g.logFile, "log-file", "", "log file (default $XDG_STATE_HOME/cfgsnap/cfgsnap.log); logs never go to the TUI")
