@@ -166,7 +166,9 @@ func (m *Metrics) WritePrometheus(w io.Writer) error {
 	for k := range m.backups {
 		keys = append(keys, k)
 	}
-	slices.SortFunc(keys, func(a, b backupKey) int { return cmp.Or(cmp.Compare(a.trigger, b.trigger), cmp.Compare(a.outcome, b.outcome)) })
+	slices.SortFunc(keys, func(a, b backupKey) int {
+		return cmp.Or(cmp.Compare(a.trigger, b.trigger), cmp.Compare(a.outcome, b.outcome))
+	})
 	header(bw, "cfgsnap_backups_total", "counter", "Backups finished, by trigger (manual, scheduled) and outcome (success, failed, locked).")
 	for _, k := range keys {
 		sample(bw, "cfgsnap_backups_total", [][2]string{{"trigger", k.trigger}, {"outcome", k.outcome}}, float64(m.backups[k]))
