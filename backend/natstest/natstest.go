@@ -32,7 +32,8 @@ const startTimeout = 30 * time.Second
 
 // Cluster is a running set of nodes.
 type Cluster struct {
-	nodes []*node
+	nodes  []*node
+	modify func(i int, o *server.Options)
 }
 
 type node struct {
@@ -60,7 +61,12 @@ func Start(t testing.TB, n int) *Cluster {
 // New runs an n-node cluster with its store directories under dir, for a
 // TestMain that shares one cluster between a package's tests. The caller
 // stops it with Shutdown.
-func New(n int, dir string) (*Cluster, error) {
+func New(n int, dir string) (*Cluster, error) { return NewWith(n, dir, nil) }
+
+// NewWith is New with modify applied to node i's options before it starts
+// (and restarts): TLS, users and permissions from a configuration under
+// test. Ports, routes and the store directory are the cluster's.
+func NewWith(n int, dir string, modify func(i int, o *server.Options)) (*Cluster, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("natstest: a cluster needs at least one node, not %d", n)
 	}
@@ -68,7 +74,7 @@ func New(n int, dir string) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{}
+	c := &Cluster{modify: modify}
 	for i := range n {
 		c.nodes = append(c.nodes, &node{
 			name:        "n" + strconv.Itoa(i+1),
@@ -137,6 +143,9 @@ func (c *Cluster) options(i int) *server.Options {
 		o.Cluster = server.ClusterOpts{Name: ClusterName, Host: "127.0.0.1", Port: nd.clusterPort}
 		o.Routes = server.RoutesFromStr(strings.Join(routes, ","))
 	}
+	if c.modify != nil {
+		c.modify(i, o)
+	}
 	return o
 }
 
@@ -161,7 +170,7 @@ func (c *Cluster) startNode(i int) error {
 }
 
 // WaitReady waits until every running node routes to every other running
-// node and agrees on a JetStream meta leader.
+// node and agrees on a JetStream meta leader, which sees them all online.
 func (c *Cluster) WaitReady(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
@@ -194,6 +203,11 @@ func (c *Cluster) ready() error {
 		}
 		if len(c.nodes) == 1 || s.JetStreamIsLeader() {
 			leaders++
+		}
+		// A node that just came back is offline to the meta leader until
+		// its first stats arrive; placing a stream on it fails until then.
+		if len(c.nodes) > 1 && s.JetStreamIsLeader() && len(s.JetStreamClusterPeers()) < len(running) {
+			return fmt.Errorf("the meta leader %s sees %d of %d nodes online", s.Name(), len(s.JetStreamClusterPeers()), len(running))
 		}
 	}
 	if leaders != 1 {
