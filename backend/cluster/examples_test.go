@@ -82,13 +82,14 @@ func TestClusterExample(t *testing.T) {
 	t.Setenv("NATS_TLS_CERT", cert)
 	t.Setenv("NATS_TLS_KEY", key)
 	t.Setenv("NATS_TLS_CA", ca)
+	t.Setenv("NATS_JS_KEY", rand.Text())
 	var examples []*server.Options
 	for i := 1; i <= 3; i++ {
 		o, err := server.ProcessConfigFile(fmt.Sprintf("../../examples/cluster/node%d.conf", i))
 		if err != nil {
 			t.Fatalf("node%d.conf: %v", i, err)
 		}
-		if o.ServerName != fmt.Sprintf("nats%d", i) || !o.JetStream || o.Cluster.Name != "cfgsnap" || len(o.Routes) != 3 ||
+		if o.ServerName != fmt.Sprintf("nats%d", i) || !o.JetStream || o.JetStreamKey == "" || o.Cluster.Name != "cfgsnap" || len(o.Routes) != 3 ||
 			o.TLSConfig == nil || o.Cluster.TLSConfig == nil || len(o.Users) != 5 {
 			t.Fatalf("node%d.conf: name %q, jetstream %v, cluster %q, %d routes, tls %v, route tls %v, %d users",
 				i, o.ServerName, o.JetStream, o.Cluster.Name, len(o.Routes), o.TLSConfig != nil, o.Cluster.TLSConfig != nil, len(o.Users))
@@ -102,6 +103,7 @@ func TestClusterExample(t *testing.T) {
 		o.Users = ex.Users
 		o.Cluster.Name = ex.Cluster.Name
 		o.Cluster.TLSConfig, o.Cluster.TLSTimeout = ex.Cluster.TLSConfig, ex.Cluster.TLSTimeout
+		o.JetStreamKey, o.JetStreamCipher = ex.JetStreamKey, ex.JetStreamCipher
 	})
 	if err != nil {
 		t.Fatal(err)
