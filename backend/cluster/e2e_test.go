@@ -172,7 +172,7 @@ func TestNodeStopsDuringFleetBackup(t *testing.T) {
 		t.Cleanup(func() { _ = svc.Shutdown(context.Background()) })
 	}
 	nc = cluster.Connect(t, cluster.NodeURL(other)+","+cluster.URL(), nats.DontRandomize())
-	remote := client.NewRemote(nc, prefix, client.RemoteOptions{StallTimeout: 20 * time.Second})
+	remote := client.NewRemote(nc, prefix, client.RemoteOptions{StallTimeout: 5 * time.Second})
 
 	var mu sync.Mutex
 	reported := map[store.DeviceKey][]string{} // snapshot IDs of successful replies
@@ -212,10 +212,10 @@ func TestNodeStopsDuringFleetBackup(t *testing.T) {
 				select {
 				case <-half:
 					nodeStopped = true
+					cluster.Stop(victim)
 					mu.Lock()
 					stopAt = time.Now()
 					mu.Unlock()
-					cluster.Stop(victim)
 					t.Logf("node n%d (history stream leader) stopped after %d replies", victim+1, devices/2)
 				default:
 				}
@@ -223,10 +223,10 @@ func TestNodeStopsDuringFleetBackup(t *testing.T) {
 		}
 		wg.Wait()
 	}
-	// A trigger on its way to the stopped node's worker when the node went
-	// can be lost with its reply (NATS delivers at most once); its requester
-	// sees a failure, and its backup may or may not have been stored. Every
-	// trigger sent after the stop must succeed.
+	// A trigger on its way to the stopped node's worker while the node went
+	// down can be lost with its reply (NATS delivers at most once); its
+	// requester sees a failure, and its backup may or may not have been
+	// stored. Every trigger sent once the node is down must succeed.
 	lost := map[store.DeviceKey]int{}
 	for _, f := range failures {
 		if f.sent.After(stopAt) {

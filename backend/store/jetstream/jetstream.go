@@ -518,7 +518,18 @@ func (s *Store) SetLastError(ctx context.Context, tenant, device string, e *api.
 	}
 	k := tenant + "." + device
 	if e == nil {
-		err := retry(ctx, func(ctx context.Context) error { return s.errs.Purge(ctx, k) })
+		// Every successful backup clears its device's error: a read, not a
+		// replicated write, when there is none (the common case).
+		err := retry(ctx, func(ctx context.Context) error {
+			_, err := s.errs.Get(ctx, k)
+			if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			return s.errs.Purge(ctx, k)
+		})
 		return api.Wrap(api.KindStorage, err, "clear last error of "+key.String())
 	}
 	v := *e
