@@ -33,12 +33,16 @@ type Options struct {
 	OnStored func(api.SnapshotRecord)
 	// Holder overrides "user@host".
 	Holder string
+	// Store and Locker replace the SQLite store and lock in DataDir (serve
+	// --store jetstream gives the cluster's). Both or neither.
+	Store  store.Store
+	Locker lock.Locker
 }
 
 // Stack is one machine's backup machinery.
 type Stack struct {
 	DataDir  string
-	Store    *store.SQLite
+	Store    store.Store
 	Locker   lock.Locker
 	HostKeys *collect.HostKeys
 	Pipeline *backup.Pipeline
@@ -66,14 +70,17 @@ func Open(ctx context.Context, opts Options) (*Stack, error) {
 			return nil, err
 		}
 	}
-	st, err := store.OpenSQLite(ctx, opts.DataDir)
-	if err != nil {
-		return nil, fmt.Errorf("open store in %s: %w", opts.DataDir, err)
-	}
-	lk, err := lock.NewSQLite(ctx, st.DB())
-	if err != nil {
-		st.Close()
-		return nil, fmt.Errorf("open lock table: %w", err)
+	st, lk := opts.Store, opts.Locker
+	if st == nil || lk == nil {
+		sq, err := store.OpenSQLite(ctx, opts.DataDir)
+		if err != nil {
+			return nil, fmt.Errorf("open store in %s: %w", opts.DataDir, err)
+		}
+		if lk, err = lock.NewSQLite(ctx, sq.DB()); err != nil {
+			sq.Close()
+			return nil, fmt.Errorf("open lock table: %w", err)
+		}
+		st = sq
 	}
 	s := &Stack{DataDir: opts.DataDir, Store: st, Locker: lk, Warnings: warnings, inv: inv, invPath: opts.InventoryPath}
 	if opts.OnStored != nil {

@@ -42,6 +42,7 @@ import (
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/backend/local"
+	"github.com/cfgsnap/cfgsnap/backend/metrics"
 )
 
 // Name is the service's name in the NATS services API (`nats micro ls`).
@@ -78,6 +79,9 @@ type Config struct {
 	// Grace is how long Shutdown lets running jobs finish before it fails
 	// them.
 	Grace time.Duration
+	// Metrics, when set, counts every trigger's outcome and duration and
+	// exposes the pool's queue depth (serve's --metrics-listen).
+	Metrics *metrics.Metrics
 	// Version is shown by `nats micro info`; a non-semver build ("dev") is
 	// reported as 0.0.0 with the build string in the metadata.
 	Version string
@@ -113,6 +117,14 @@ type Service struct {
 // a job is answered after its handler has returned.
 type counters struct {
 	success, failed, locked, busy atomic.Int64
+}
+
+// count records a final reply in the endpoint's counters and the metrics.
+func (s *Service) count(c *counters, r api.TriggerReply) {
+	c.count(r)
+	if s.cfg.Metrics != nil {
+		s.cfg.Metrics.ObserveBackup(api.TriggerManual, r, time.Duration(r.DurationMS)*time.Millisecond)
+	}
 }
 
 func (c *counters) count(r api.TriggerReply) {
@@ -164,6 +176,10 @@ var semver = regexp.MustCompile(`^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-
 // Start registers the service and its endpoints and starts the workers.
 // When it returns, the server knows every subscription.
 func (s *Service) Start(ctx context.Context) error {
+	if m := s.cfg.Metrics; m != nil {
+		m.GaugeFunc("cfgsnap_queue_depth", "Backups waiting for a worker.", func() float64 { return float64(len(s.queue)) }, "queue", "service")
+		m.GaugeFunc("cfgsnap_jobs_running", "Backups running now.", func() float64 { return float64(s.running.Load()) })
+	}
 	version, meta := s.cfg.Version, map[string]string{}
 	if !semver.MatchString(version) {
 		meta["build"] = version

@@ -203,7 +203,7 @@ func (s *Service) remove(t *task) {
 // micro error form so that `nats micro stats` counts them; the body is the
 // trigger reply either way.
 func (s *Service) answer(req micro.Request, stream bool, c *counters, r api.TriggerReply) {
-	c.count(r)
+	s.count(c, r)
 	if req.Reply() == "" {
 		return
 	}
@@ -316,7 +316,7 @@ func (t *task) finish(r api.TriggerReply) {
 		}
 	}
 	t.mu.Unlock()
-	t.counts.count(r)
+	t.s.count(t.counts, r)
 	t.s.remove(t)
 	t.s.log.Info("backup finished", "tenant", t.tenant, "device", t.device, "job", r.JobID,
 		"status", r.Status, "kind", r.ErrorKind, "changed", r.IsChanged(), "duration_ms", r.DurationMS)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -13,13 +15,18 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
 	"github.com/cfgsnap/cfgsnap/backend/client"
+	"github.com/cfgsnap/cfgsnap/backend/cluster"
 	"github.com/cfgsnap/cfgsnap/backend/inventory"
 	"github.com/cfgsnap/cfgsnap/backend/local"
+	"github.com/cfgsnap/cfgsnap/backend/metrics"
 	"github.com/cfgsnap/cfgsnap/backend/natsserver"
+	"github.com/cfgsnap/cfgsnap/backend/schedule"
 	"github.com/cfgsnap/cfgsnap/backend/service"
+	"github.com/cfgsnap/cfgsnap/backend/store"
 )
 
 type serveOptions struct {
@@ -30,6 +37,14 @@ type serveOptions struct {
 	compat     bool
 	grace      time.Duration
 	heartbeat  time.Duration
+	// Scale-out (issue 5): where snapshots and locks live, scheduled
+	// backups, and the metrics endpoint.
+	store            string
+	replicas         int
+	historyPerDevice int64
+	schedule         time.Duration
+	scheduleConc     int
+	metricsListen    string
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -69,6 +84,12 @@ let running backups finish for up to --grace, then stop. Logs go to --log-file.`
 	f.BoolVar(&o.compat, "compat-subject", true, "also answer the seed-compatible config.backup.trigger (switch off where tenants must be isolated)")
 	f.DurationVar(&o.grace, "grace", service.DefaultGrace, "on shutdown, how long running backups may finish")
 	f.DurationVar(&o.heartbeat, "heartbeat", service.DefaultHeartbeat, "how often a running backup's stage is re-sent")
+	f.StringVar(&o.store, "store", "sqlite", "where snapshots, history and locks live: sqlite (the data dir, one machine) or jetstream (the NATS cluster, any number of workers)")
+	f.IntVar(&o.replicas, "replicas", 1, "with --store jetstream: replicas of the stream and buckets (3 on a cluster)")
+	f.Int64Var(&o.historyPerDevice, "history-per-device", 0, "with --store jetstream: snapshots kept per device (0: all)")
+	f.DurationVar(&o.schedule, "schedule", 0, "back up every device once per this interval (e.g. 6h), spread over it; 0: only on request")
+	f.IntVar(&o.scheduleConc, "schedule-concurrency", 0, "scheduled backups this worker runs at once (0: the scheduler's default)")
+	f.StringVar(&o.metricsListen, "metrics-listen", "", "HOST:PORT for Prometheus /metrics and /healthz (e.g. 127.0.0.1:9108)")
 	return cmd
 }
 
@@ -91,12 +112,9 @@ func runServe(ctx context.Context, g *globals, o serveOptions) error {
 		return &exitError{code: exitFailed, err: err}
 	}
 	defer logFile.Close()
-	stack, err := g.openStack(ctx)
-	if err != nil {
-		return err
+	if o.store != "sqlite" && o.store != "jetstream" {
+		return usageErr("--store %q: use sqlite or jetstream", o.store)
 	}
-	defer stack.Close()
-
 	url := g.nats.url
 	if url == "" {
 		ns, err := natsserver.Start(ctx, natsserver.Options{Listen: o.listen, ConfigFile: o.natsConfig,
@@ -114,10 +132,64 @@ func runServe(ctx context.Context, g *globals, o serveOptions) error {
 		return classifyClientErr(err)
 	}
 	defer nc.Close()
+
+	m := metrics.New()
+	m.AddCheck("nats", func(context.Context) error {
+		if !nc.IsConnected() {
+			return fmt.Errorf("NATS %s", nc.Status())
+		}
+		return nil
+	})
+	var parts *cluster.Parts
+	if o.store == "jetstream" {
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return &exitError{code: exitFailed, err: fmt.Errorf("jetstream: %w", err)}
+		}
+		if parts, err = cluster.Open(ctx, js, cluster.Options{Prefix: g.nats.prefix, Replicas: o.replicas, HistoryPerDevice: o.historyPerDevice}); err != nil {
+			return &exitError{code: exitFailed, err: fmt.Errorf("open the JetStream store: %w", err)}
+		}
+		m.AddCheck("jetstream", parts.Check)
+	}
+	stack, err := g.openStack(ctx, func(lo *local.Options) {
+		if parts != nil {
+			lo.Store, lo.Locker = parts.Store, parts.Locker
+		}
+	})
+	if err != nil {
+		return err
+	}
+	defer stack.Close()
+
 	svc := service.New(service.Config{Conn: nc, Stack: stack, Prefix: g.nats.prefix, Workers: o.workers,
-		QueueDepth: o.queue, Compat: o.compat, Logger: log, Heartbeat: o.heartbeat, Grace: o.grace, Version: version})
+		QueueDepth: o.queue, Compat: o.compat, Logger: log, Heartbeat: o.heartbeat, Grace: o.grace,
+		Version: version, Metrics: m})
 	if err := svc.Start(ctx); err != nil {
 		return &exitError{code: exitFailed, err: err}
+	}
+	if o.metricsListen != "" {
+		stopMetrics, err := serveMetrics(o.metricsListen, m, log)
+		if err != nil {
+			return usageErr("--metrics-listen %s: %v", o.metricsListen, err)
+		}
+		defer stopMetrics()
+	}
+	schedDone := make(chan struct{})
+	schedCtx, stopSched := context.WithCancel(ctx)
+	defer stopSched()
+	if o.schedule > 0 {
+		sched, err := newScheduler(schedCtx, stack, parts, o, m, log)
+		if err != nil {
+			return &exitError{code: exitFailed, err: err}
+		}
+		go func() {
+			defer close(schedDone)
+			if err := sched.Run(schedCtx); err != nil && schedCtx.Err() == nil {
+				log.Error("scheduler stopped", "err", err)
+			}
+		}()
+	} else {
+		close(schedDone)
 	}
 	how := "joined"
 	if g.nats.url == "" {
@@ -130,6 +202,8 @@ func runServe(ctx context.Context, g *globals, o serveOptions) error {
 	<-ctx.Done()
 
 	fmt.Fprintf(os.Stderr, "cfgsnap serve: stopping; running backups have up to %s to finish\n", o.grace)
+	stopSched()
+	<-schedDone
 	sctx, cancel := context.WithTimeout(context.Background(), o.grace+10*time.Second)
 	defer cancel()
 	err = svc.Shutdown(sctx)
@@ -196,4 +270,53 @@ func drain(ctx context.Context, nc *nats.Conn) error {
 	case <-ctx.Done():
 		return fmt.Errorf("drain NATS connection: %w", ctx.Err())
 	}
+}
+
+// newScheduler builds the scheduled backups of --schedule. Its state lives
+// where the snapshots do, so any number of workers on one store back each
+// device up once per interval.
+func newScheduler(ctx context.Context, stack *local.Stack, parts *cluster.Parts, o serveOptions, m *metrics.Metrics, log *slog.Logger) (*schedule.Scheduler, error) {
+	var state schedule.State
+	if parts != nil {
+		state = parts.Schedule
+	} else {
+		sq, ok := stack.Store.(*store.SQLite)
+		if !ok {
+			return nil, fmt.Errorf("schedule: no state store")
+		}
+		st, err := schedule.OpenSQLite(ctx, sq.DB())
+		if err != nil {
+			return nil, fmt.Errorf("schedule state: %w", err)
+		}
+		state = st
+	}
+	devices := func() []store.DeviceKey {
+		var out []store.DeviceKey
+		for _, d := range stack.Inventory().Devices() {
+			out = append(out, store.DeviceKey{Tenant: d.TenantID, Device: d.ID})
+		}
+		return out
+	}
+	return schedule.New(schedule.Config{Interval: o.schedule, Devices: devices, Backup: stack.Pipeline,
+		State: state, Worker: fmt.Sprintf("%s:%d", local.Holder(), os.Getpid()), Concurrency: o.scheduleConc,
+		Metrics: m, Logger: log}), nil
+}
+
+// serveMetrics serves /metrics and /healthz until stop is called.
+func serveMetrics(addr string, m *metrics.Metrics, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: m.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics endpoint", "err", err)
+		}
+	}()
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}, nil
 }
