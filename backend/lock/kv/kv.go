@@ -232,38 +232,38 @@ func (l *Locker) Holder(ctx context.Context, key string) (*lock.Info, error) {
 	return i, err
 }
 
-// Holders implements lock.Locker. It reads the bucket once through a watch,
-// which delivers the latest value of every key and then says it is done.
+// Holders implements lock.Locker. The key list comes from the stream's
+// info and each value from the leader, like Holder: a watch is served by a
+// consumer that may sit on a lagging replica, and then misses a lease taken
+// a moment ago.
 func (l *Locker) Holders(ctx context.Context) (map[string]lock.Info, error) {
-	out := make(map[string]lock.Info)
+	prefix := "$KV." + l.bucket + "."
+	var subjects map[string]uint64
 	err := retry(ctx, func(ctx context.Context) error {
-		clear(out)
-		w, err := l.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+		st, err := l.js.Stream(ctx, "KV_"+l.bucket)
 		if err != nil {
 			return err
 		}
-		defer w.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case e, ok := <-w.Updates():
-				if !ok {
-					return errors.New("lock watch ended early")
-				}
-				if e == nil {
-					return nil
-				}
-				i, err := decode(lockKey(e.Key()), e.Value())
-				if err != nil {
-					return err
-				}
-				out[lockKey(e.Key())] = i
-			}
+		info, err := st.Info(ctx, jetstream.WithSubjectFilter(prefix+">"))
+		if err != nil {
+			return err
 		}
+		subjects = info.State.Subjects
+		return nil
 	})
 	if err != nil {
 		return nil, api.Wrap(api.KindStorage, err, "read locks")
+	}
+	out := make(map[string]lock.Info, len(subjects))
+	for subj := range subjects {
+		k := strings.TrimPrefix(subj, prefix)
+		i, _, err := l.get(ctx, k)
+		if err != nil {
+			return nil, err
+		}
+		if i != nil {
+			out[lockKey(k)] = *i
+		}
 	}
 	return out, nil
 }
