@@ -158,7 +158,9 @@ func TestRenewalKeepsTTL(t *testing.T) {
 	waitGone(t, l, "acme/r1", held.Info().Expires)
 
 	// Control: the same lease renewed with kv.Update loses its TTL.
-	trap, err := l.Acquire(ctx, "acme/r2", lock.Info{Holder: "w1", JobID: "J2"}, time.Second)
+	// A longer TTL than above, so that a busy machine cannot let the key
+	// expire before kv.Update writes it.
+	trap, err := l.Acquire(ctx, "acme/r2", lock.Info{Holder: "w1", JobID: "J2"}, 3*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
