@@ -2,6 +2,9 @@
 # The whole test suite, as CI runs it: race detector on, fuzz seeds included.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-go test -race -count=1 -timeout 20m ./...
+# One package at a time: several packages start NATS clusters, SSH fleets
+# and child processes, and on a 2-core machine running them side by side
+# turns their timing margins into flakes.
+go test -race -count=1 -p 1 -timeout 20m ./...
 # The real binary in tmux, as a person would use it.
 ./scripts/tui-smoke.sh

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 )
@@ -66,5 +67,25 @@ func TestKindOf(t *testing.T) {
 	}
 	if KindOf(errors.New("x")) != KindInternal {
 		t.Fatal("unclassified error is not internal")
+	}
+}
+
+func TestNextID(t *testing.T) {
+	z := func(n int) string { return strings.Repeat("0", n) }
+	for in, want := range map[string]string{
+		"01JDQ" + z(21):                   "01JDQ" + z(20) + "1",
+		"01JDQ" + z(20) + "Z":             "01JDQ" + z(19) + "10",
+		"01JDQ" + strings.Repeat("Z", 21): "01JDR" + z(21),
+	} {
+		got, ok := NextID(in)
+		if !ok || got != want || got <= in {
+			t.Errorf("NextID(%s) = %s, %v; want %s", in, got, ok, want)
+		}
+	}
+	if _, ok := NextID("7ZZZZZZZZZZZZZZZZZZZZZZZZZ"); ok {
+		t.Error("NextID of the largest ULID succeeded")
+	}
+	if _, ok := NextID("not-an-id"); ok {
+		t.Error("NextID of garbage succeeded")
 	}
 }

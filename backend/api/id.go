@@ -3,6 +3,7 @@ package api
 import (
 	"crypto/rand"
 	"encoding/binary"
+	"strings"
 	"sync"
 	"time"
 )
@@ -59,4 +60,38 @@ func encodeULID(b [16]byte) string {
 		hi >>= 5
 	}
 	return string(out[:])
+}
+
+// IsID reports whether id has the shape of NewID's IDs (a ULID), whose
+// string order is their time order; history paging relies on that order.
+func IsID(id string) bool {
+	if len(id) != 26 || id[0] > '7' {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if strings.IndexByte(crockford, id[i]) < 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// NextID returns the smallest ID greater than id. Stores use it when a
+// fresh ID does not sort after a device's latest one: another process made
+// that one within the same millisecond (IDs are monotonic only within a
+// process) or the clock stepped back.
+func NextID(id string) (string, bool) {
+	if !IsID(id) {
+		return "", false
+	}
+	b := []byte(id)
+	for i := len(b) - 1; i >= 0; i-- {
+		d := strings.IndexByte(crockford, b[i])
+		if d < len(crockford)-1 {
+			b[i] = crockford[d+1]
+			return string(b), IsID(string(b))
+		}
+		b[i] = crockford[0]
+	}
+	return "", false
 }

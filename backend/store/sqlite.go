@@ -376,7 +376,7 @@ func prepare(rec api.SnapshotRecord, content []byte) (api.SnapshotRecord, error)
 			rec.TenantID, rec.DeviceID, short(rec.SHA256), short(sum))
 	}
 	rec.SHA256 = sum
-	if rec.SnapshotID != "" && !validULID(rec.SnapshotID) {
+	if rec.SnapshotID != "" && !api.IsID(rec.SnapshotID) {
 		return rec, api.Errorf(api.KindBadRequest, "record snapshot of %s/%s: snapshot id %q is not a ULID",
 			rec.TenantID, rec.DeviceID, rec.SnapshotID)
 	}
@@ -410,7 +410,7 @@ func insertRecord(ctx context.Context, tx *sql.Tx, rec api.SnapshotRecord, packe
 		// another process made prev in this same millisecond.
 		rec.SnapshotID = api.NewID()
 		if prev != nil && rec.SnapshotID <= prev.SnapshotID {
-			next, ok := nextULID(prev.SnapshotID)
+			next, ok := api.NextID(prev.SnapshotID)
 			if !ok {
 				return rec, wrap(fmt.Errorf("no snapshot id after %s", prev.SnapshotID))
 			}

@@ -47,26 +47,6 @@ func record(t testing.TB, s *SQLite, tenant, device, content string) api.Snapsho
 	return rec
 }
 
-func TestNextULID(t *testing.T) {
-	z := func(n int) string { return strings.Repeat("0", n) }
-	for in, want := range map[string]string{
-		"01JDQ" + z(21):                   "01JDQ" + z(20) + "1",
-		"01JDQ" + z(20) + "Z":             "01JDQ" + z(19) + "10",
-		"01JDQ" + strings.Repeat("Z", 21): "01JDR" + z(21),
-	} {
-		got, ok := nextULID(in)
-		if !ok || got != want || got <= in {
-			t.Errorf("nextULID(%s) = %s, %v; want %s", in, got, ok, want)
-		}
-	}
-	if _, ok := nextULID("7ZZZZZZZZZZZZZZZZZZZZZZZZZ"); ok {
-		t.Error("nextULID of the largest ULID succeeded")
-	}
-	if _, ok := nextULID("not-an-id"); ok {
-		t.Error("nextULID of garbage succeeded")
-	}
-}
-
 // exportText returns about size bytes of RouterOS-like configuration.
 func exportText(size int) []byte {
 	var b strings.Builder

@@ -49,7 +49,7 @@ const markerTTL = time.Minute
 
 // acquireAttempts bounds Acquire's retries when the key changes between a
 // refused create and the read of its holder (released or expired in between).
-const acquireAttempts = 5
+const acquireAttempts = 20
 
 // Options say where the locks live.
 type Options struct {
@@ -196,6 +196,11 @@ func (l *Locker) Acquire(ctx context.Context, key string, info lock.Info, ttl ti
 			return nil, err
 		}
 		return ls, nil
+	}
+	// Under heavy contention the key kept changing hands; if someone holds
+	// it now, that is the answer a caller can act on.
+	if cur, _, err := l.get(ctx, k); err == nil && cur != nil && cur.JobID != info.JobID {
+		return nil, &lock.HeldError{Key: key, Info: *cur}
 	}
 	return nil, api.Errorf(api.KindStorage, "lock %s: the lease changed hands %d times while acquiring", key, acquireAttempts)
 }

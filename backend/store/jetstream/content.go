@@ -96,7 +96,7 @@ func prepare(rec api.SnapshotRecord, content []byte) (api.SnapshotRecord, error)
 			rec.TenantID, rec.DeviceID, short(rec.SHA256), short(sum))
 	}
 	rec.SHA256 = sum
-	if rec.SnapshotID != "" && !validULID(rec.SnapshotID) {
+	if rec.SnapshotID != "" && !api.IsID(rec.SnapshotID) {
 		return rec, api.Errorf(api.KindBadRequest, "record snapshot of %s/%s: snapshot id %q is not a ULID",
 			rec.TenantID, rec.DeviceID, rec.SnapshotID)
 	}
@@ -112,40 +112,6 @@ func prepare(rec api.SnapshotRecord, content []byte) (api.SnapshotRecord, error)
 	rec.CollectedAt = rec.CollectedAt.UTC()
 	rec.SizeBytes = int64(len(content))
 	return rec, nil
-}
-
-// crockford is the ULID alphabet of api.NewID.
-const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-
-// validULID reports whether id has the shape of api.NewID's IDs, whose
-// string order is their time order; History relies on that order.
-func validULID(id string) bool {
-	if len(id) != 26 || id[0] > '7' {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		if strings.IndexByte(crockford, id[i]) < 0 {
-			return false
-		}
-	}
-	return true
-}
-
-// nextULID returns the smallest ULID greater than id.
-func nextULID(id string) (string, bool) {
-	if !validULID(id) {
-		return "", false
-	}
-	b := []byte(id)
-	for i := len(b) - 1; i >= 0; i-- {
-		d := strings.IndexByte(crockford, b[i])
-		if d < len(crockford)-1 {
-			b[i] = crockford[d+1]
-			return string(b), validULID(string(b))
-		}
-		b[i] = crockford[0]
-	}
-	return "", false
 }
 
 func isHex(s string) bool {

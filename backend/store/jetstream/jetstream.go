@@ -188,7 +188,7 @@ func (s *Store) Record(ctx context.Context, rec api.SnapshotRecord, content []by
 			// have made the latest one in this same millisecond.
 			rec.SnapshotID = api.NewID()
 			if prev != nil && rec.SnapshotID <= prev.SnapshotID {
-				next, ok := nextULID(prev.SnapshotID)
+				next, ok := api.NextID(prev.SnapshotID)
 				if !ok {
 					return api.SnapshotRecord{}, wrap(fmt.Errorf("no snapshot id after %s", prev.SnapshotID))
 				}
