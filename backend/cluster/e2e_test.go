@@ -82,7 +82,11 @@ func TestWorkerKilledMidBackup(t *testing.T) {
 	}
 	killed := time.Now()
 
-	// A colliding user meanwhile is told who holds the device.
+	// A colliding user meanwhile is told who holds the device. Give the
+	// cluster a moment to drop the dead worker's queue subscription first:
+	// until its interest leaves the other nodes a request can still be routed
+	// to it, and only the stall timeout would answer that one.
+	time.Sleep(300 * time.Millisecond)
 	r, err := remote.Backup(context.Background(), "acme", "slow-1", client.BackupOptions{}, nil)
 	if err != nil || r.Status != api.StatusLocked || r.Lock == nil || r.Lock.Holder != victim.name {
 		t.Errorf("trigger while the dead worker's lock lives: %+v, %v; want locked by %s", r, err, victim.name)
