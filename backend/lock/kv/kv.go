@@ -28,6 +28,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/cfgsnap/cfgsnap/backend/jsretry"
 	"strings"
 	"sync"
 	"time"
@@ -79,7 +80,7 @@ func New(ctx context.Context, js jetstream.JetStream, opts Options) (*Locker, er
 		opts.Replicas = 1
 	}
 	var kv jetstream.KeyValue
-	err := retry(ctx, func(ctx context.Context) error {
+	err := jsretry.Do(ctx, func(ctx context.Context) error {
 		var err error
 		kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 			Bucket:         opts.Bucket,
@@ -163,7 +164,7 @@ func (l *Locker) Acquire(ctx context.Context, key string, info lock.Info, ttl ti
 		now := time.Now()
 		info.Since, info.Expires = time.UnixMilli(now.UnixMilli()), time.UnixMilli(now.Add(ttl).UnixMilli())
 		var rev uint64
-		err := retry(ctx, func(ctx context.Context) error {
+		err := jsretry.Do(ctx, func(ctx context.Context) error {
 			var err error
 			rev, err = l.kv.Create(ctx, k, encode(info), jetstream.KeyTTL(ttl))
 			return err
@@ -209,7 +210,7 @@ func (l *Locker) Acquire(ctx context.Context, key string, info lock.Info, ttl ti
 // there is none, as the bucket's stream leader has it.
 func (l *Locker) get(ctx context.Context, k string) (*lock.Info, uint64, error) {
 	var e *entry
-	err := retry(ctx, func(ctx context.Context) error {
+	err := jsretry.Do(ctx, func(ctx context.Context) error {
 		var err error
 		e, err = l.last(ctx, k)
 		return err
@@ -244,7 +245,7 @@ func (l *Locker) Holder(ctx context.Context, key string) (*lock.Info, error) {
 func (l *Locker) Holders(ctx context.Context) (map[string]lock.Info, error) {
 	prefix := "$KV." + l.bucket + "."
 	var subjects map[string]uint64
-	err := retry(ctx, func(ctx context.Context) error {
+	err := jsretry.Do(ctx, func(ctx context.Context) error {
 		st, err := l.js.Stream(ctx, "KV_"+l.bucket)
 		if err != nil {
 			return err
@@ -309,7 +310,7 @@ func (ls *lease) Renew(ctx context.Context, stage api.Stage, ttl time.Duration) 
 	next.Stage, next.Expires = stage, time.UnixMilli(time.Now().Add(ttl).UnixMilli())
 	subject := "$KV." + ls.l.bucket + "." + ls.k
 	var rev uint64
-	err := retry(ctx, func(ctx context.Context) error {
+	err := jsretry.Do(ctx, func(ctx context.Context) error {
 		ack, err := ls.l.js.PublishMsg(ctx, &nats.Msg{Subject: subject, Data: encode(next)},
 			jetstream.WithExpectLastSequencePerSubject(ls.rev), jetstream.WithMsgTTL(ttl))
 		if err != nil {
@@ -345,7 +346,7 @@ func (ls *lease) Release(ctx context.Context) error {
 	if ls.released {
 		return nil
 	}
-	err := retry(ctx, func(ctx context.Context) error {
+	err := jsretry.Do(ctx, func(ctx context.Context) error {
 		return ls.l.kv.Purge(ctx, ls.k, jetstream.LastRevision(ls.rev), jetstream.PurgeTTL(markerTTL))
 	})
 	if conflict(err) {
@@ -359,7 +360,7 @@ func (ls *lease) Release(ctx context.Context) error {
 			// Still this job's, at a revision this lease did not see (a
 			// renewal whose answer was lost): release that one.
 			ls.rev = curRev
-			err = retry(ctx, func(ctx context.Context) error {
+			err = jsretry.Do(ctx, func(ctx context.Context) error {
 				return ls.l.kv.Purge(ctx, ls.k, jetstream.LastRevision(ls.rev), jetstream.PurgeTTL(markerTTL))
 			})
 		}

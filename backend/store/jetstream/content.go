@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/cfgsnap/cfgsnap/backend/jsretry"
 	"strings"
 	"time"
 
@@ -31,7 +32,7 @@ func digest(sum string) (string, bool) {
 func (s *Store) putContent(ctx context.Context, sum string, content []byte) error {
 	want, _ := digest(sum)
 	var info *jetstream.ObjectInfo
-	err := retry(ctx, func(ctx context.Context) error {
+	err := jsretry.Do(ctx, func(ctx context.Context) error {
 		var err error
 		info, err = s.obs.GetInfo(ctx, sum)
 		return err
@@ -42,7 +43,7 @@ func (s *Store) putContent(ctx context.Context, sum string, content []byte) erro
 	case err != nil && !errors.Is(err, jetstream.ErrObjectNotFound):
 		return fmt.Errorf("look up content %s: %w", short(sum), err)
 	}
-	err = retry(ctx, func(ctx context.Context) error {
+	err = jsretry.Do(ctx, func(ctx context.Context) error {
 		_, err := s.obs.PutBytes(ctx, sum, content)
 		return err
 	})
@@ -61,7 +62,7 @@ func (s *Store) Content(ctx context.Context, sum string) ([]byte, error) {
 		return nil, api.Errorf(api.KindBadRequest, "content %q: not a sha256 in hex", short(sum))
 	}
 	var data []byte
-	err := retry(ctx, func(ctx context.Context) error {
+	err := jsretry.Do(ctx, func(ctx context.Context) error {
 		var err error
 		data, err = s.obs.GetBytes(ctx, sum)
 		return err

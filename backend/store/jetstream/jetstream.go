@@ -23,6 +23,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/cfgsnap/cfgsnap/backend/jsretry"
 	"regexp"
 	"strings"
 	"time"
@@ -101,7 +102,7 @@ func Open(ctx context.Context, js jetstream.JetStream, opts Options) (*Store, er
 	wrap := func(what string, err error) error {
 		return api.Wrap(api.KindStorage, err, fmt.Sprintf("open store: %s", what))
 	}
-	err := retry(ctx, func(ctx context.Context) error {
+	err := jsretry.Do(ctx, func(ctx context.Context) error {
 		var err error
 		s.hist, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 			Name:        streamName,
@@ -125,7 +126,7 @@ func Open(ctx context.Context, js jetstream.JetStream, opts Options) (*Store, er
 	if err != nil {
 		return nil, wrap("history stream "+streamName, err)
 	}
-	err = retry(ctx, func(ctx context.Context) error {
+	err = jsretry.Do(ctx, func(ctx context.Context) error {
 		var err error
 		s.obs, err = js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
 			Bucket:      contentName,
@@ -139,7 +140,7 @@ func Open(ctx context.Context, js jetstream.JetStream, opts Options) (*Store, er
 	if err != nil {
 		return nil, wrap("content bucket "+contentName, err)
 	}
-	err = retry(ctx, func(ctx context.Context) error {
+	err = jsretry.Do(ctx, func(ctx context.Context) error {
 		var err error
 		s.errs, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 			Bucket:      errsName,
@@ -208,7 +209,7 @@ func (s *Store) Record(ctx context.Context, rec api.SnapshotRecord, content []by
 			return api.SnapshotRecord{}, wrap(err)
 		}
 		tried[rec.SnapshotID] = true
-		err = retry(ctx, func(ctx context.Context) error {
+		err = jsretry.Do(ctx, func(ctx context.Context) error {
 			_, err := s.js.PublishMsg(ctx, &nats.Msg{Subject: subj, Data: data},
 				jetstream.WithExpectLastSequencePerSubject(prevSeq), jetstream.WithMsgID(rec.SnapshotID))
 			return err
@@ -241,7 +242,7 @@ func (s *Store) Record(ctx context.Context, rec api.SnapshotRecord, content []by
 // the IDs in mine.
 func (s *Store) after(ctx context.Context, subj string, seq uint64, mine map[string]bool) (*api.SnapshotRecord, error) {
 	var m *jetstream.RawStreamMsg
-	err := retry(ctx, func(ctx context.Context) error {
+	err := jsretry.Do(ctx, func(ctx context.Context) error {
 		var err error
 		m, err = s.hist.GetMsg(ctx, seq+1, jetstream.WithGetMsgSubject(subj))
 		return err
@@ -266,7 +267,7 @@ func (s *Store) after(ctx context.Context, subj string, seq uint64, mine map[str
 // and 0 when the device has none.
 func (s *Store) last(ctx context.Context, subj string) (*api.SnapshotRecord, uint64, error) {
 	var m *jetstream.RawStreamMsg
-	err := retry(ctx, func(ctx context.Context) error {
+	err := jsretry.Do(ctx, func(ctx context.Context) error {
 		var err error
 		m, err = s.hist.GetLastMsgForSubject(ctx, subj)
 		return err
@@ -429,17 +430,13 @@ const (
 	scanTimeout = time.Minute
 )
 
-// errStalled is a scan whose consumer stopped delivering: it lives on a
-// node that went away, so the scan starts over with a new one.
-var errStalled = errors.New("the stream stopped delivering")
-
 // scan returns the records on filter in stream order, read through an
 // ephemeral consumer that exists only for the call, up to the first for
 // which stop returns true (excluded), or up to the last record that existed
 // when the read began. A read that fails half way starts over.
 func (s *Store) scan(ctx context.Context, filter string, policy jetstream.DeliverPolicy, stop func(api.SnapshotRecord) bool) ([]api.SnapshotRecord, error) {
 	var out []api.SnapshotRecord
-	err := retryWithin(ctx, scanTimeout, func(ctx context.Context) error {
+	err := jsretry.Within(ctx, scanTimeout, func(ctx context.Context) error {
 		out = out[:0]
 		return s.scanOnce(ctx, filter, policy, func(r api.SnapshotRecord) bool {
 			if stop != nil && stop(r) {
@@ -494,7 +491,7 @@ func (s *Store) scanOnce(ctx context.Context, filter string, policy jetstream.De
 			return err
 		}
 		if n == 0 {
-			return fmt.Errorf("%w after %d of %d records", errStalled, got, pending)
+			return fmt.Errorf("%w after %d of %d records", jsretry.ErrStalled, got, pending)
 		}
 		got += uint64(n)
 	}
@@ -520,7 +517,7 @@ func (s *Store) SetLastError(ctx context.Context, tenant, device string, e *api.
 	if e == nil {
 		// Every successful backup clears its device's error: a read, not a
 		// replicated write, when there is none (the common case).
-		err := retry(ctx, func(ctx context.Context) error {
+		err := jsretry.Do(ctx, func(ctx context.Context) error {
 			_, err := s.errs.Get(ctx, k)
 			if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
 				return nil
@@ -547,7 +544,7 @@ func (s *Store) SetLastError(ctx context.Context, tenant, device string, e *api.
 	if err != nil {
 		return api.Wrap(api.KindStorage, err, "set last error of "+key.String())
 	}
-	err = retry(ctx, func(ctx context.Context) error {
+	err = jsretry.Do(ctx, func(ctx context.Context) error {
 		_, err := s.errs.Put(ctx, k, data)
 		return err
 	})
@@ -564,7 +561,7 @@ func (s *Store) LastErrors(ctx context.Context, tenant string) (map[store.Device
 		}
 		filter = tenant + ".*"
 	}
-	err := retry(ctx, func(ctx context.Context) error {
+	err := jsretry.Do(ctx, func(ctx context.Context) error {
 		clear(out)
 		w, err := s.errs.WatchFiltered(ctx, []string{filter}, jetstream.IgnoreDeletes())
 		if err != nil {
