@@ -30,7 +30,7 @@ func fill(b *testing.B, s *SQLite, tenants, devices, perDevice int) {
 	for t := range tenants {
 		for d := range devices {
 			for i := range perDevice {
-				rec, err := prepare(api.SnapshotRecord{TenantID: fmt.Sprintf("tenant-%d", t), DeviceID: fmt.Sprintf("rtr-%d", d),
+				rec, err := Prepare(api.SnapshotRecord{TenantID: fmt.Sprintf("tenant-%d", t), DeviceID: fmt.Sprintf("rtr-%d", d),
 					Trigger: api.TriggerScheduled, RouterOSVersion: "7.16"}, contents[i%2])
 				if err != nil {
 					b.Fatal(err)

@@ -46,10 +46,10 @@ func compress(content []byte) ([]byte, error) {
 // row's key, so that a damaged database is reported rather than served.
 func decompress(sum, codec string, size int64, data []byte) ([]byte, error) {
 	if codec != codecDeflate {
-		return nil, api.Errorf(api.KindStorage, "content %s: unknown codec %q (written by a newer cfgsnap?)", short(sum), codec)
+		return nil, api.Errorf(api.KindStorage, "content %s: unknown codec %q (written by a newer cfgsnap?)", Short(sum), codec)
 	}
 	if size < 0 {
-		return nil, api.Errorf(api.KindStorage, "content %s is corrupt: size %d", short(sum), size)
+		return nil, api.Errorf(api.KindStorage, "content %s is corrupt: size %d", Short(sum), size)
 	}
 	var out bytes.Buffer
 	out.Grow(int(min(size, maxPrealloc)))
@@ -57,19 +57,19 @@ func decompress(sum, codec string, size int64, data []byte) ([]byte, error) {
 	defer r.Close()
 	// One byte past size is enough to tell that the stream is too long.
 	if _, err := io.Copy(&out, io.LimitReader(r, size+1)); err != nil {
-		return nil, api.Wrap(api.KindStorage, err, fmt.Sprintf("content %s is corrupt", short(sum)))
+		return nil, api.Wrap(api.KindStorage, err, fmt.Sprintf("content %s is corrupt", Short(sum)))
 	}
 	if int64(out.Len()) != size {
-		return nil, api.Errorf(api.KindStorage, "content %s is corrupt: %d bytes instead of %d", short(sum), out.Len(), size)
+		return nil, api.Errorf(api.KindStorage, "content %s is corrupt: %d bytes instead of %d", Short(sum), out.Len(), size)
 	}
 	if got := Sum(out.Bytes()); got != sum {
-		return nil, api.Errorf(api.KindStorage, "content %s is corrupt: its sha256 is %s", short(sum), got)
+		return nil, api.Errorf(api.KindStorage, "content %s is corrupt: its sha256 is %s", Short(sum), got)
 	}
 	return out.Bytes(), nil
 }
 
-// isHex reports whether s is non-empty lowercase hex.
-func isHex(s string) bool {
+// IsHex reports whether s is non-empty lowercase hex.
+func IsHex(s string) bool {
 	if s == "" {
 		return false
 	}
@@ -82,14 +82,14 @@ func isHex(s string) bool {
 	return true
 }
 
-// normHash lowercases h and reports whether it is a full sha256 in hex.
-func normHash(h string) (string, bool) {
+// NormHash lowercases h and reports whether it is a full sha256 in hex.
+func NormHash(h string) (string, bool) {
 	h = strings.ToLower(h)
-	return h, len(h) == sha256.Size*2 && isHex(h)
+	return h, len(h) == sha256.Size*2 && IsHex(h)
 }
 
-// short abbreviates a hash for messages.
-func short(h string) string {
+// Short abbreviates a hash for messages.
+func Short(h string) string {
 	if len(h) > 12 {
 		return h[:12]
 	}

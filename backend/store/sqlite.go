@@ -326,7 +326,7 @@ func unixNano(what string, t time.Time) (int64, error) {
 
 // Record implements Store.
 func (s *SQLite) Record(ctx context.Context, rec api.SnapshotRecord, content []byte) (api.SnapshotRecord, error) {
-	rec, err := prepare(rec, content)
+	rec, err := Prepare(rec, content)
 	if err != nil {
 		return api.SnapshotRecord{}, err
 	}
@@ -359,9 +359,9 @@ func (s *SQLite) Record(ctx context.Context, rec api.SnapshotRecord, content []b
 	return rec, nil
 }
 
-// prepare checks rec and content and fills in what Record assigns outside
-// the transaction.
-func prepare(rec api.SnapshotRecord, content []byte) (api.SnapshotRecord, error) {
+// Prepare checks rec and content and fills in what Record assigns before
+// it looks at the device's history: the rules every Store follows.
+func Prepare(rec api.SnapshotRecord, content []byte) (api.SnapshotRecord, error) {
 	if err := api.CheckID("tenant", rec.TenantID); err != nil {
 		return rec, err
 	}
@@ -369,11 +369,9 @@ func prepare(rec api.SnapshotRecord, content []byte) (api.SnapshotRecord, error)
 		return rec, err
 	}
 	sum := Sum(content)
-	if rec.SHA256 == "" {
-		rec.SHA256 = sum
-	} else if strings.ToLower(rec.SHA256) != sum {
+	if rec.SHA256 != "" && strings.ToLower(rec.SHA256) != sum {
 		return rec, api.Errorf(api.KindBadRequest, "record snapshot of %s/%s: sha256 %s is not the content's (%s)",
-			rec.TenantID, rec.DeviceID, short(rec.SHA256), short(sum))
+			rec.TenantID, rec.DeviceID, Short(rec.SHA256), Short(sum))
 	}
 	rec.SHA256 = sum
 	if rec.SnapshotID != "" && !api.IsID(rec.SnapshotID) {
@@ -385,6 +383,9 @@ func prepare(rec api.SnapshotRecord, content []byte) (api.SnapshotRecord, error)
 	}
 	if rec.CollectedAt.IsZero() {
 		rec.CollectedAt = time.Now()
+	}
+	if y := rec.CollectedAt.Year(); y < 1970 || y > 2261 {
+		return rec, api.Errorf(api.KindBadRequest, "collected_at %s is out of range", rec.CollectedAt.Format(time.RFC3339))
 	}
 	rec.CollectedAt = rec.CollectedAt.UTC()
 	rec.SizeBytes = int64(len(content))
@@ -552,7 +553,7 @@ func (s *SQLite) Find(ctx context.Context, tenant, device, ref string) (api.Snap
 		return *r, nil
 	}
 	prefix := strings.ToLower(ref)
-	if len(prefix) < MinPrefix || len(prefix) > 64 || !isHex(prefix) {
+	if len(prefix) < MinPrefix || len(prefix) > 64 || !IsHex(prefix) {
 		return api.SnapshotRecord{}, api.Errorf(api.KindBadRequest,
 			"snapshot %q: use \"latest\", a sha256 or at least %d of its leading hex digits", ref, MinPrefix)
 	}
@@ -608,19 +609,19 @@ func (s *SQLite) Find(ctx context.Context, tenant, device, ref string) (api.Snap
 
 // Content implements Store.
 func (s *SQLite) Content(ctx context.Context, sum string) ([]byte, error) {
-	sum, ok := normHash(sum)
+	sum, ok := NormHash(sum)
 	if !ok {
-		return nil, api.Errorf(api.KindBadRequest, "content %q: not a sha256 in hex", short(sum))
+		return nil, api.Errorf(api.KindBadRequest, "content %q: not a sha256 in hex", Short(sum))
 	}
 	var codec string
 	var size int64
 	var data []byte
 	err := s.db.QueryRowContext(ctx, `SELECT codec, size, data FROM contents WHERE sha256 = ?`, sum).Scan(&codec, &size, &data)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("content %s: %w", short(sum), ErrNotFound)
+		return nil, fmt.Errorf("content %s: %w", Short(sum), ErrNotFound)
 	}
 	if err != nil {
-		return nil, api.Wrap(api.KindStorage, err, "read content "+short(sum))
+		return nil, api.Wrap(api.KindStorage, err, "read content "+Short(sum))
 	}
 	return decompress(sum, codec, size, data)
 }

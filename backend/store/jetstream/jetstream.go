@@ -166,7 +166,7 @@ func (s *Store) subject(tenant, device string) string {
 
 // Record implements store.Store.
 func (s *Store) Record(ctx context.Context, rec api.SnapshotRecord, content []byte) (api.SnapshotRecord, error) {
-	rec, err := prepare(rec, content)
+	rec, err := store.Prepare(rec, content)
 	if err != nil {
 		return api.SnapshotRecord{}, err
 	}
@@ -376,7 +376,7 @@ func (s *Store) Find(ctx context.Context, tenant, device, ref string) (api.Snaps
 		return *r, nil
 	}
 	prefix := strings.ToLower(ref)
-	if len(prefix) < store.MinPrefix || len(prefix) > 64 || !isHex(prefix) {
+	if len(prefix) < store.MinPrefix || len(prefix) > 64 || !store.IsHex(prefix) {
 		return api.SnapshotRecord{}, api.Errorf(api.KindBadRequest,
 			"snapshot %q: use \"latest\", a sha256 or at least %d of its leading hex digits", ref, store.MinPrefix)
 	}
