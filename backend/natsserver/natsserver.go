@@ -144,6 +144,14 @@ func splitListen(listen string) (string, int, error) {
 // URL is the nats:// URL clients connect to.
 func (s *Server) URL() string { return s.ns.ClientURL() }
 
+// Open reports whether the server lets in anyone who can reach it (no
+// users, keys, token or operator configured).
+func (s *Server) Open() bool {
+	o := s.opts
+	return len(o.Users) == 0 && len(o.Nkeys) == 0 && o.Username == "" && o.Authorization == "" &&
+		len(o.TrustedOperators) == 0 && len(o.TrustedKeys) == 0 && o.AuthCallout == nil
+}
+
 // Server is the underlying server, for tests that inspect it.
 func (s *Server) Server() *server.Server { return s.ns }
 

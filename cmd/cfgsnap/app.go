@@ -14,8 +14,14 @@ import (
 	"github.com/cfgsnap/cfgsnap/backend/local"
 )
 
-// remoteMode reports whether commands go to the backup service.
-func (g *globals) remoteMode() bool { return g.nats.url != "" && !g.direct }
+// remoteMode reports whether commands go to the backup service: a NATS
+// URL is configured, or else (no inventory either) a local service is found.
+func (g *globals) remoteMode() bool {
+	if u := g.localService(); u != "" {
+		g.nats.url = u
+	}
+	return g.nats.url != "" && !g.direct
+}
 
 // openStack opens this machine's store, lock and inventory. Inventory
 // problems are configuration errors (exit 2); warnings go to stderr.
