@@ -34,11 +34,16 @@ type Options struct {
 	Logger *slog.Logger
 	// Debug also logs the server's debug lines.
 	Debug bool
+	// NKeys, when not empty, are the only users the server lets in (with
+	// their permissions); they are added to a ConfigFile's users. Empty
+	// leaves authentication to ConfigFile, or none at all.
+	NKeys []*server.NkeyUser
 }
 
 // Server is a running embedded NATS server.
 type Server struct {
-	ns *server.Server
+	ns   *server.Server
+	opts *server.Options
 }
 
 // Start starts the server and waits until it accepts connections, or until
@@ -59,6 +64,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		so.Host, so.Port = host, port
 	}
 	so.NoSigs = true // the embedded server must not exit the process on a signal
+	so.Nkeys = append(so.Nkeys, opts.NKeys...)
 	so.ServerName = "cfgsnap"
 	if opts.StoreDir != "" {
 		if err := os.MkdirAll(opts.StoreDir, 0o700); err != nil {
@@ -99,7 +105,20 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		ns.Shutdown()
 		return nil, fmt.Errorf("nats server: %w", err)
 	}
-	return &Server{ns: ns}, nil
+	return &Server{ns: ns, opts: so}, nil
+}
+
+// SetNKeys replaces the nkey users of a running server (an operator added
+// or removed a client key); connected clients whose key is gone are
+// disconnected by the server.
+func (s *Server) SetNKeys(users []*server.NkeyUser) error {
+	o := s.opts.Clone()
+	o.Nkeys = users
+	if err := s.ns.ReloadOptions(o); err != nil {
+		return fmt.Errorf("nats server: reload users: %w", err)
+	}
+	s.opts = o
+	return nil
 }
 
 // splitListen reads HOST:PORT; a bare HOST gets the NATS default port and
@@ -124,6 +143,14 @@ func splitListen(listen string) (string, int, error) {
 
 // URL is the nats:// URL clients connect to.
 func (s *Server) URL() string { return s.ns.ClientURL() }
+
+// Open reports whether the server lets in anyone who can reach it (no
+// users, keys, token or operator configured).
+func (s *Server) Open() bool {
+	o := s.opts
+	return len(o.Users) == 0 && len(o.Nkeys) == 0 && o.Username == "" && o.Authorization == "" &&
+		len(o.TrustedOperators) == 0 && len(o.TrustedKeys) == 0 && o.AuthCallout == nil
+}
 
 // Server is the underlying server, for tests that inspect it.
 func (s *Server) Server() *server.Server { return s.ns }

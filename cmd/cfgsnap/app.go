@@ -14,8 +14,14 @@ import (
 	"github.com/cfgsnap/cfgsnap/backend/local"
 )
 
-// remoteMode reports whether commands go to the backup service.
-func (g *globals) remoteMode() bool { return g.nats.url != "" && !g.direct }
+// remoteMode reports whether commands go to the backup service: a NATS
+// URL is configured, or else (no inventory either) a local service is found.
+func (g *globals) remoteMode() bool {
+	if u := g.localService(); u != "" {
+		g.nats.url = u
+	}
+	return g.nats.url != "" && !g.direct
+}
 
 // openStack opens this machine's store, lock and inventory. Inventory
 // problems are configuration errors (exit 2); warnings go to stderr.
@@ -59,16 +65,16 @@ type directClient struct {
 
 func (d *directClient) Close() error { return d.stack.Close() }
 
-// logger opens the log file (0600, its dir 0700). Logs never go to the
+// logger opens the log file (0600, its dir 0700, rotated by size). Logs never go to the
 // terminal, where they would tear the TUI and could show what they should
 // not.
 func (g *globals) logger() (*slog.Logger, io.Closer, error) {
 	if err := os.MkdirAll(filepath.Dir(g.logFile), 0o700); err != nil {
 		return nil, nil, fmt.Errorf("log dir: %w", err)
 	}
-	f, err := os.OpenFile(g.logFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	f, err := openRotating(g.logFile, logMaxBytes, logKeep)
 	if err != nil {
-		return nil, nil, fmt.Errorf("log file: %w", err)
+		return nil, nil, err
 	}
 	level := slog.LevelInfo
 	if g.debug {

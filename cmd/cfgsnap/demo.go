@@ -175,6 +175,7 @@ func startDemo(ctx context.Context, g *globals, o demoOptions) (_ *demoEnv, err 
 		return nil, &exitError{code: exitFailed, err: fmt.Errorf("embedded NATS: %w (is another server on %s? try --listen 127.0.0.1:0)", err, o.listen)}
 	}
 	env.URL = env.server.URL()
+	log.Warn("demo: the embedded NATS server has no authentication (cfgsnap serve requires credentials)", "url", env.URL)
 	env.Conn, err = client.DialNATS(ctx, env.URL, client.NATSOptions{Name: "cfgsnap demo service", Logger: log})
 	if err != nil {
 		return nil, classifyClientErr(err)
@@ -194,6 +195,13 @@ func (e *demoEnv) describe(w io.Writer) {
 		kept = "temporary: removed on exit, --keep keeps it"
 	}
 	fmt.Fprintf(w, "nats: %s\ninventory: %s\ndata dir: %s (%s)\n", e.URL, e.InventoryPath, e.DataDir, kept)
+	// The demo keeps its server open (no credentials) so that `nats req`
+	// works as shown; it says so, and louder when it is not on loopback.
+	open := "none: this demo's NATS server lets in anyone who can reach it (cfgsnap serve requires credentials)"
+	if !loopbackURL(e.URL) {
+		open = "NONE, AND NOT ON LOOPBACK: anyone on the network can read this demo's snapshots"
+	}
+	fmt.Fprintf(w, "auth: %s\n", open)
 	fmt.Fprintf(w, "devices: %d simulated RouterOS devices in tenants acme, globex, initech; lab-* devices fail on purpose\n", len(e.Fleet.Devices()))
 	fmt.Fprintf(w, `
 Try, in another terminal:

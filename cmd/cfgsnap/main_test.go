@@ -68,7 +68,7 @@ func newLab(t *testing.T, specs []devicesim.Spec) *lab {
 func (l *lab) start(ctx context.Context, args ...string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
 	full := append([]string{"--inventory", l.inv, "--data-dir", l.dataDir, "--log-file", filepath.Join(l.dataDir, "..", "cfgsnap.log")}, args...)
 	cmd := exec.CommandContext(ctx, os.Args[0], full...)
-	cmd.Env = append(os.Environ(), "CFGSNAP_TEST_MAIN=1", "NATS_URL=", "HOME="+filepath.Dir(l.dataDir))
+	cmd.Env = append(os.Environ(), "CFGSNAP_TEST_MAIN=1", "NATS_URL=", "HOME="+filepath.Dir(l.dataDir), "XDG_CONFIG_HOME=")
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Start(); err != nil {

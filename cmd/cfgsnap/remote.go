@@ -9,7 +9,6 @@ import (
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/backend/client"
-	"github.com/cfgsnap/cfgsnap/backend/local"
 )
 
 // dialTimeout bounds connecting to NATS; an unreachable server is exit 4
@@ -49,7 +48,7 @@ func (g *globals) openRemote(ctx context.Context) (client.Client, error) {
 	}
 	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
-	nc, err := client.DialNATS(dctx, g.nats.url, g.natsOptions("cfgsnap "+local.Holder(), log))
+	nc, err := g.dialService(dctx, log)
 	if err != nil {
 		closer.Close()
 		return nil, classifyClientErr(err)

@@ -76,7 +76,7 @@ devices of --inventory itself over SSH.`,
 	root.AddCommand(
 		newBackupCmd(g), newHistoryCmd(g), newShowCmd(g), newDiffCmd(g), newDevicesCmd(g),
 		newSimCmd(g), newHostkeyCmd(g), newVersionCmd(),
-		newServeCmd(g), newDemoCmd(g),
+		newServeCmd(g), newDemoCmd(g), newCredentialCmd(g),
 	)
 	return root
 }

@@ -24,7 +24,7 @@ func TestServeJetStreamScheduleMetrics(t *testing.T) {
 	serve, _, serr := l.start(ctx, "serve", "--listen", addr, "--store", "jetstream", "--schedule", "2s",
 		"--metrics-listen", metricsAddr)
 	t.Cleanup(func() { _ = serve.Process.Kill() })
-	waitService(t, url)
+	waitService(t, url, l.clientSeed())
 
 	deadline := time.Now().Add(30 * time.Second)
 	for {

@@ -45,6 +45,7 @@ type serveOptions struct {
 	schedule         time.Duration
 	scheduleConc     int
 	metricsListen    string
+	noAuth           bool // embedded server without credentials (labs)
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -89,6 +90,7 @@ let running backups finish for up to --grace, then stop. Logs go to --log-file.`
 	f.Int64Var(&o.historyPerDevice, "history-per-device", 0, "with --store jetstream: snapshots kept per device (0: all)")
 	f.DurationVar(&o.schedule, "schedule", 0, "back up every device once per this interval (e.g. 6h), spread over it; 0: only on request")
 	f.IntVar(&o.scheduleConc, "schedule-concurrency", 0, "scheduled backups this worker runs at once (0: the scheduler's default)")
+	f.BoolVar(&o.noAuth, "no-auth", false, "embedded server: let anyone who can reach it in, without credentials (labs only; warns)")
 	f.StringVar(&o.metricsListen, "metrics-listen", "", "HOST:PORT for Prometheus /metrics and /healthz (e.g. 127.0.0.1:9108)")
 	return cmd
 }
@@ -116,17 +118,36 @@ func runServe(ctx context.Context, g *globals, o serveOptions) error {
 		return usageErr("--store %q: use sqlite or jetstream", o.store)
 	}
 	url := g.nats.url
+	natsOpts := g.natsOptions("cfgsnap serve "+local.Holder(), log)
 	if url == "" {
-		ns, err := natsserver.Start(ctx, natsserver.Options{Listen: o.listen, ConfigFile: o.natsConfig,
-			StoreDir: filepath.Join(g.dataDir, "nats"), Logger: log, Debug: g.debug})
+		auth, err := embeddedAuth(g, o.noAuth, o.natsConfig, log)
+		if err != nil {
+			return err
+		}
+		nso := natsserver.Options{Listen: o.listen, ConfigFile: o.natsConfig,
+			StoreDir: filepath.Join(g.dataDir, "nats"), Logger: log, Debug: g.debug}
+		if auth != nil {
+			nso.NKeys = auth.Users(g.nats.prefix, g.nats.inboxPrefix)
+		}
+		ns, err := natsserver.Start(ctx, nso)
 		if err != nil {
 			return &exitError{code: exitFailed, err: fmt.Errorf("embedded NATS: %w (another server on that port? use --listen or --nats)", err)}
 		}
 		defer ns.Shutdown()
 		url = ns.URL()
+		if auth != nil {
+			if err := serviceAuth(auth, &natsOpts, url); err != nil {
+				return err
+			}
+			defer reloadClientsOnHUP(ns, auth, g.nats.prefix, g.nats.inboxPrefix, log)()
+			fmt.Fprintf(os.Stderr, "cfgsnap serve: NATS requires credentials; yours: %s; other users' keys: %s (cfgsnap credential allow, then SIGHUP)\n",
+				auth.ClientSeed, auth.ClientsFile)
+		} else if !o.noAuth {
+			warnOpen(ns, log)
+		}
 	}
 	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
-	nc, err := client.DialNATS(dctx, url, g.natsOptions("cfgsnap serve "+local.Holder(), log))
+	nc, err := client.DialNATS(dctx, url, natsOpts)
 	cancel()
 	if err != nil {
 		return classifyClientErr(err)

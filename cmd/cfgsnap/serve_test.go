@@ -29,12 +29,22 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// waitService waits until a cfgsnap service answers on url.
-func waitService(t *testing.T, url string) {
+// waitService waits until a cfgsnap service answers on url, connecting
+// with the client seed file when one is given (serve writes it at start).
+func waitService(t *testing.T, url string, seed ...string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		if nc, err := nats.Connect(url); err == nil {
+		var opts []nats.Option
+		if len(seed) > 0 {
+			opt, err := nats.NkeyOptionFromSeed(seed[0])
+			if err != nil {
+				time.Sleep(100 * time.Millisecond)
+				continue
+			}
+			opts = append(opts, opt)
+		}
+		if nc, err := nats.Connect(url, opts...); err == nil {
 			_, err = nc.Request("$SRV.PING.cfgsnap", nil, time.Second)
 			nc.Close()
 			if err == nil {
@@ -59,7 +69,7 @@ func TestServeRemoteModeLikeDirect(t *testing.T) {
 	defer cancel()
 	serve, sout, serr := l.start(ctx, "serve", "--listen", addr, "--heartbeat", "200ms")
 	t.Cleanup(func() { _ = serve.Process.Kill() })
-	waitService(t, url)
+	waitService(t, url, l.clientSeed())
 	remote := func(args ...string) result { return l.run(append([]string{"--nats", url}, args...)...) }
 	direct := func(args ...string) result { return l.run(append([]string{"--direct"}, args...)...) }
 
