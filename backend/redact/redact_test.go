@@ -264,7 +264,7 @@ func TestCaptures(t *testing.T) {
 func TestDevicesim(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	specs := devicesim.DefaultFleet(12, false)
+	specs := devicesim.DefaultFleet(8, false)
 	fleet, err := devicesim.Start(ctx, devicesim.Config{StateDir: t.TempDir()}, specs)
 	if err != nil {
 		t.Fatal(err)
