@@ -161,7 +161,7 @@ func TestLargeExportArrivesWhole(t *testing.T) {
 	if reply.SHA256 != routeros.Hash(norm) || reply.SizeBytes != int64(len(norm)) {
 		t.Errorf("4 MB export: hash %s size %d, want %s %d", reply.SHA256, reply.SizeBytes, routeros.Hash(norm), len(norm))
 	}
-	show := l.run("show", "acme/big-rtr-1")
+	show := l.run("show", "--secrets", "acme/big-rtr-1")
 	if show.stdout != string(norm) {
 		t.Errorf("show printed %d bytes, want the %d normalised bytes", len(show.stdout), len(norm))
 	}

@@ -11,11 +11,13 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/aymanbagabas/go-udiff"
 	"github.com/spf13/cobra"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/backend/client"
+	"github.com/cfgsnap/cfgsnap/backend/redact"
+	"github.com/cfgsnap/cfgsnap/backend/routeros"
+	"github.com/cfgsnap/cfgsnap/backend/textdiff"
 )
 
 func newHistoryCmd(g *globals) *cobra.Command {
@@ -105,23 +107,21 @@ func age(d time.Duration) string {
 }
 
 func newShowCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var secrets bool
+	cmd := &cobra.Command{
 		Use:   "show TARGET[@REF]",
-		Short: "Print a snapshot's normalised configuration",
+		Short: "Print a snapshot's normalised configuration, secrets masked",
 		Long: `Print a snapshot's content. REF is latest (default), a full SHA-256 or a
-unique prefix of at least 7 characters.`,
+unique prefix of at least 7 characters.
+
+Secret values (passwords, PSKs, keys, SNMP communities) are masked as
+<redacted>, line for line. --secrets prints the normalised export exactly,
+the text whose SHA-256 is the snapshot's hash.`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeTargets(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			spec, ref, _ := strings.Cut(args[0], "@")
-			if ref == "" {
-				ref = "latest"
-			}
-			t, err := parseTarget(spec, "")
+			t, ref, err := parseTargetRef(args[0])
 			if err != nil {
-				return err
-			}
-			if err := checkRef(ref); err != nil {
 				return err
 			}
 			c, err := g.openClient(cmd.Context())
@@ -133,10 +133,32 @@ unique prefix of at least 7 characters.`,
 			if err != nil {
 				return classifyClientErr(err)
 			}
+			if !secrets {
+				_, err = io.WriteString(cmd.OutOrStdout(), redact.Text(string(content)))
+				return err
+			}
 			_, err = cmd.OutOrStdout().Write(content)
 			return err
 		},
 	}
+	cmd.Flags().BoolVar(&secrets, "secrets", false, "print secret values as stored (the hashed text)")
+	return cmd
+}
+
+// parseTargetRef reads TENANT/DEVICE[@REF], REF latest when absent.
+func parseTargetRef(arg string) (target, string, error) {
+	spec, ref, _ := strings.Cut(arg, "@")
+	if ref == "" {
+		ref = "latest"
+	}
+	t, err := parseTarget(spec, "")
+	if err != nil {
+		return target{}, "", err
+	}
+	if err := checkRef(ref); err != nil {
+		return target{}, "", err
+	}
+	return t, ref, nil
 }
 
 func checkRef(ref string) error {
@@ -150,21 +172,43 @@ func checkRef(ref string) error {
 }
 
 func newDiffCmd(g *globals) *cobra.Command {
-	var contextLines int
+	var (
+		contextLines int
+		secrets      bool
+	)
 	cmd := &cobra.Command{
-		Use:   "diff TARGET [FROM [TO]]",
-		Short: "Unified diff between two snapshots",
+		Use:   "diff TARGET [FROM [TO]] | diff TARGET[@REF] TARGET[@REF]",
+		Short: "Unified diff between two snapshots, or two devices",
 		Long: `Unified diff between two snapshots of a device. Without FROM and TO: the
 two newest snapshots with different hashes. With FROM only: FROM against the
-latest. FROM and TO are latest, a SHA-256 or a unique prefix (7+ characters).`,
+latest. FROM and TO are latest, a SHA-256 or a unique prefix (7+ characters).
+
+With two targets (arguments with a "/"), the diff compares two devices, e.g.
+a router with its twin: acme/r1 acme/r2, or acme/r1@REF globex/r9 (REF
+defaults to latest).
+
+The diff is by whole lines, minimal (the lines GNU diff -u shows), and each
+hunk header names the RouterOS menu of its first change. Secret values are
+masked: <redacted>, or <redacted:changed> where the value differs, so a
+change of a secret alone still shows as a changed line. --secrets shows them.`,
 		Args:              cobra.RangeArgs(1, 3),
 		ValidArgsFunction: completeTargets(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// An argument with a "/" is a target, anything else a ref.
+			if len(args) == 2 && strings.Contains(args[1], "/") {
+				return diffDevices(cmd, g, args[0], args[1], contextLines, secrets)
+			}
+			if strings.Contains(args[0], "@") {
+				return usageErr("%s: give refs after the target (diff TARGET FROM TO), or two targets to compare devices", args[0])
+			}
 			t, err := parseTarget(args[0], "")
 			if err != nil {
 				return err
 			}
 			for _, r := range args[1:] {
+				if strings.Contains(r, "/") {
+					return usageErr("%s: two devices are compared with exactly two targets: diff TENANT/A[@REF] TENANT/B[@REF]", r)
+				}
 				if err := checkRef(r); err != nil {
 					return err
 				}
@@ -200,21 +244,71 @@ latest. FROM and TO are latest, a SHA-256 or a unique prefix (7+ characters).`,
 				fmt.Fprintf(out, "no difference: both are %s\n", a.SHA256)
 				return nil
 			}
-			label := func(r api.SnapshotRecord) string {
-				return fmt.Sprintf("%s@%s %s", t, short(r.SHA256), r.CollectedAt.Local().Format("2006-01-02 15:04:05"))
-			}
-			edits := udiff.Strings(string(ac), string(bc))
-			d, err := udiff.ToUnified(label(a), label(b), string(ac), edits, contextLines)
-			if err != nil {
-				return fmt.Errorf("diff: %w", err)
-			}
-			f, ok := out.(*os.File)
-			writeDiff(out, d, ok && isTerminal(f) && !noColor())
+			printDiff(out, diffLabel(t, a), diffLabel(t, b), string(ac), string(bc), contextLines, secrets)
 			return nil
 		},
 	}
 	cmd.Flags().IntVarP(&contextLines, "context", "U", 3, "lines of context")
+	cmd.Flags().BoolVar(&secrets, "secrets", false, "show secret values instead of <redacted>")
 	return cmd
+}
+
+func diffLabel(t target, r api.SnapshotRecord) string {
+	return fmt.Sprintf("%s@%s %s", t, short(r.SHA256), r.CollectedAt.Local().Format("2006-01-02 15:04:05"))
+}
+
+// diffDevices compares the snapshots of two devices, e.g. twins.
+func diffDevices(cmd *cobra.Command, g *globals, argA, argB string, contextLines int, secrets bool) error {
+	ta, refA, err := parseTargetRef(argA)
+	if err != nil {
+		return err
+	}
+	tb, refB, err := parseTargetRef(argB)
+	if err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	c, err := g.openClient(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	a, ac, err := c.Snapshot(ctx, ta.tenant, ta.device, refA)
+	if err != nil {
+		return classifyClientErr(err)
+	}
+	b, bc, err := c.Snapshot(ctx, tb.tenant, tb.device, refB)
+	if err != nil {
+		return classifyClientErr(err)
+	}
+	out := cmd.OutOrStdout()
+	if a.SHA256 == b.SHA256 {
+		fmt.Fprintf(out, "no difference: %s and %s are both %s\n", ta, tb, a.SHA256)
+		return nil
+	}
+	printDiff(out, diffLabel(ta, a), diffLabel(tb, b), string(ac), string(bc), contextLines, secrets)
+	return nil
+}
+
+// printDiff writes the line diff of two normalised exports with the menu
+// of each hunk in its header, secrets masked unless secrets is set.
+func printDiff(out io.Writer, labelA, labelB, a, b string, contextLines int, secrets bool) {
+	al, bl := textdiff.SplitLines(a), textdiff.SplitLines(b)
+	am, bm := routeros.Menus(al), routeros.Menus(bl)
+	hunks := textdiff.Hunks(textdiff.Edits(al, bl), textdiff.Options{
+		Context: max(contextLines, 0),
+		Section: func(old bool, i int) string {
+			if old {
+				return am[i]
+			}
+			return bm[i]
+		},
+	})
+	if !secrets {
+		hunks = redact.Hunks(hunks, al, bl)
+	}
+	f, ok := out.(*os.File)
+	writeDiff(out, textdiff.Unified(labelA, labelB, hunks), ok && isTerminal(f) && !noColor())
 }
 
 // lastChange finds the two newest snapshots with different hashes.
