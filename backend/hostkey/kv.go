@@ -87,7 +87,8 @@ func BindKV(ctx context.Context, js jetstream.JetStream, bucket string) (*KV, er
 		kv, err = js.KeyValue(ctx, bucket)
 		return err
 	})
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
+	if errors.Is(err, jetstream.ErrBucketNotFound) || errors.Is(err, jetstream.ErrJetStreamNotEnabled) ||
+		errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
 		return nil, fmt.Errorf("%w %s on this NATS", ErrNoBucket, bucket)
 	}
 	if err != nil {
