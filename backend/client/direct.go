@@ -136,7 +136,7 @@ func (d *Direct) ForgetHostKey(ctx context.Context, tenant, device string) error
 	if !ok {
 		return api.Errorf(api.KindNotFound, "device %s/%s not found", tenant, device)
 	}
-	if _, err := d.s.HostKeys.Forget(dev.Host, dev.Port); err != nil {
+	if _, _, err := d.s.HostKeys.ForgetDevice(ctx, tenant, device, dev.Host, dev.Port); err != nil {
 		return api.Wrap(api.KindStorage, err, "forget host key")
 	}
 	return nil

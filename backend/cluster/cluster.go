@@ -1,8 +1,8 @@
 // Package cluster assembles what `cfgsnap serve --store jetstream` keeps on
 // a NATS cluster instead of the data directory: the snapshot store
-// (store/jetstream), the per-device locks (lock/kv) and the state of the
-// scheduled backups (schedule.KVState), all named after one prefix and
-// replicated alike. It is the scale-out counterpart of package local.
+// (store/jetstream), the per-device locks (lock/kv), the state of the
+// scheduled backups (schedule.KVState) and the devices' SSH host keys
+// (hostkey.KV), all named after one prefix and replicated alike. It is the scale-out counterpart of package local.
 package cluster
 
 import (
@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
+	"github.com/cfgsnap/cfgsnap/backend/hostkey"
 	lockkv "github.com/cfgsnap/cfgsnap/backend/lock/kv"
 	"github.com/cfgsnap/cfgsnap/backend/schedule"
 	jsstore "github.com/cfgsnap/cfgsnap/backend/store/jetstream"
@@ -37,6 +38,8 @@ type Parts struct {
 	Store    *jsstore.Store
 	Locker   *lockkv.Locker
 	Schedule *schedule.KVState
+	// HostKeys is the one record of device host keys every worker checks.
+	HostKeys *hostkey.KV
 	js       jetstream.JetStream
 	names    []string
 }
@@ -47,6 +50,16 @@ func Names(prefix string) (history, content, errors, locks, sched string) {
 	history, content, errors = jsstore.Names(prefix)
 	base := strings.TrimSuffix(content, "_content")
 	return history, content, errors, base + "_locks", base + "_schedule"
+}
+
+// HostKeysBucket is the bucket of the devices' host keys for prefix
+// (cfgsnap_hostkeys by default), for serve and `hostkey forget`.
+func HostKeysBucket(prefix string) string {
+	if prefix == "" {
+		prefix = api.DefaultPrefix
+	}
+	_, content, _ := jsstore.Names(prefix)
+	return strings.TrimSuffix(content, "_content") + "_hostkeys"
 }
 
 // Open creates (or updates) the stream and buckets and returns the parts.
@@ -68,8 +81,12 @@ func Open(ctx context.Context, js jetstream.JetStream, opts Options) (*Parts, er
 	if err != nil {
 		return nil, err
 	}
-	return &Parts{Store: st, Locker: lk, Schedule: ss, js: js,
-		names: []string{history, "OBJ_" + content, "KV_" + errs, "KV_" + locks, "KV_" + sched}}, nil
+	hk, err := hostkey.OpenKV(ctx, js, hostkey.KVOptions{Bucket: HostKeysBucket(opts.Prefix), Replicas: opts.Replicas})
+	if err != nil {
+		return nil, err
+	}
+	return &Parts{Store: st, Locker: lk, Schedule: ss, HostKeys: hk, js: js,
+		names: []string{history, "OBJ_" + content, "KV_" + errs, "KV_" + locks, "KV_" + sched, "KV_" + hk.Bucket()}}, nil
 }
 
 // Check reports whether every stream of the parts has a leader and enough

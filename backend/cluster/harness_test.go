@@ -88,9 +88,8 @@ func runWorker(specJSON string) int {
 
 // startService runs a backup service on nc whose pipeline keeps snapshots
 // and locks on the cluster, as `cfgsnap serve --store jetstream` does. The
-// local stack still brings the inventory and the host keys; its store and
-// lock are swapped for the cluster's, since local.Options cannot take them
-// yet. (The service's query endpoints still read the local store: the tests
+// local stack still brings the inventory; its store, lock and host keys are
+// swapped for the cluster's, since local.Options cannot take them yet. (The service's query endpoints still read the local store: the tests
 // read history from the cluster directly.)
 func startService(ctx context.Context, nc *nats.Conn, spec workerSpec) (*service.Service, error) {
 	js, err := jetstream.New(nc)
@@ -107,6 +106,7 @@ func startService(ctx context.Context, nc *nats.Conn, spec workerSpec) (*service
 		return nil, err
 	}
 	stack.Locker = parts.Locker
+	stack.HostKeys.Shared, stack.HostKeys.Worker = parts.HostKeys, spec.Name
 	stack.Pipeline = backup.New(backup.Config{
 		Inventory: func() backup.Inventory { return stack.Inventory() },
 		Store:     parts.Store, Locker: parts.Locker,

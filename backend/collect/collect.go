@@ -164,7 +164,7 @@ func (d *Dialer) Dial(ctx context.Context, t Target) (*Conn, error) {
 	if err := t.validate(); err != nil {
 		return nil, err
 	}
-	if t.HostKeyPin == "" && (d.HostKeys == nil || d.HostKeys.File == "") {
+	if t.HostKeyPin == "" && !d.HostKeys.canVerify() {
 		return nil, api.Errorf(api.KindInternal, "cannot connect to %s: no known_hosts file is configured to verify its host key", t.name())
 	}
 	creds, err := loadCredentials(t)
@@ -192,7 +192,7 @@ func (d *Dialer) Dial(ctx context.Context, t Target) (*Conn, error) {
 	}
 
 	hs := &handshakeState{creds: creds}
-	check := d.HostKeys.Callback(t)
+	check := d.HostKeys.CallbackContext(ctx, t)
 	cfg := &ssh.ClientConfig{
 		User:          t.Auth.Username,
 		Auth:          creds.methods,
@@ -216,7 +216,7 @@ func (d *Dialer) Dial(ctx context.Context, t Target) (*Conn, error) {
 		AuthCallback: hs.observeAuth,
 	}
 	if t.HostKeyPin == "" {
-		if known := d.HostKeys.knownAlgorithms(t.addr()); len(known) > 0 {
+		if known := d.HostKeys.knownAlgorithmsFor(ctx, t); len(known) > 0 {
 			cfg.HostKeyAlgorithms = preferred(known, hostKeyAlgorithms)
 		}
 	}

@@ -2,6 +2,7 @@ package collect
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/rand"
@@ -19,6 +20,7 @@ import (
 	"sync"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
+	"github.com/cfgsnap/cfgsnap/backend/hostkey"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 )
@@ -27,6 +29,12 @@ import (
 // inventory, else keys recorded in known_hosts files, else the first key a
 // host presents (trust on first use), which is then recorded in File.
 // Use one *HostKeys per File in a process; several processes may share File.
+//
+// With Shared set (serve --store jetstream), keys are recorded and checked
+// in the cluster's store under tenant/device instead, and File and ReadOnly
+// are not consulted: every worker must see the same trust, and a key one
+// worker's local file holds would make that worker's view differ from the
+// others' in a way no cluster-wide `hostkey forget` can fix.
 type HostKeys struct {
 	// File is DATA_DIR/known_hosts: read, and appended to on first contact.
 	// It is created 0600 in a 0700 directory.
@@ -40,6 +48,11 @@ type HostKeys struct {
 	// so the caller can tell the user what was trusted on their behalf.
 	OnLearn func(label, address, fingerprint string)
 
+	// Shared, if set, is the cluster-wide store that replaces the files.
+	Shared hostkey.Store
+	// Worker names this process in what it records ("user@host").
+	Worker string
+
 	mu sync.Mutex // serialises this process's writers; the lock file serialises processes
 }
 
@@ -48,9 +61,17 @@ type HostKeys struct {
 // use. Rejections are *api.Error of kind host_key_mismatch that name both
 // fingerprints and what to do. h may be nil when t is pinned.
 func (h *HostKeys) Callback(t Target) ssh.HostKeyCallback {
+	return h.CallbackContext(context.Background(), t)
+}
+
+// CallbackContext is Callback whose lookups in a shared store end with ctx.
+func (h *HostKeys) CallbackContext(ctx context.Context, t Target) ssh.HostKeyCallback {
 	return func(hostname string, remote net.Addr, key ssh.PublicKey) error {
 		if t.HostKeyPin != "" {
 			return checkPin(t, key)
+		}
+		if h != nil && h.Shared != nil {
+			return h.verifyShared(ctx, t, key)
 		}
 		if h == nil || h.File == "" {
 			return api.Errorf(api.KindInternal, "cannot verify the host key of %s: no known_hosts file is configured", t.name())

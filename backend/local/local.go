@@ -16,6 +16,7 @@ import (
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/backend/backup"
 	"github.com/cfgsnap/cfgsnap/backend/collect"
+	"github.com/cfgsnap/cfgsnap/backend/hostkey"
 	"github.com/cfgsnap/cfgsnap/backend/inventory"
 	"github.com/cfgsnap/cfgsnap/backend/lock"
 	"github.com/cfgsnap/cfgsnap/backend/store"
@@ -37,6 +38,9 @@ type Options struct {
 	// --store jetstream gives the cluster's). Both or neither.
 	Store  store.Store
 	Locker lock.Locker
+	// HostKeys, if set, is the cluster's record of device host keys, used
+	// instead of DATA_DIR/known_hosts so every worker trusts the same keys.
+	HostKeys hostkey.Store
 }
 
 // Stack is one machine's backup machinery.
@@ -94,6 +98,7 @@ func Open(ctx context.Context, opts Options) (*Stack, error) {
 	if holder == "" {
 		holder = Holder()
 	}
+	s.HostKeys.Shared, s.HostKeys.Worker = opts.HostKeys, holder
 	s.Pipeline = backup.New(backup.Config{
 		Inventory: func() backup.Inventory { return s.Inventory() },
 		Store:     st, Locker: lk,

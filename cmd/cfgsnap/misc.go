@@ -46,20 +46,31 @@ func newVersionCmd() *cobra.Command {
 
 func newHostkeyCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "hostkey", Short: "Manage recorded SSH host keys"}
-	cmd.AddCommand(&cobra.Command{
+	var storeFlag string
+	forget := &cobra.Command{
 		Use:   "forget TARGET",
 		Short: "Forget a device's recorded SSH host key after a legitimate change",
 		Long: `Forget a device's recorded SSH host key (in DATA_DIR/known_hosts), so the next
 backup records the key it is shown (trust on first use). Do this only when
 you know why the key changed (device replaced, reinstalled, key regenerated).
 ~/.ssh/known_hosts is never modified; a key pinned in the inventory
-(host_key) must be changed there.`,
+(host_key) must be changed there.
+
+With a NATS URL (remote mode), or --store jetstream, it forgets the key in
+the cluster's host key bucket that every ` + "`cfgsnap serve --store jetstream`" + `
+worker checks, for all workers at once.`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeTargets(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			t, err := parseTarget(args[0], "")
 			if err != nil {
 				return err
+			}
+			switch {
+			case storeFlag == "jetstream" || (storeFlag == "" && g.remoteMode()):
+				return forgetClusterHostKey(cmd, g, t, storeFlag == "jetstream")
+			case storeFlag != "" && storeFlag != "sqlite":
+				return usageErr("--store %q: use sqlite or jetstream", storeFlag)
 			}
 			if g.remoteMode() {
 				return usageErr("hostkey forget works on the machine that runs the backups: run it where `cfgsnap serve` runs (same --data-dir and --inventory), or use --direct")
@@ -84,6 +95,8 @@ you know why the key changed (device replaced, reinstalled, key regenerated).
 			fmt.Fprintf(cmd.OutOrStdout(), "forgot %d host key(s) of %s (%s:%d); the next backup records the key it is shown\n", n, t, dev.Host, dev.Port)
 			return nil
 		},
-	})
+	}
+	forget.Flags().StringVar(&storeFlag, "store", "", "where serve keeps host keys: sqlite (DATA_DIR/known_hosts) or jetstream (the cluster's bucket; needs --nats); default: jetstream in remote mode")
+	cmd.AddCommand(forget)
 	return cmd
 }

@@ -175,6 +175,7 @@ func runServe(ctx context.Context, g *globals, o serveOptions) error {
 	stack, err := g.openStack(ctx, func(lo *local.Options) {
 		if parts != nil {
 			lo.Store, lo.Locker = parts.Store, parts.Locker
+			lo.HostKeys = parts.HostKeys
 		}
 	})
 	if err != nil {
