@@ -59,6 +59,8 @@ var faultIDs = map[Fault]string{
 	FaultNonZeroExit:   "lab-fail-1",
 	FaultGarbage:       "lab-garbage-1",
 	FaultRotateHostKey: "lab-rekey-1",
+	FaultEndless:       "lab-endless-1",
+	FaultSecretFail:    "lab-leak-1",
 }
 
 // DriftID is the DefaultFleet(faulty) device whose configuration changes
