@@ -111,6 +111,10 @@ func DefaultFleet(n int, faulty bool) []Spec {
 		}
 	}
 	if faulty {
+		// The drift device comes first so that a small fleet (the demo's
+		// --devices 14) keeps it as faults are added at the end of Faults.
+		add(Spec{Tenant: "acme", TenantName: "ACME Networks", ID: DriftID, Version: "7.16.2",
+			SizeBytes: 12 << 10, DriftEvery: DefaultDriftEvery}, 2)
 		for i, fault := range Faults {
 			t := defaultTenants[i%len(defaultTenants)]
 			s := Spec{Tenant: t.id, TenantName: t.name, ID: faultIDs[fault], Fault: fault,
@@ -120,8 +124,6 @@ func DefaultFleet(n int, faulty bool) []Spec {
 			}
 			add(s, 2)
 		}
-		add(Spec{Tenant: "acme", TenantName: "ACME Networks", ID: DriftID, Version: "7.16.2",
-			SizeBytes: 12 << 10, DriftEvery: DefaultDriftEvery}, 2)
 	}
 	for len(pick) < n {
 		addNormal()
