@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -282,7 +283,13 @@ func (j *Job) run(ctx context.Context) (api.SnapshotRecord, error) {
 	}
 	version, err := routeros.ParseResource(res.Bytes())
 	if err != nil {
-		return api.SnapshotRecord{}, api.Wrap(api.KindInvalidOutput, err, "the device did not answer /system resource print like RouterOS")
+		// The parse error quotes the device's version value: keep that a
+		// short excerpt, since a rogue device chooses it (up to the 64 KiB cap).
+		msg := err.Error()
+		if len(msg) > 160 {
+			msg = strings.ToValidUTF8(msg[:160], "") + "…"
+		}
+		return api.SnapshotRecord{}, api.Errorf(api.KindInvalidOutput, "the device did not answer %s like RouterOS: %s", routeros.ResourceCommand, msg)
 	}
 	cmd := routeros.ExportCommand(version, j.dev.Secrets != "hide")
 	j.emit(api.StageExporting, 0, cmd)

@@ -248,3 +248,23 @@ func writeIdentity(t *testing.T) (string, ssh.PublicKey) {
 	}
 	return path, sshPub
 }
+
+// TestRogueVersionLineIsShortened: a device that answers the resource
+// print with a huge version value gets a short excerpt of it in the error,
+// not the whole line.
+func TestRogueVersionLineIsShortened(t *testing.T) {
+	fixture := filepath.Join(t.TempDir(), "rogue#simulation.yaml")
+	junk := strings.Repeat("Sup3rS3cret!", 1000)
+	capture := "init_prompt:\ncommands:\n  \"/system resource print\\n\": |-\n    \\x20   version: 7." + junk + "\n    board-name: CHR\n"
+	if err := os.WriteFile(fixture, []byte(capture), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := newStack(t, []devicesim.Spec{{Tenant: "acme", ID: "rogue-1", Version: "7.16.2", Fixture: fixture}}, local.Options{})
+	r := s.Pipeline.Backup(context.Background(), backup.Request{TenantID: "acme", DeviceID: "rogue-1"}, nil)
+	if r.Status != api.StatusFailed || r.ErrorKind != api.KindInvalidOutput || !strings.Contains(r.Error, "did not answer /system resource print like RouterOS") {
+		t.Fatalf("reply %+v", r)
+	}
+	if len(r.Error) > 300 || strings.Count(r.Error, "Sup3rS3cret!") > 12 {
+		t.Errorf("error of %d bytes quotes the device's line at length: %s", len(r.Error), r.Error)
+	}
+}
