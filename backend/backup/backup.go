@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -27,6 +28,10 @@ const (
 	DefaultLockTTL   = 30 * time.Second
 	DefaultMaxOutput = 64 << 20
 )
+
+// resourceLimits bound /system resource print: a few hundred bytes on a
+// real device, so 64 KiB is generous, and it answers at once.
+var resourceLimits = collect.Limits{MaxBytes: 64 << 10, Timeout: 20 * time.Second}
 
 // Inventory gives the pipeline the current inventory; the service swaps it
 // on SIGHUP, so the pipeline asks for it per job.
@@ -273,26 +278,28 @@ func (j *Job) run(ctx context.Context) (api.SnapshotRecord, error) {
 	defer conn.Close()
 
 	var res bytes.Buffer
-	if err := conn.Run(ctx, "/system resource print", &res); err != nil {
+	if err := conn.Run(ctx, routeros.ResourceCommand, resourceLimits, &res); err != nil {
 		return api.SnapshotRecord{}, fmt.Errorf("detect RouterOS version: %w", err)
 	}
 	version, err := routeros.ParseResource(res.Bytes())
 	if err != nil {
-		return api.SnapshotRecord{}, api.Wrap(api.KindInvalidOutput, err, "the device did not answer /system resource print like RouterOS")
+		// The parse error quotes the device's version value: keep that a
+		// short excerpt, since a rogue device chooses it (up to the 64 KiB cap).
+		msg := err.Error()
+		if len(msg) > 160 {
+			msg = strings.ToValidUTF8(msg[:160], "") + "…"
+		}
+		return api.SnapshotRecord{}, api.Errorf(api.KindInvalidOutput, "the device did not answer %s like RouterOS: %s", routeros.ResourceCommand, msg)
 	}
 	cmd := routeros.ExportCommand(version, j.dev.Secrets != "hide")
 	j.emit(api.StageExporting, 0, cmd)
 
 	var raw bytes.Buffer
-	limited := &limitWriter{w: &raw, max: j.p.cfg.MaxOutput}
-	counter := collect.NewCountingWriter(limited, 200*time.Millisecond, func(n int64) {
+	counter := collect.NewCountingWriter(&raw, 200*time.Millisecond, func(n int64) {
 		j.emit(api.StageExporting, n, "")
 	})
-	if err := conn.Run(ctx, cmd, counter); err != nil {
-		if limited.over {
-			return api.SnapshotRecord{}, api.Errorf(api.KindInvalidOutput,
-				"export is larger than %d MiB: refusing it (is the device printing something else?)", j.p.cfg.MaxOutput>>20)
-		}
+	// The export's cap is MaxOutput; its deadline is the job's.
+	if err := conn.Run(ctx, cmd, collect.Limits{MaxBytes: j.p.cfg.MaxOutput, Timeout: j.p.cfg.Timeout}, counter); err != nil {
 		return api.SnapshotRecord{}, err
 	}
 	conn.Close()
@@ -331,24 +338,7 @@ func (j *Job) target() (collect.Target, error) {
 		Label: Key(j.req.TenantID, j.req.DeviceID),
 		Host:  j.dev.Host, Port: j.dev.Port,
 		Auth: collect.Auth{Username: j.dev.Username, Password: pw,
-			IdentityFile: c.IdentityFile, UseAgent: true},
+			IdentityFile: c.IdentityFile, UseAgent: c.UseAgent},
 		HostKeyPin: j.dev.HostKey,
 	}, nil
-}
-
-// limitWriter fails writes past max bytes.
-type limitWriter struct {
-	w    *bytes.Buffer
-	max  int64
-	over bool
-}
-
-var errTooLarge = errors.New("output limit reached")
-
-func (l *limitWriter) Write(p []byte) (int, error) {
-	if int64(l.w.Len()+len(p)) > l.max {
-		l.over = true
-		return 0, errTooLarge
-	}
-	return l.w.Write(p)
 }

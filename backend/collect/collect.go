@@ -47,7 +47,10 @@ type Auth struct {
 	// IdentityFile is an unencrypted private key (OpenSSH or PEM). Encrypted
 	// keys belong in ssh-agent: cfgsnap never prompts for a passphrase.
 	IdentityFile string
-	// UseAgent uses the ssh-agent at $SSH_AUTH_SOCK when it is set.
+	// UseAgent offers the keys of the ssh-agent at $SSH_AUTH_SOCK, after the
+	// identity file. Only devices whose inventory says use_agent: true get
+	// them: a rogue or compromised device learns every public key it is
+	// offered (and which ones the agent holds), so they go nowhere by default.
 	UseAgent bool
 }
 
@@ -356,9 +359,9 @@ func loadCredentials(t Target) (*credentials, error) {
 	if a.UseAgent {
 		sock := os.Getenv("SSH_AUTH_SOCK")
 		if sock == "" {
-			agentProblem = "use_agent is set but SSH_AUTH_SOCK is not (no ssh-agent in this environment)"
+			agentProblem = "use_agent: true is set but SSH_AUTH_SOCK is not (no ssh-agent in this environment)"
 		} else if conn, err := net.DialTimeout("unix", sock, 2*time.Second); err != nil {
-			agentProblem = fmt.Sprintf("use_agent is set but the ssh-agent at %s does not answer: %v", sock, err)
+			agentProblem = fmt.Sprintf("use_agent: true is set but the ssh-agent at %s does not answer: %v", sock, err)
 		} else {
 			c.agent = conn
 			agentClient = agent.NewClient(conn)
@@ -400,7 +403,7 @@ func loadCredentials(t Target) (*credentials, error) {
 		if agentProblem != "" {
 			return nil, api.Errorf(api.KindAuthFailed, "cannot log in to %s: %s, and no password or identity_file is configured", t.name(), agentProblem)
 		}
-		return nil, api.Errorf(api.KindAuthFailed, "cannot log in to %s: no credentials configured (set a password, identity_file or use_agent)", t.name())
+		return nil, api.Errorf(api.KindAuthFailed, "cannot log in to %s: no credentials configured (set password_env, password_file, identity_file or use_agent: true for it in the inventory)", t.name())
 	}
 	return c, nil
 }
@@ -414,7 +417,7 @@ func loadIdentity(t Target, path string) (ssh.Signer, error) {
 	var missing *ssh.PassphraseMissingError
 	switch {
 	case errors.As(err, &missing):
-		return nil, fail(api.KindAuthFailed, []error{err}, "cannot log in to %s: identity file %s is encrypted and cfgsnap never asks for passphrases — load it into ssh-agent (ssh-add %s) and set use_agent instead", t.name(), path, path)
+		return nil, fail(api.KindAuthFailed, []error{err}, "cannot log in to %s: identity file %s is encrypted and cfgsnap never asks for passphrases — load it into ssh-agent (ssh-add %s) and set use_agent: true for this device in the inventory instead", t.name(), path, path)
 	case err != nil:
 		return nil, fail(api.KindAuthFailed, []error{err}, "cannot log in to %s: identity file %s is not a private key cfgsnap can read (OpenSSH or PEM): %v", t.name(), path, err)
 	}

@@ -25,6 +25,9 @@ import (
 
 const testPassword = "s3cret-Passw0rd"
 
+// exportLimits let the 4 MiB test export through.
+var exportLimits = Limits{MaxBytes: 64 << 20, Timeout: time.Minute}
+
 // wantErr checks the kind and the words a person needs, and that no
 // password leaked into the text.
 func wantErr(t *testing.T, err error, kind api.ErrorKind, words ...string) {
@@ -42,7 +45,7 @@ func wantErr(t *testing.T, err error, kind api.ErrorKind, words ...string) {
 			t.Errorf("error does not mention %q:\n%s", w, msg)
 		}
 	}
-	for _, secret := range []string{testPassword, "wrong-Passw0rd"} {
+	for _, secret := range []string{testPassword, "wrong-Passw0rd", secretWord} {
 		if strings.Contains(msg, secret) {
 			t.Errorf("error contains a password:\n%s", msg)
 		}
@@ -77,7 +80,7 @@ func TestPasswordLoginRunsCommandAndRecordsHostKey(t *testing.T) {
 		t.Errorf("stages = %s", got)
 	}
 	var out bytes.Buffer
-	if err := c.Run(context.Background(), resourceCmd, &out); err != nil {
+	if err := c.Run(context.Background(), resourceCmd, Limits{}, &out); err != nil {
 		t.Fatalf("run: %v", err)
 	}
 	if out.String() != resourceOutput {
@@ -127,7 +130,7 @@ func TestKeyboardInteractiveLogin(t *testing.T) {
 	srv := newTestServer(t, func(s *testServer) { s.kbdPassword = testPassword })
 	d, _ := newDialer(t)
 	c := dial(t, d, srv.target())
-	if err := c.Run(context.Background(), resourceCmd, nil); err != nil {
+	if err := c.Run(context.Background(), resourceCmd, Limits{}, nil); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -181,7 +184,7 @@ func TestIdentityFileLogin(t *testing.T) {
 	tg := srv.target()
 	tg.Auth = Auth{Username: "backup", IdentityFile: path}
 	c := dial(t, d, tg)
-	if err := c.Run(context.Background(), resourceCmd, nil); err != nil {
+	if err := c.Run(context.Background(), resourceCmd, Limits{}, nil); err != nil {
 		t.Fatal(err)
 	}
 
@@ -246,7 +249,7 @@ func TestAgentLogin(t *testing.T) {
 	tg := srv.target()
 	tg.Auth = Auth{Username: "backup", UseAgent: true}
 	c := dial(t, d, tg)
-	if err := c.Run(context.Background(), resourceCmd, nil); err != nil {
+	if err := c.Run(context.Background(), resourceCmd, Limits{}, nil); err != nil {
 		t.Fatal(err)
 	}
 
@@ -367,13 +370,13 @@ func TestRunDeadlineOnHungCommand(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	err := c.Run(ctx, cmdHang, nil)
+	err := c.Run(ctx, cmdHang, Limits{}, nil)
 	wantErr(t, err, api.KindTimeout, `running "hang" on acme/core-rtr-1`, "0 bytes received")
 	if el := time.Since(start); el > 1300*time.Millisecond {
 		t.Errorf("Run returned after %v, want about 300ms", el)
 	}
 	// The connection was closed to get out; using it again says so.
-	wantErr(t, c.Run(context.Background(), resourceCmd, nil), api.KindInternal, "already closed")
+	wantErr(t, c.Run(context.Background(), resourceCmd, Limits{}, nil), api.KindInternal, "already closed")
 }
 
 func TestRunCancelled(t *testing.T) {
@@ -382,7 +385,7 @@ func TestRunCancelled(t *testing.T) {
 	c := dial(t, d, srv.target())
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(100*time.Millisecond, cancel)
-	err := c.Run(ctx, cmdHang, nil)
+	err := c.Run(ctx, cmdHang, Limits{}, nil)
 	wantErr(t, err, api.KindInternal, "cancelled")
 	if !errors.Is(err, context.Canceled) {
 		t.Error("context.Canceled is not in the chain")
@@ -397,7 +400,7 @@ func TestRunFailures(t *testing.T) {
 		kind  api.ErrorKind
 		words []string
 	}{
-		{cmdFail, api.KindInvalidOutput, []string{`"fail"`, "exit status 1", "bad command name exprot (line 1 column 1)"}},
+		{cmdFail, api.KindInvalidOutput, []string{`"fail"`, "exited with status 1 after 2 lines of output", "bad command name exprot (line 1 column 1)"}},
 		{cmdTruncate, api.KindTruncated, []string{"the device closed the connection before the command finished", fmt.Sprintf("%d bytes received", truncateBytes)}},
 		// How much of a dropped connection's data arrives is up to TCP.
 		{cmdDrop, api.KindTruncated, []string{"bytes received", "incomplete"}},
@@ -405,7 +408,7 @@ func TestRunFailures(t *testing.T) {
 		t.Run(tc.cmd, func(t *testing.T) {
 			c := dial(t, d, srv.target())
 			var out bytes.Buffer
-			err := c.Run(context.Background(), tc.cmd, &out)
+			err := c.Run(context.Background(), tc.cmd, exportLimits, &out)
 			wantErr(t, err, tc.kind, tc.words...)
 			if tc.kind == api.KindTruncated && !bytes.HasPrefix(exportLines(truncateBytes), out.Bytes()) {
 				t.Errorf("the %d bytes that did arrive were not passed on as sent", out.Len())
@@ -439,7 +442,7 @@ func TestRunStreamsFourMegabytes(t *testing.T) {
 			}
 		}
 	}()
-	err := c.Run(context.Background(), cmdBig, cw)
+	err := c.Run(context.Background(), cmdBig, exportLimits, cw)
 	close(done)
 	cw.Flush()
 	if err != nil {
@@ -468,11 +471,11 @@ func TestRunStopsWhenWriterFails(t *testing.T) {
 	limit := &limitWriter{left: 1 << 20}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	err := c.Run(ctx, cmdBig, limit)
+	err := c.Run(ctx, cmdBig, exportLimits, limit)
 	wantErr(t, err, api.KindInvalidOutput, "larger than 1 MiB", `running "big"`)
 
 	c2 := dial(t, d, srv.target())
-	err = c2.Run(ctx, cmdBig, &limitWriter{left: 1 << 20, plain: true})
+	err = c2.Run(ctx, cmdBig, exportLimits, &limitWriter{left: 1 << 20, plain: true})
 	wantErr(t, err, api.KindInternal, "cannot write its output", "disk full")
 }
 
@@ -536,7 +539,7 @@ func BenchmarkRunExport(b *testing.B) {
 	for b.Loop() {
 		buf.Reset()
 		cw := NewCountingWriter(&buf, 200*time.Millisecond, func(int64) {})
-		if err := c.Run(context.Background(), cmdBig, cw); err != nil {
+		if err := c.Run(context.Background(), cmdBig, exportLimits, cw); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -25,6 +25,16 @@ const (
 	cmdTruncate = "truncate" // truncateBytes, then the channel closes without exit status
 	cmdDrop     = "drop"     // truncateBytes, then the TCP connection drops
 	cmdHang     = "hang"     // never answers
+	// cmdEndless and cmdEndlessStderr stream export-like lines on stdout
+	// (stderr) until the client goes away: a device that never stops talking.
+	cmdEndless       = "endless"
+	cmdEndlessStderr = "endless-stderr"
+	// cmdSecretExport prints secretLines, then exits 1 with a RouterOS
+	// error on stderr: an export must still not be quoted.
+	cmdSecretExport = "/export show-sensitive"
+	// cmdNoisyFail prints a line that is not a RouterOS error (and holds a
+	// secret) and exits 1.
+	cmdNoisyFail = "/system noisy print"
 
 	bigSize       = 4 << 20
 	truncateBytes = 100000
@@ -288,6 +298,23 @@ func (s *testServer) exec(sc *ssh.ServerConn, ch ssh.Channel, cmd string) {
 	case cmdDrop:
 		_, _ = ch.Write(exportLines(truncateBytes))
 		sc.Close()
+	case cmdEndless, cmdEndlessStderr:
+		var w io.Writer = ch
+		if cmd == cmdEndlessStderr {
+			w = ch.Stderr()
+		}
+		for {
+			if _, err := w.Write(bigExport[:32<<10]); err != nil {
+				return
+			}
+		}
+	case cmdSecretExport:
+		_, _ = io.WriteString(ch, secretLines)
+		_, _ = io.WriteString(ch.Stderr(), "failure: "+secretWord+"\n")
+		exitStatus(ch, 1)
+	case cmdNoisyFail:
+		_, _ = io.WriteString(ch, "set admin password="+secretWord+"\nmore\n")
+		exitStatus(ch, 1)
 	case cmdHang:
 		// A hung device: no output, no exit, until the client goes away
 		// (the client's stdin EOF comes at once, so that is no signal).
@@ -309,6 +336,11 @@ func exportLines(n int) []byte {
 }
 
 var bigExport = exportLines(bigSize)
+
+// secretWord must never appear in an error text.
+const secretWord = "Sup3rS3cret!"
+
+const secretLines = "/user set admin password=" + secretWord + "\n/interface wireless security-profiles set wpa2-pre-shared-key=" + secretWord + "\n/ppp secret add name=x password=" + secretWord + "\n"
 
 // writeBig writes the 4 MiB export in chunks like a device streams it.
 func writeBig(w io.Writer) (int, error) {

@@ -46,11 +46,13 @@ const (
 	FaultNonZeroExit   Fault = "nonzero_exit"          // exports print a RouterOS failure and exit status 1
 	FaultGarbage       Fault = "garbage"               // exports exit 0 but print noise, not an export
 	FaultRotateHostKey Fault = "rotate_hostkey"        // a new host key on every start of the fleet (and when set at run time)
+	FaultEndless       Fault = "endless"               // every command streams export-like lines forever, until the client goes away
+	FaultSecretFail    Fault = "secret_fail"           // exports print lines carrying SecretFailSecrets, then exit status 1
 )
 
 // Faults lists every fault, for tools and tests that cover them all.
 var Faults = []Fault{FaultWrongPassword, FaultSlowHandshake, FaultHangAfterAuth, FaultSlowOutput,
-	FaultDisconnect, FaultNonZeroExit, FaultGarbage, FaultRotateHostKey}
+	FaultDisconnect, FaultNonZeroExit, FaultGarbage, FaultRotateHostKey, FaultEndless, FaultSecretFail}
 
 func (f Fault) valid() bool { return f == FaultNone || slices.Contains(Faults, f) }
 
@@ -340,6 +342,20 @@ func (f *Fleet) SetFault(tenant, id string, fault Fault) error {
 	return nil
 }
 
+// OfferedKeys lists the SHA256 fingerprints of every public key a client
+// offered the device since the fleet started, in order, repeats included:
+// what a rogue device learns about its clients. Only devices of a fleet
+// with Config.AuthorizedKeys accept public-key auth, so only they see keys.
+func (f *Fleet) OfferedKeys(tenant, id string) ([]string, error) {
+	d, err := f.lookup(tenant, id)
+	if err != nil {
+		return nil, err
+	}
+	d.offeredMu.Lock()
+	defer d.offeredMu.Unlock()
+	return slices.Clone(d.offered), nil
+}
+
 // Export is exactly the configuration export a healthy device would send
 // now: `/export show-sensitive` (7.x) or `/export` (6.x) when showSecrets,
 // else `/export` (7.x) or `/export hide-sensitive` (6.x). Faults are not
@@ -408,6 +424,9 @@ type device struct {
 	manualGen atomic.Int64
 	units     atomic.Int64 // filler units for SizeBytes; -1 until computed
 	keyMu     sync.Mutex   // serialises rotations
+
+	offeredMu sync.Mutex
+	offered   []string // fingerprints of the public keys clients offered, in order
 }
 
 func newDevice(f *Fleet, index int, s Spec) (*device, error) {

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"io"
 	"net"
 	"runtime"
 	"strings"
@@ -309,5 +310,93 @@ func waitGoroutines(t *testing.T, n int) {
 			t.Fatalf("%d goroutines still running, want at most %d:\n%s", runtime.NumGoroutine(), n, buf[:runtime.Stack(buf, true)])
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestEndlessFault(t *testing.T) {
+	f := startFleet(t, Config{}, Spec{Tenant: "acme", ID: "lab-endless-1", Fault: FaultEndless})
+	idle := runtime.NumGoroutine()
+	c := dial(t, f, "acme", "lab-endless-1")
+	for _, cmd := range []string{"/system resource print", "/export show-sensitive"} {
+		s, err := c.NewSession()
+		if err != nil {
+			t.Fatal(err)
+		}
+		stdout, err := s.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Start(cmd); err != nil {
+			t.Fatal(err)
+		}
+		// Far more than any real reply, and still coming.
+		got, err := io.ReadAll(io.LimitReader(stdout, 4<<20))
+		if err != nil || len(got) != 4<<20 {
+			t.Fatalf("%s: read %d bytes, %v; want 4 MiB and more", cmd, len(got), err)
+		}
+		if !bytes.HasPrefix(got, []byte("/ip firewall address-list add")) {
+			t.Errorf("%s: output starts %q", cmd, got[:40])
+		}
+		s.Close()
+	}
+	// The client leaving ends the stream on the device's side.
+	c.Close()
+	waitGoroutines(t, idle)
+}
+
+func TestSecretFailFault(t *testing.T) {
+	f := startFleet(t, Config{}, Spec{Tenant: "acme", ID: "lab-leak-1", Fault: FaultSecretFail})
+	c := dial(t, f, "acme", "lab-leak-1")
+	out, err := run(t, c, "/export show-sensitive")
+	if exitStatus(t, err) != 1 {
+		t.Fatalf("export ended with %v, want exit status 1", err)
+	}
+	for _, s := range SecretFailSecrets {
+		if !bytes.Contains(out, []byte(s)) {
+			t.Errorf("the output does not carry the secret %q:\n%s", s, out)
+		}
+	}
+	if !bytes.HasSuffix(out, []byte("failure: could not complete export\r\n")) {
+		t.Errorf("the output does not end in a RouterOS failure:\n%s", out)
+	}
+	// Only exports fail.
+	if _, err := run(t, c, "/system resource print"); err != nil {
+		t.Errorf("resource print: %v", err)
+	}
+}
+
+// TestOfferedKeysRecorded: the device keeps the fingerprints of the keys
+// clients offered it, in order, accepted or not.
+func TestOfferedKeysRecorded(t *testing.T) {
+	signer := func() ssh.Signer {
+		_, priv, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := ssh.NewSignerFromKey(priv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	good, stranger := signer(), signer()
+	f := startFleet(t, Config{AuthorizedKeys: []ssh.PublicKey{good.PublicKey()}}, Spec{Tenant: "acme", ID: "r1"})
+	if got, err := f.OfferedKeys("acme", "r1"); err != nil || len(got) != 0 {
+		t.Fatalf("before any login: %v, %v", got, err)
+	}
+	cfg := clientConfig(f, nil)
+	cfg.Auth = []ssh.AuthMethod{ssh.PublicKeys(stranger, good)}
+	c, err := ssh.Dial("tcp", addr(t, f, "acme", "r1"), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	got, err := f.OfferedKeys("acme", "r1")
+	want := []string{ssh.FingerprintSHA256(stranger.PublicKey()), ssh.FingerprintSHA256(good.PublicKey())}
+	if err != nil || strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("offered keys %v, %v; want %v", got, err, want)
+	}
+	if _, err := f.OfferedKeys("acme", "nope"); !errors.Is(err, ErrUnknownDevice) {
+		t.Errorf("unknown device: %v", err)
 	}
 }

@@ -59,6 +59,8 @@ var faultIDs = map[Fault]string{
 	FaultNonZeroExit:   "lab-fail-1",
 	FaultGarbage:       "lab-garbage-1",
 	FaultRotateHostKey: "lab-rekey-1",
+	FaultEndless:       "lab-endless-1",
+	FaultSecretFail:    "lab-leak-1",
 }
 
 // DriftID is the DefaultFleet(faulty) device whose configuration changes
@@ -109,6 +111,10 @@ func DefaultFleet(n int, faulty bool) []Spec {
 		}
 	}
 	if faulty {
+		// The drift device comes first so that a small fleet (the demo's
+		// --devices 14) keeps it as faults are added at the end of Faults.
+		add(Spec{Tenant: "acme", TenantName: "ACME Networks", ID: DriftID, Version: "7.16.2",
+			SizeBytes: 12 << 10, DriftEvery: DefaultDriftEvery}, 2)
 		for i, fault := range Faults {
 			t := defaultTenants[i%len(defaultTenants)]
 			s := Spec{Tenant: t.id, TenantName: t.name, ID: faultIDs[fault], Fault: fault,
@@ -118,8 +124,6 @@ func DefaultFleet(n int, faulty bool) []Spec {
 			}
 			add(s, 2)
 		}
-		add(Spec{Tenant: "acme", TenantName: "ACME Networks", ID: DriftID, Version: "7.16.2",
-			SizeBytes: 12 << 10, DriftEvery: DefaultDriftEvery}, 2)
 	}
 	for len(pick) < n {
 		addNormal()

@@ -199,6 +199,11 @@ func (f *Fleet) serverConfig(d *device, fault Fault) *ssh.ServerConfig {
 	}
 	if len(f.cfg.AuthorizedKeys) > 0 {
 		cfg.PublicKeyCallback = func(m ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
+			fp := ssh.FingerprintSHA256(key)
+			d.offeredMu.Lock()
+			d.offered = append(d.offered, fp)
+			d.offeredMu.Unlock()
+			f.logf("devicesim: %s: %q from %s offers public key %s", d.key(), m.User(), m.RemoteAddr(), fp)
 			if fault == FaultWrongPassword || m.User() != user {
 				return nil, errors.New("public key not accepted")
 			}
@@ -281,6 +286,12 @@ func (f *Fleet) exec(ctx context.Context, d *device, fault Fault, ch ssh.Channel
 	w := &chanWriter{ctx: ctx, ch: ch}
 	var err error
 	switch {
+	case fault == FaultEndless:
+		writeEndless(w)
+		return // only the client leaving ends it: no exit status
+	case r.isExport && fault == FaultSecretFail:
+		r = reply{status: 1, body: secretFailOutput(d)}
+		err = r.writeTo(w)
 	case r.isExport && fault == FaultNonZeroExit:
 		r = reply{status: 1, body: []byte(nonZeroExitText)}
 		err = r.writeTo(w)
@@ -306,6 +317,40 @@ func (f *Fleet) exec(ctx context.Context, d *device, fault Fault, ch ssh.Channel
 	ch.CloseWrite()
 	ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{uint32(r.status)}))
 	ch.Close()
+}
+
+// writeEndless is FaultEndless: export-like lines, as fast as the client
+// takes them, until a write fails (the client closed the channel or the
+// connection, or the fleet is closing).
+func writeEndless(w io.Writer) {
+	var b bytes.Buffer
+	for i := 0; b.Len() < chunkSize; i++ {
+		fmt.Fprintf(&b, "/ip firewall address-list add address=10.%d.%d.0/24 list=endless comment=\"entry %d\"\r\n", i/256%256, i%256, i)
+	}
+	chunk := b.Bytes()
+	for {
+		if _, err := w.Write(chunk); err != nil {
+			return
+		}
+	}
+}
+
+// SecretFailSecrets are the secrets a FaultSecretFail export prints before
+// failing; none of them may reach an error text, a log or the store.
+var SecretFailSecrets = []string{"Sup3rS3cret!", "W1f1-PSK-d0nt-l3ak", "PppS3cret-42", "IpS3c-Pr3Shared-K3y"}
+
+// secretFailOutput is what FaultSecretFail's export prints: the start of a
+// show-sensitive export, secrets included, then a RouterOS failure.
+func secretFailOutput(d *device) []byte {
+	return crlfLines([]string{
+		"# by RouterOS " + d.version.raw,
+		"# software id = ABCD-1234",
+		"/user set [ find name=admin ] password=" + SecretFailSecrets[0],
+		"/interface wireless security-profiles set [ find default=yes ] authentication-types=wpa2-psk wpa2-pre-shared-key=" + SecretFailSecrets[1],
+		"/ppp secret add name=vpn-user password=" + SecretFailSecrets[2],
+		"/ip ipsec peer add address=192.0.2.7/32 secret=" + SecretFailSecrets[3],
+		"failure: could not complete export",
+	})
 }
 
 // cutMidLine returns about the first half of b, ending inside a line.

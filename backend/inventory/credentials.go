@@ -22,6 +22,10 @@ type Credentials struct {
 	PasswordFile string // file holding the password
 	IdentityFile string // private key file
 	Password     string // inline password (warned about at load)
+	// UseAgent offers the ssh-agent's keys ($SSH_AUTH_SOCK) to the device,
+	// after the identity file. Off unless the inventory says use_agent:
+	// true: every key offered is shown to the device, rogue ones included.
+	UseAgent bool
 }
 
 // maxPasswordFile bounds the read of a password file; a password is short,
@@ -88,6 +92,9 @@ func (c Credentials) String() string {
 	if c.IdentityFile != "" {
 		parts = append(parts, "identity_file="+displayPath(c.IdentityFile))
 	}
+	if c.UseAgent {
+		parts = append(parts, "use_agent=true")
+	}
 	if len(parts) == 0 {
 		return "none"
 	}
@@ -118,8 +125,9 @@ func (c Credentials) MarshalJSON() ([]byte, error) {
 		PasswordFile string `json:"password_file,omitempty"`
 		IdentityFile string `json:"identity_file,omitempty"`
 		Password     string `json:"password,omitempty"`
+		UseAgent     bool   `json:"use_agent,omitempty"`
 	}
-	r := redacted{PasswordEnv: c.PasswordEnv, PasswordFile: c.PasswordFile, IdentityFile: c.IdentityFile}
+	r := redacted{PasswordEnv: c.PasswordEnv, PasswordFile: c.PasswordFile, IdentityFile: c.IdentityFile, UseAgent: c.UseAgent}
 	if c.Password != "" {
 		r.Password = "<redacted>"
 	}

@@ -26,6 +26,7 @@ type FileSettings struct {
 	PasswordFile string `yaml:"password_file,omitempty"`
 	Password     string `yaml:"password,omitempty"`
 	Secrets      string `yaml:"secrets,omitempty"`
+	UseAgent     *bool  `yaml:"use_agent,omitempty"`
 }
 
 // FileTenant is one tenant of the file.
@@ -49,6 +50,7 @@ type FileDevice struct {
 	PasswordFile string   `yaml:"password_file,omitempty"`
 	Password     string   `yaml:"password,omitempty"`
 	Secrets      string   `yaml:"secrets,omitempty"`
+	UseAgent     *bool    `yaml:"use_agent,omitempty"`
 	HostKey      string   `yaml:"host_key,omitempty"`
 	Tags         []string `yaml:"tags,omitempty,flow"`
 }

@@ -13,9 +13,9 @@ import (
 )
 
 func TestWriteFileRoundTrip(t *testing.T) {
-	home := t.TempDir()
-	t.Setenv("HOME", home)
+	home := fakeHome(t)
 	dir := t.TempDir()
+	writeSecret(t, filepath.Join(dir, "acme.pw"), 0o600)
 	path := filepath.Join(dir, "inventory.yaml")
 	doc := FileDoc{
 		Defaults: &FileSettings{Username: "backup", Port: 2222, IdentityFile: "~/.ssh/id_ed25519", Secrets: "hide"},
@@ -205,6 +205,7 @@ var fuzzSeeds = []string{
 // FuzzParse: bad input never panics, and Parse either accepts a sound
 // inventory or returns a ValidationError with located problems.
 func FuzzParse(f *testing.F) {
+	fakeHome(f)
 	for _, s := range fuzzSeeds {
 		f.Add([]byte(s))
 	}
@@ -270,6 +271,7 @@ func benchInventory(tenants, perTenant int) []byte {
 }
 
 func TestBenchInventoryIsValid(t *testing.T) {
+	fakeHome(t)
 	inv, _, err := Parse("bench.yaml", benchInventory(3, 50))
 	if err != nil {
 		t.Fatal(err)
@@ -280,6 +282,7 @@ func TestBenchInventoryIsValid(t *testing.T) {
 }
 
 func BenchmarkParse10kDevices(b *testing.B) {
+	fakeHome(b)
 	data := benchInventory(20, 500)
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()

@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/netip"
+	"os"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,10 +26,10 @@ import (
 
 var (
 	topKeys      = []string{"defaults", "tenants"}
-	settingsKeys = []string{"username", "port", "identity_file", "password_env", "password_file", "password", "secrets"}
+	settingsKeys = []string{"username", "port", "identity_file", "password_env", "password_file", "password", "secrets", "use_agent"}
 	tenantKeys   = []string{"id", "name", "defaults", "devices"}
 	deviceKeys   = []string{"id", "name", "host", "port", "username", "identity_file", "password_env",
-		"password_file", "password", "secrets", "host_key", "tags"}
+		"password_file", "password", "secrets", "use_agent", "host_key", "tags"}
 	deviceOnlyKeys = []string{"id", "name", "host", "host_key", "tags"}
 )
 
@@ -49,6 +52,8 @@ type parser struct {
 
 	passwordKeys      []passwordKey
 	firstPasswordLine int
+
+	fileChecks map[string]string // path -> problem ("" for none), each file checked once
 }
 
 // passwordKey is one inline "password:" of the file and how many devices
@@ -294,6 +299,7 @@ func (p *parser) device(n *yaml.Node, tenantID, tenantWhere string, seen map[str
 		PasswordFile: eff.pw.file,
 		IdentityFile: eff.identityFile,
 		Password:     eff.pw.inline,
+		UseAgent:     eff.useAgent != nil && *eff.useAgent,
 	}
 	if eff.pw.key > 0 {
 		p.passwordKeys[eff.pw.key-1].devices++
@@ -335,6 +341,7 @@ type settings struct {
 	port         int
 	secrets      string
 	identityFile string
+	useAgent     *bool // nil: not set at this level
 	pw           passwordSource
 }
 
@@ -366,6 +373,9 @@ func mergeSettings(levels ...settings) settings {
 		}
 		if l.identityFile != "" {
 			out.identityFile = l.identityFile
+		}
+		if l.useAgent != nil {
+			out.useAgent = l.useAgent
 		}
 		if l.pw.set() {
 			out.pw = l.pw
@@ -408,6 +418,7 @@ func (p *parser) settings(f *fields, where string) settings {
 		}
 	}
 	s.identityFile = p.path(f, "identity_file", where)
+	s.useAgent = p.boolean(f, "use_agent", where)
 
 	var sources []string
 	if v, line, ok := p.text(f, "password_env", where); ok && v != "" {
@@ -436,6 +447,28 @@ func (p *parser) settings(f *fields, where string) settings {
 	return s
 }
 
+// boolean returns the value of a true/false key, nil when it is absent or
+// after reporting a value that is not one.
+func (p *parser) boolean(f *fields, key, where string) *bool {
+	fd, has := f.byKey[key]
+	if !has || isNull(fd.val) {
+		return nil
+	}
+	if fd.val.Kind == yaml.ScalarNode && fd.val.Tag == "!!bool" {
+		if b, err := strconv.ParseBool(fd.val.Value); err == nil {
+			return &b
+		}
+	}
+	shown := fd.val.Value
+	if fd.val.Kind != yaml.ScalarNode {
+		shown = describe(fd.val)
+	} else if len(shown) > 40 {
+		shown = shown[:40] + "..."
+	}
+	p.errorf(fd.line, "%s: %s must be true or false, not %q", where, key, shown)
+	return nil
+}
+
 func (p *parser) path(f *fields, key, where string) string {
 	v, line, ok := p.text(f, key, where)
 	if !ok || v == "" {
@@ -446,7 +479,55 @@ func (p *parser) path(f *fields, key, where string) string {
 		p.errorf(line, "%s: %s %q: %v", where, key, v, err)
 		return ""
 	}
+	if msg := p.checkSecretFile(abs); msg != "" {
+		p.errorf(line, "%s: %s %s %s", where, key, abs, msg)
+		return ""
+	}
 	return abs
+}
+
+// checkSecretFile returns why the identity or password file at path cannot
+// serve, or "". It is checked at load, not at the first backup (a missing
+// key found by the 3 a.m. scheduled run), and a file that other users can
+// read is refused outright: it holds a device's credential. Like OpenSSH
+// with private keys, any group or other permission bit counts (a file
+// others can write lets them choose what cfgsnap sends to the device).
+func (p *parser) checkSecretFile(path string) string {
+	if msg, ok := p.fileChecks[path]; ok {
+		return msg
+	}
+	msg := secretFileProblem(path)
+	if p.fileChecks == nil {
+		p.fileChecks = map[string]string{}
+	}
+	p.fileChecks[path] = msg
+	return msg
+}
+
+func secretFileProblem(path string) string {
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "does not exist: check the path (relative paths are relative to the inventory's directory)"
+	case errors.Is(err, fs.ErrPermission):
+		return "cannot be reached by this user: check the permissions of its directories"
+	case err != nil:
+		return fmt.Sprintf("cannot be read: %v", errors.Unwrap(err))
+	case fi.IsDir():
+		return "is a directory, not a file"
+	case !fi.Mode().IsRegular():
+		// A FIFO would block the load until someone writes to it.
+		return "is not a regular file"
+	}
+	if mode := fi.Mode().Perm(); mode&0o077 != 0 && runtime.GOOS != "windows" {
+		return fmt.Sprintf("is open to group or others (mode %04o) and holds a credential: run chmod 600 %s", mode, path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Sprintf("cannot be read by this user: %v", errors.Unwrap(err))
+	}
+	f.Close()
+	return ""
 }
 
 func (p *parser) passwordWarnings() {

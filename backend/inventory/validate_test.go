@@ -3,8 +3,10 @@ package inventory
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -55,7 +57,44 @@ func dev(lines string) string {
 	return "tenants:\n  - id: acme\n    devices:\n" + lines
 }
 
+// writeSecret writes a credential file with mode (0600 unless given),
+// creating its directories, and returns its path.
+func writeSecret(t testing.TB, path string, mode os.FileMode) string {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("not-a-real-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, mode); err != nil { // WriteFile's mode is masked by the umask
+		t.Fatal(err)
+	}
+	return path
+}
+
+// fakeHome points HOME at a temp dir holding ~/.ssh/id_ed25519 (0600), the
+// identity file the example inventories name.
+func fakeHome(t testing.TB) string {
+	t.Helper()
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	writeSecret(t, filepath.Join(home, ".ssh", "id_ed25519"), 0o600)
+	return home
+}
+
 func TestParseRejects(t *testing.T) {
+	files := t.TempDir()
+	okPW := writeSecret(t, filepath.Join(files, "ok.pw"), 0o600)
+	worldPW := writeSecret(t, filepath.Join(files, "world.pw"), 0o644)
+	groupKey := writeSecret(t, filepath.Join(files, "group.key"), 0o640)
+	otherKey := writeSecret(t, filepath.Join(files, "other.key"), 0o604)
+	groupWritable := writeSecret(t, filepath.Join(files, "gw.pw"), 0o620)
+	missing := filepath.Join(files, "missing.key")
+	fifo := filepath.Join(files, "fifo.pw")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name string
 		src  string
@@ -129,7 +168,7 @@ func TestParseRejects(t *testing.T) {
 		{"duplicate key", dev("      - id: r1\n        host: a\n        host: b\n"), []string{`6|duplicate key "host" (first at line 5)`}},
 		{"password_env with $", dev("      - {id: r1, host: h, password_env: $ACME_PW}\n"),
 			[]string{`4|without $: write password_env: ACME_PW`}},
-		{"two password sources", dev("      - id: r1\n        host: h\n        password_env: PW\n        password_file: pw.txt\n"),
+		{"two password sources", dev("      - id: r1\n        host: h\n        password_env: PW\n        password_file: " + okPW + "\n"),
 			[]string{`4|device "acme/r1" sets password_env and password_file: keep one`}},
 		{"merge key", "defaults: &d\n  port: 22\n" + dev("      - id: r1\n        host: h\n        <<: *d\n"),
 			[]string{`8|merge keys (<<) are not supported`}},
@@ -139,6 +178,30 @@ func TestParseRejects(t *testing.T) {
 		{"host URL", dev("      - {id: r1, host: \"ssh://192.0.2.1\"}\n"), []string{`4|is a URL`}},
 		{"host with space", dev("      - {id: r1, host: \"core rtr\"}\n"), []string{`4|contains ' '`}},
 		{"tilde user path", dev("      - {id: r1, host: h, identity_file: ~bob/.ssh/id}\n"), []string{`4|~user paths are not supported`}},
+		{"identity file missing", dev("      - id: r1\n        host: h\n        identity_file: " + missing + "\n"),
+			[]string{`6|device "acme/r1": identity_file ` + missing + ` does not exist: check the path`}},
+		{"relative password file missing", dev("      - {id: r1, host: h, password_file: no-such.pw}\n"),
+			[]string{`4|password_file ` + filepath.Join(mustAbs(t, "."), "no-such.pw") + ` does not exist`}},
+		{"identity file is a directory", "defaults:\n  identity_file: " + files + "\n" + dev("      - {id: r1, host: h}\n"),
+			[]string{`2|defaults: identity_file ` + files + ` is a directory, not a file`}},
+		{"password file is a FIFO", dev("      - {id: r1, host: h, password_file: " + fifo + "}\n"),
+			[]string{`4|password_file ` + fifo + ` is not a regular file`}},
+		{"password file world-readable", dev("      - {id: r1, host: h, password_file: " + worldPW + "}\n"),
+			[]string{`4|password_file ` + worldPW + ` is open to group or others (mode 0644) and holds a credential: run chmod 600 ` + worldPW}},
+		{"identity file group-readable", "tenants:\n  - id: acme\n    defaults:\n      identity_file: " + groupKey + "\n    devices: [{id: r1, host: h}]\n",
+			[]string{`4|the defaults of tenant "acme": identity_file ` + groupKey + ` is open to group or others (mode 0640)`}},
+		{"identity file other-readable", dev("      - {id: r1, host: h, identity_file: " + otherKey + "}\n"),
+			[]string{`4|(mode 0604)`}},
+		{"password file group-writable", dev("      - {id: r1, host: h, password_file: " + groupWritable + "}\n"),
+			[]string{`4|(mode 0620)`}},
+		{"use_agent not a boolean", dev("      - {id: r1, host: h, use_agent: yes please}\n"),
+			[]string{`4|device "acme/r1": use_agent must be true or false, not "yes please"`}},
+		{"use_agent is a list", "defaults:\n  use_agent: [true]\n" + dev("      - {id: r1, host: h}\n"),
+			[]string{`2|defaults: use_agent must be true or false, not "a list"`}},
+		{"use_agent on tenant", "tenants:\n  - id: acme\n    use_agent: true\n    devices: [{id: r1, host: h}]\n",
+			[]string{`3|"use_agent" is a device setting, not a tenant's (in tenant "acme")`}},
+		{"use_agent typo", dev("      - {id: r1, host: h, use_agnet: true}\n"),
+			[]string{`4|unknown key "use_agnet" in device "acme/r1": did you mean "use_agent"?`}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -198,8 +261,7 @@ inv.yaml:19: device "acme/edge-5": bad port "222222": use a number from 1 to 655
 }
 
 func TestParseExample(t *testing.T) {
-	home := t.TempDir()
-	t.Setenv("HOME", home)
+	home := fakeHome(t)
 	src := `defaults:
   username: backup
   port: 22
@@ -274,6 +336,9 @@ func TestPackageDefaults(t *testing.T) {
 
 func TestDefaultsPrecedence(t *testing.T) {
 	dir := t.TempDir()
+	for _, f := range []string{"file.key", "tenant.pw", "dev.key"} {
+		writeSecret(t, filepath.Join(dir, f), 0o600)
+	}
 	src := `defaults:
   username: file-user
   port: 2201
@@ -345,6 +410,17 @@ func TestPathExpansion(t *testing.T) {
 		{"/etc/cfgsnap//acme.pw", "/etc/cfgsnap/acme.pw"},
 	}
 	for _, c := range cases {
+		got, err := expandPath(c.in, dir)
+		if err != nil || got != c.want {
+			t.Errorf("expandPath(%q) = %q, %v, want %q", c.in, got, err, c.want)
+		}
+	}
+	// Through Parse, with the files in place: both keys take the expansion.
+	for _, c := range cases[1:4] {
+		if err := os.RemoveAll(c.want); err != nil {
+			t.Fatal(err)
+		}
+		writeSecret(t, c.want, 0o600)
 		src := dev("      - {id: r1, host: h, identity_file: \"" + c.in + "\", password_file: \"" + c.in + "\"}\n")
 		inv, _, err := Parse(filepath.Join(dir, "inv.yaml"), []byte(src))
 		if err != nil {
@@ -354,6 +430,53 @@ func TestPathExpansion(t *testing.T) {
 		if cr.IdentityFile != c.want || cr.PasswordFile != c.want {
 			t.Errorf("%s: identity %q, password file %q, want %q", c.in, cr.IdentityFile, cr.PasswordFile, c.want)
 		}
+	}
+}
+
+func mustAbs(t *testing.T, p string) string {
+	t.Helper()
+	a, err := filepath.Abs(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// TestUseAgentInherits: use_agent is off by default and inherits like the
+// other login settings, most specific level first, false included.
+func TestUseAgentInherits(t *testing.T) {
+	src := `defaults:
+  use_agent: true
+tenants:
+  - id: t1
+    defaults:
+      use_agent: false
+    devices:
+      - {id: tenant-off, host: h}
+      - {id: device-on, host: h, use_agent: true}
+  - id: t2
+    devices:
+      - {id: file-on, host: h}
+      - {id: device-off, host: h, use_agent: false}
+      - {id: null-inherits, host: h, use_agent: ~}
+`
+	inv, _, err := Parse("inv.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]bool{"t1/tenant-off": false, "t1/device-on": true, "t2/file-on": true, "t2/device-off": false, "t2/null-inherits": true} {
+		tn, dv, _ := strings.Cut(id, "/")
+		d, ok := inv.Device(tn, dv)
+		if !ok || d.Credentials.UseAgent != want {
+			t.Errorf("%s: use_agent %v (found %v), want %v", id, d != nil && d.Credentials.UseAgent, ok, want)
+		}
+	}
+	inv, _, err = Parse("inv.yaml", []byte(dev("      - {id: r1, host: h}\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inv.Tenants[0].Devices[0].Credentials.UseAgent {
+		t.Error("use_agent is on without being asked for")
 	}
 }
 
@@ -480,7 +603,8 @@ tenants:
 }
 
 func TestUnusedInlinePasswordWarned(t *testing.T) {
-	src := "defaults:\n  password: pw\n" + dev("      - {id: r1, host: h, password_file: /run/pw}\n")
+	pw := writeSecret(t, filepath.Join(t.TempDir(), "pw"), 0o600)
+	src := "defaults:\n  password: pw\n" + dev("      - {id: r1, host: h, password_file: "+pw+"}\n")
 	_, warnings, err := Parse("inv.yaml", []byte(src))
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -56,6 +57,8 @@ func TestBackupFaultsGiveTheirKind(t *testing.T) {
 		{devicesim.FaultDisconnect, api.KindTruncated},
 		{devicesim.FaultNonZeroExit, api.KindInvalidOutput},
 		{devicesim.FaultGarbage, api.KindInvalidOutput},
+		{devicesim.FaultEndless, api.KindInvalidOutput},
+		{devicesim.FaultSecretFail, api.KindInvalidOutput},
 	}
 	var specs []devicesim.Spec
 	for _, c := range cases {
@@ -85,6 +88,31 @@ func TestBackupFaultsGiveTheirKind(t *testing.T) {
 				t.Errorf("devices does not show the last error %s: %s", c.kind, d.stdout)
 			}
 		})
+	}
+}
+
+// TestSecretFailNothingOnTheTerminal: an export that prints secrets and
+// fails puts none of them on the terminal (human and JSON output, the
+// devices list with its last error) or in the log file.
+func TestSecretFailNothingOnTheTerminal(t *testing.T) {
+	s := spec("acme", "lab-leak-1", "7.16.2")
+	s.Fault = devicesim.FaultSecretFail
+	l := newLab(t, []devicesim.Spec{s})
+	var seen strings.Builder
+	for _, args := range [][]string{{"backup", "acme/lab-leak-1"}, {"backup", "--json", "acme/lab-leak-1"}, {"devices"}, {"devices", "--json"}} {
+		r := l.run(args...)
+		seen.WriteString(r.stdout + r.stderr)
+		if args[0] == "backup" && (r.code != exitFailed || !strings.Contains(r.stdout, "not shown: exports may hold secrets")) {
+			t.Errorf("%v: exit %d, stdout %q, want a failure that names what it does not show", args, r.code, r.stdout)
+		}
+	}
+	if log, err := os.ReadFile(filepath.Join(l.dataDir, "..", "cfgsnap.log")); err == nil {
+		seen.Write(log)
+	}
+	for _, secret := range devicesim.SecretFailSecrets {
+		if strings.Contains(seen.String(), secret) {
+			t.Errorf("the secret %q reached the terminal or the log:\n%s", secret, seen.String())
+		}
 	}
 }
 
