@@ -18,6 +18,7 @@ import (
 	"github.com/cfgsnap/cfgsnap/backend/collect"
 	"github.com/cfgsnap/cfgsnap/backend/inventory"
 	"github.com/cfgsnap/cfgsnap/backend/lock"
+	"github.com/cfgsnap/cfgsnap/backend/redact"
 	"github.com/cfgsnap/cfgsnap/backend/routeros"
 	"github.com/cfgsnap/cfgsnap/backend/store"
 )
@@ -306,6 +307,12 @@ func (j *Job) run(ctx context.Context) (api.SnapshotRecord, error) {
 
 	norm := routeros.Normalize(raw.Bytes())
 	if err := routeros.Validate(norm); err != nil {
+		// Validate may quote the RouterOS error line it found inside the
+		// export; mask anything secret-shaped in it before it travels.
+		var ae *api.Error
+		if errors.As(err, &ae) {
+			ae.Msg = redact.Line("", ae.Msg)
+		}
 		return api.SnapshotRecord{}, err
 	}
 	hash := routeros.Hash(norm)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
+	"github.com/cfgsnap/cfgsnap/backend/redact"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -187,8 +188,8 @@ var routerOSErrorPrefixes = []string{
 //     the shape of a RouterOS error ("bad command name ...", "failure: ...")
 //     that tells a person what to fix; anything else is counted, not shown.
 //
-// TODO(issue 12): once backend/redact lands, pass the quoted line through
-// it as well, so a secret that happens to follow an error prefix is masked.
+// The quoted line also goes through redact, so a secret that happens to
+// follow an error prefix is masked all the same.
 func excerpt(cmd, stderr, stdoutHead string, lines int64) string {
 	counted := fmt.Sprintf(" after %d lines of output", lines)
 	if lines == 1 {
@@ -211,6 +212,7 @@ func excerpt(cmd, stderr, stdoutHead string, lines int64) string {
 		}
 		for _, p := range routerOSErrorPrefixes {
 			if strings.HasPrefix(first, p) {
+				first = redact.Line("", first)
 				if len(first) > excerptWidth {
 					first = first[:excerptWidth] + "…"
 				}

@@ -112,7 +112,7 @@ func (w *worker) backup(tg collect.Target) error {
 	}
 	defer c.Close()
 	var out strings.Builder
-	return c.Run(ctx, "/system identity print", &out)
+	return c.Run(ctx, "/system identity print", collect.Limits{}, &out)
 }
 
 func wantKind(t *testing.T, err error, kind api.ErrorKind, words ...string) {
