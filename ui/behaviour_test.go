@@ -11,6 +11,7 @@ import (
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/backend/client"
+	"github.com/cfgsnap/cfgsnap/ui/common"
 )
 
 func TestBulkBackupIsBoundedAndCarriesTheUser(t *testing.T) {
@@ -131,7 +132,7 @@ func TestProgressAndResultUpdateTheRow(t *testing.T) {
 	f.finish(t, "acme/pop1-sw-3", r)
 	h.settle()
 	l := h.line("▸ pop1-sw-3")
-	if !strings.Contains(l, "now") || !strings.Contains(l, shortHash(r.SHA256)) || !strings.Contains(l, "✓ ok") {
+	if !strings.Contains(l, "now") || !strings.Contains(l, common.ShortHash(r.SHA256)) || !strings.Contains(l, "✓ ok") {
 		t.Fatalf("row after success: %q", l)
 	}
 	h.mustShow("sha256   "+r.SHA256, "first snapshot")
@@ -419,7 +420,7 @@ func TestLiveSnapshotUpdatesTheFleetRow(t *testing.T) {
 	f.emitSnapshot(rec)
 	h.settle()
 	l := h.line("Edge router 2")
-	for _, want := range []string{"6.49.11", "2s ago", shortHash(rec.SHA256), "yes"} {
+	for _, want := range []string{"6.49.11", "2s ago", common.ShortHash(rec.SHA256), "yes"} {
 		if !strings.Contains(l, want) {
 			t.Fatalf("row %q does not show %q", l, want)
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/backend/client"
+	"github.com/cfgsnap/cfgsnap/ui/common"
 )
 
 // detailData is what the detail pane under the device list shows for the
@@ -25,7 +26,7 @@ type detailData struct {
 
 func (m *Model) detailOf(d api.Device) detailData {
 	key := devKey{m.fleet.tenant, d.ID}
-	dd := detailData{dev: d, tenant: m.fleet.tenant, mode: m.mode(), now: m.now(), loc: m.loc}
+	dd := detailData{dev: d, tenant: m.fleet.tenant, mode: m.c.Mode(), now: m.c.Now(), loc: m.c.Loc}
 	if j := m.jobs.active[key]; j != nil {
 		l := m.jobLineOf(j)
 		dd.job = &l
@@ -39,12 +40,12 @@ func (m *Model) detailOf(d api.Device) detailData {
 
 // renderDetail is a pure function from a device's state to the lines of
 // the detail pane, w cells wide.
-func renderDetail(dd detailData, w int, st *Styles) []string {
+func renderDetail(dd detailData, w int, st *common.Styles) []string {
 	d := dd.dev
 	var out []string
 	add := func(s string) { out = append(out, s) }
 	wrap := func(style func(...string) string, s string) {
-		for _, l := range wrapText(s, w) {
+		for _, l := range common.WrapText(s, w) {
 			add(style(l))
 		}
 	}
@@ -61,11 +62,11 @@ func renderDetail(dd detailData, w int, st *Styles) []string {
 			add(st.Dim.Render("… Queued in this TUI, " + j.slotInfo))
 		} else {
 			add(st.Running.Render(fmt.Sprintf("%s Backing up, started by %s: %s", j.spin, who, stageTitle(j.stage))))
-			add(fmt.Sprintf("received %s · %s elapsed", humanSizeOrDash(j.bytes), millis(max(j.elapsed, 0))))
+			add(fmt.Sprintf("received %s · %s elapsed", common.HumanSizeOrDash(j.bytes), common.Millis(max(j.elapsed, 0))))
 		}
 		if d.LastBackup != nil {
-			add(st.Dim.Render("previous backup " + stamp(d.LastBackup.CollectedAt, dd.loc) + " (" + ago(dd.now, d.LastBackup.CollectedAt) + ")"))
-			add(st.Dim.Render("sha256   ") + st.Hash.Render(clean(d.LastBackup.SHA256)))
+			add(st.Dim.Render("previous backup " + common.Stamp(d.LastBackup.CollectedAt, dd.loc) + " (" + common.Ago(dd.now, d.LastBackup.CollectedAt) + ")"))
+			add(st.Dim.Render("sha256   ") + st.Hash.Render(common.Clean(d.LastBackup.SHA256)))
 		}
 		return out
 	case dd.res != nil && dd.res.err != nil:
@@ -78,22 +79,22 @@ func renderDetail(dd detailData, w int, st *Styles) []string {
 		r := dd.res.reply
 		by := ""
 		if dd.res.watched {
-			by = " by " + clean(dd.res.holder)
+			by = " by " + common.Clean(dd.res.holder)
 		}
 		at := r.CollectedAt
 		if at.IsZero() {
 			at = dd.res.at
 		}
-		head := st.OK.Render("✓ Backed up"+by) + " " + stamp(at, dd.loc) + st.Dim.Render(" ("+ago(dd.now, at)+")") + " · " + changedText(r.IsChanged(), r.PreviousHash, st)
+		head := st.OK.Render("✓ Backed up"+by) + " " + common.Stamp(at, dd.loc) + st.Dim.Render(" ("+common.Ago(dd.now, at)+")") + " · " + changedText(r.IsChanged(), r.PreviousHash, st)
 		add(head)
-		out = append(out, hashLines(clean(r.SHA256), clean(r.PreviousHash), r.IsChanged(), st)...)
-		add(st.Dim.Render(joinNonEmpty(" · ", humanSize(r.SizeBytes), rosText(r.RouterOSVersion), "took "+millis(r.DurationMS), shortJob(r.JobID))))
+		out = append(out, hashLines(common.Clean(r.SHA256), common.Clean(r.PreviousHash), r.IsChanged(), st)...)
+		add(st.Dim.Render(common.JoinNonEmpty(" · ", common.HumanSize(r.SizeBytes), rosText(r.RouterOSVersion), "took "+common.Millis(r.DurationMS), shortJob(r.JobID))))
 		return out
 	}
 
 	if e := d.LastError; e != nil && !d.Busy && (d.LastBackup == nil || e.At.After(d.LastBackup.CollectedAt)) {
 		out = renderFailure(dd, e.Kind, e.Error, w, st)
-		out[0] += st.Dim.Render(" (" + ago(dd.now, e.At) + ")")
+		out[0] += st.Dim.Render(" (" + common.Ago(dd.now, e.At) + ")")
 		return out
 	}
 	if d.Busy {
@@ -103,11 +104,11 @@ func renderDetail(dd detailData, w int, st *Styles) []string {
 	if lb := d.LastBackup; lb != nil {
 		by := ""
 		if lb.RequestedBy != "" {
-			by = " by " + clean(lb.RequestedBy)
+			by = " by " + common.Clean(lb.RequestedBy)
 		}
-		add("Last backup " + stamp(lb.CollectedAt, dd.loc) + st.Dim.Render(" ("+ago(dd.now, lb.CollectedAt)+", "+clean(string(lb.Trigger))+by+")") + " · " + changedText(lb.Changed, lb.PreviousHash, st))
-		out = append(out, hashLines(clean(lb.SHA256), clean(lb.PreviousHash), lb.Changed, st)...)
-		add(st.Dim.Render(joinNonEmpty(" · ", humanSize(lb.SizeBytes), rosText(lb.RouterOSVersion), "took "+millis(lb.DurationMS))))
+		add("Last backup " + common.Stamp(lb.CollectedAt, dd.loc) + st.Dim.Render(" ("+common.Ago(dd.now, lb.CollectedAt)+", "+common.Clean(string(lb.Trigger))+by+")") + " · " + changedText(lb.Changed, lb.PreviousHash, st))
+		out = append(out, hashLines(common.Clean(lb.SHA256), common.Clean(lb.PreviousHash), lb.Changed, st)...)
+		add(st.Dim.Render(common.JoinNonEmpty(" · ", common.HumanSize(lb.SizeBytes), rosText(lb.RouterOSVersion), "took "+common.Millis(lb.DurationMS))))
 	} else if !d.Busy {
 		add(st.Dim.Render("Never backed up. b backs it up now."))
 	}
@@ -118,27 +119,17 @@ func rosText(v string) string {
 	if v == "" {
 		return ""
 	}
-	return "RouterOS " + clean(v)
+	return "RouterOS " + common.Clean(v)
 }
 
 func shortJob(id string) string {
 	if id == "" {
 		return ""
 	}
-	return "job " + clean(id)
+	return "job " + common.Clean(id)
 }
 
-func joinNonEmpty(sep string, parts ...string) string {
-	var keep []string
-	for _, p := range parts {
-		if p != "" {
-			keep = append(keep, p)
-		}
-	}
-	return strings.Join(keep, sep)
-}
-
-func changedText(changed bool, prev string, st *Styles) string {
+func changedText(changed bool, prev string, st *common.Styles) string {
 	switch {
 	case changed && prev == "":
 		return st.Warn.Render("first snapshot")
@@ -148,7 +139,7 @@ func changedText(changed bool, prev string, st *Styles) string {
 	return st.Dim.Render("unchanged")
 }
 
-func hashLines(hash, prev string, changed bool, st *Styles) []string {
+func hashLines(hash, prev string, changed bool, st *common.Styles) []string {
 	lines := []string{st.Dim.Render("sha256   ") + st.Hash.Render(hash)}
 	switch {
 	case prev == "":
@@ -177,22 +168,22 @@ func stageTitle(s api.Stage) string {
 	case "":
 		return "starting"
 	}
-	return clean(string(s))
+	return common.Clean(string(s))
 }
 
-func renderLocked(dd detailData, w int, st *Styles) []string {
+func renderLocked(dd detailData, w int, st *common.Styles) []string {
 	l := dd.res.reply.Lock
 	var out []string
 	if l == nil {
 		out = append(out, st.Warn.Render("⊘ Locked: another backup of this device is running."))
 	} else {
-		out = append(out, st.Warn.Render("⊘ Locked by "+clean(l.Holder)))
-		out = append(out, fmt.Sprintf("since %s (%s) · stage %s", stamp(l.Since, dd.loc), ago(dd.now, l.Since), stageTitle(l.Stage)))
+		out = append(out, st.Warn.Render("⊘ Locked by "+common.Clean(l.Holder)))
+		out = append(out, fmt.Sprintf("since %s (%s) · stage %s", common.Stamp(l.Since, dd.loc), common.Ago(dd.now, l.Since), stageTitle(l.Stage)))
 		if l.JobID != "" {
-			out = append(out, st.Dim.Render("job "+clean(l.JobID)))
+			out = append(out, st.Dim.Render("job "+common.Clean(l.JobID)))
 		}
 	}
-	for _, s := range wrapText("Nothing was changed. Press w to watch that job's progress until it ends; its result then shows here.", w) {
+	for _, s := range common.WrapText("Nothing was changed. Press w to watch that job's progress until it ends; its result then shows here.", w) {
 		out = append(out, s)
 	}
 	return out
@@ -224,7 +215,7 @@ func kindTitle(k api.ErrorKind) string {
 	case api.KindInternal:
 		return "Internal error in the backup pipeline"
 	}
-	return "Backup failed (" + clean(string(k)) + ")"
+	return "Backup failed (" + common.Clean(string(k)) + ")"
 }
 
 // kindAdvice says what to do about it.
@@ -298,7 +289,7 @@ func fingerprints(msg string) (presented string, recorded []string) {
 	return presented, recorded
 }
 
-func renderFailure(dd detailData, kind api.ErrorKind, errText string, w int, st *Styles) []string {
+func renderFailure(dd detailData, kind api.ErrorKind, errText string, w int, st *common.Styles) []string {
 	target := dd.tenant + "/" + dd.dev.ID
 	out := []string{st.Bad.Render("✗ " + kindTitle(kind))}
 	if kind == api.KindHostKeyMismatch {
@@ -311,14 +302,14 @@ func renderFailure(dd detailData, kind api.ErrorKind, errText string, w int, st 
 		}
 	}
 	if kind == api.KindUnreachable && dd.dev.Host != "" {
-		addr := clean(dd.dev.Host)
+		addr := common.Clean(dd.dev.Host)
 		if dd.dev.Port > 0 {
 			addr = fmt.Sprintf("%s:%d", addr, dd.dev.Port)
 		}
 		out[0] += st.Dim.Render(" (" + addr + ")")
 	}
-	out = append(out, wrapText(kindAdvice(kind, dd.mode, clean(target)), w)...)
-	for _, l := range wrapText("error: "+clean(errText), w) {
+	out = append(out, common.WrapText(kindAdvice(kind, dd.mode, common.Clean(target)), w)...)
+	for _, l := range common.WrapText("error: "+common.Clean(errText), w) {
 		out = append(out, st.Dim.Render(l))
 	}
 	return out

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"strings"
 
+	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 	"github.com/aymanbagabas/go-udiff"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/backend/client"
+	"github.com/cfgsnap/cfgsnap/ui/common"
 )
 
 // diffLine is one line of a unified diff with its line numbers on either
@@ -56,7 +58,7 @@ func computeDiff(old, new string) (diffResult, error) {
 		o, n := h.FromLine, h.ToLine
 		for _, l := range h.Lines {
 			text := strings.TrimSuffix(l.Content, "\n")
-			dl := diffLine{text: cleanLine(strings.TrimSuffix(text, "\r"))}
+			dl := diffLine{text: common.CleanLine(strings.TrimSuffix(text, "\r"))}
 			switch l.Kind {
 			case udiff.Delete:
 				dl.kind, dl.oldNo = '-', o
@@ -147,9 +149,9 @@ func (c *contentCache) put(hash string, b []byte) {
 }
 
 func (m *Model) openDiff(tenant, device, devName string, from, to api.SnapshotRecord) tea.Cmd {
-	m.diff = &diffState{tenant: tenant, device: device, devName: devName, from: from, to: to, loading: true, req: m.nextReq()}
+	m.diff = &diffState{tenant: tenant, device: device, devName: devName, from: from, to: to, loading: true, req: m.c.NextReq()}
 	m.push(screenDiff)
-	req, c, ctx := m.diff.req, m.client, m.ctx
+	req, c, ctx := m.diff.req, m.c.Client, m.c.Ctx
 	have := map[string][]byte{}
 	for _, h := range []string{from.SHA256, to.SHA256} {
 		if b, ok := m.contents.get(h); ok {
@@ -180,11 +182,11 @@ func (m *Model) openDiff(tenant, device, devName string, from, to api.SnapshotRe
 }
 
 func fetchSnapshot(ctx context.Context, c client.Client, tenant, device, hash string) (api.SnapshotRecord, []byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	ctx, cancel := context.WithTimeout(ctx, common.RequestTimeout)
 	defer cancel()
 	rec, content, err := c.Snapshot(ctx, tenant, device, hash)
 	if err != nil {
-		return rec, nil, fmt.Errorf("snapshot %s of %s/%s: %w", shortHash(hash), tenant, device, err)
+		return rec, nil, fmt.Errorf("snapshot %s of %s/%s: %w", common.ShortHash(hash), tenant, device, err)
 	}
 	return rec, content, nil
 }
@@ -201,7 +203,7 @@ func (m *Model) onDiff(msg diffMsg) {
 	d.err = msg.err
 	d.from, d.to, d.res = msg.from, msg.to, msg.res
 	if msg.err != nil {
-		m.addLog(logError, "diff of %s/%s: %s", clean(d.tenant), clean(d.device), clean(msg.err.Error()))
+		m.addLog(common.LogError, "diff of %s/%s: %s", common.Clean(d.tenant), common.Clean(d.device), common.Clean(msg.err.Error()))
 	}
 }
 
@@ -211,37 +213,37 @@ func (m *Model) diffKey(msg tea.KeyPressMsg) tea.Cmd {
 		m.pop()
 		return nil
 	}
-	k := m.keys
-	rows := m.bodyHeight() - 2
+	k := m.c.Keys
+	rows := m.c.BodyHeight() - 2
 	before := d.offset
 	defer func() {
 		d.clamp(rows)
-		if d.offset != before && !matches(msg, k.NextHunk, k.PrevHunk) {
+		if d.offset != before && !key.Matches(msg, k.NextHunk, k.PrevHunk) {
 			d.cur = max(d.hunkAt(), 0)
 		}
 	}()
 	switch {
-	case matches(msg, k.Back):
+	case key.Matches(msg, k.Back):
 		m.pop()
 		return nil
-	case matches(msg, k.Up):
+	case key.Matches(msg, k.Up):
 		d.offset--
-	case matches(msg, k.Down):
+	case key.Matches(msg, k.Down):
 		d.offset++
-	case matches(msg, k.PageUp):
+	case key.Matches(msg, k.PageUp):
 		d.offset -= rows
-	case matches(msg, k.PageDown):
+	case key.Matches(msg, k.PageDown):
 		d.offset += rows
-	case matches(msg, k.Top):
+	case key.Matches(msg, k.Top):
 		d.offset = 0
-	case matches(msg, k.Bottom):
+	case key.Matches(msg, k.Bottom):
 		d.offset = len(d.res.lines)
-	case matches(msg, k.NextHunk):
+	case key.Matches(msg, k.NextHunk):
 		if d.cur+1 < len(d.res.hunks) {
 			d.cur++
 			d.offset = d.res.hunks[d.cur]
 		}
-	case matches(msg, k.PrevHunk):
+	case key.Matches(msg, k.PrevHunk):
 		if d.cur > 0 {
 			d.cur--
 			d.offset = d.res.hunks[d.cur]
@@ -251,12 +253,12 @@ func (m *Model) diffKey(msg tea.KeyPressMsg) tea.Cmd {
 }
 
 func (m *Model) diffView(w, bh int) []string {
-	st := &m.styles
+	st := &m.c.Styles
 	d := m.diff
 	if d == nil {
 		return nil
 	}
-	title := st.Title.Render("Diff") + " · " + st.Bold.Render(clean(d.devName))
+	title := st.Title.Render("Diff") + " · " + st.Bold.Render(common.Clean(d.devName))
 	if !d.loading && d.err == nil {
 		title += " · " + st.DiffAdd.Render(fmt.Sprintf("+%d", d.res.adds)) + " " + st.DiffDel.Render(fmt.Sprintf("−%d", d.res.dels))
 		if n := len(d.res.hunks); n > 0 {
@@ -264,21 +266,21 @@ func (m *Model) diffView(w, bh int) []string {
 		}
 	}
 	side := func(r api.SnapshotRecord) string {
-		s := st.Hash.Render(shortHash(clean(r.SHA256)))
+		s := st.Hash.Render(common.ShortHash(common.Clean(r.SHA256)))
 		if !r.CollectedAt.IsZero() {
-			s += " " + stamp(r.CollectedAt, m.loc)
+			s += " " + common.Stamp(r.CollectedAt, m.c.Loc)
 		}
 		return s
 	}
-	out := []string{fit(title, w), fit(st.DiffDel.Render("−")+" "+side(d.from)+st.Dim.Render("  →  ")+st.DiffAdd.Render("+")+" "+side(d.to), w)}
+	out := []string{common.Fit(title, w), common.Fit(st.DiffDel.Render("−")+" "+side(d.from)+st.Dim.Render("  →  ")+st.DiffAdd.Render("+")+" "+side(d.to), w)}
 	rows := bh - 2
 	switch {
 	case d.loading:
-		return append(out, st.Dim.Render(m.spinner()+" fetching both snapshots…"))
+		return append(out, st.Dim.Render(m.c.Spin()+" fetching both snapshots…"))
 	case d.err != nil:
-		return append(append(out, st.Bad.Render("Could not build the diff.")), wrapText(clean(d.err.Error()), w)...)
+		return append(append(out, st.Bad.Render("Could not build the diff.")), common.WrapText(common.Clean(d.err.Error()), w)...)
 	case len(d.res.lines) == 0:
-		return append(out, st.OK.Render("No differences: both snapshots have the same configuration ("+shortHash(clean(d.to.SHA256))+")."))
+		return append(out, st.OK.Render("No differences: both snapshots have the same configuration ("+common.ShortHash(common.Clean(d.to.SHA256))+")."))
 	}
 	gw := diffGutter(d.res)
 	curAt := -1
@@ -288,7 +290,7 @@ func (m *Model) diffView(w, bh int) []string {
 	for i := d.offset; i < len(d.res.lines) && len(out) < rows+2; i++ {
 		l := renderDiffLine(d.res.lines[i], gw, w, st)
 		if i == curAt && len(d.res.hunks) > 1 {
-			l = st.Selected.Render(trunc(d.res.lines[i].text+" ◀", w))
+			l = st.Selected.Render(common.Trunc(d.res.lines[i].text+" ◀", w))
 		}
 		out = append(out, l)
 	}
@@ -305,21 +307,21 @@ func diffGutter(r diffResult) int {
 }
 
 // renderDiffLine is a pure function: one diff line with both line numbers.
-func renderDiffLine(l diffLine, gw, w int, st *Styles) string {
+func renderDiffLine(l diffLine, gw, w int, st *common.Styles) string {
 	num := func(n int) string {
 		if n == 0 {
 			return strings.Repeat(" ", gw)
 		}
-		return fitRight(fmt.Sprint(n), gw)
+		return common.FitRight(fmt.Sprint(n), gw)
 	}
 	switch l.kind {
 	case '@':
-		return st.DiffHunk.Render(trunc(l.text, w))
+		return st.DiffHunk.Render(common.Trunc(l.text, w))
 	case '\\':
-		return st.Dim.Render(trunc(strings.Repeat(" ", 2*gw+2)+l.text, w))
+		return st.Dim.Render(common.Trunc(strings.Repeat(" ", 2*gw+2)+l.text, w))
 	}
 	gutter := st.LineNo.Render(num(l.oldNo) + " " + num(l.newNo) + " ")
-	body := trunc(string(l.kind)+" "+l.text, max(w-2*gw-2, 1))
+	body := common.Trunc(string(l.kind)+" "+l.text, max(w-2*gw-2, 1))
 	switch l.kind {
 	case '+':
 		body = st.DiffAdd.Render(body)

@@ -8,9 +8,11 @@ import (
 	"strings"
 	"time"
 
+	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
+	"github.com/cfgsnap/cfgsnap/ui/common"
 )
 
 type sortKey int
@@ -41,7 +43,7 @@ type fleetState struct {
 	err     error
 	req     int
 
-	filter    lineInput
+	filter    common.LineInput
 	filtering bool
 	lastQuery string
 	sort      sortKey
@@ -187,21 +189,11 @@ func (m *Model) refilter(keep string) {
 // subsequence, like fzf's space-separated terms.
 func matchAll(hay string, terms []string) bool {
 	for _, t := range terms {
-		if !subsequence(hay, t) {
+		if !common.Subsequence(hay, t) {
 			return false
 		}
 	}
 	return true
-}
-
-func subsequence(hay, q string) bool {
-	j := 0
-	for i := 0; i < len(hay) && j < len(q); i++ {
-		if hay[i] == q[j] {
-			j++
-		}
-	}
-	return j == len(q)
 }
 
 // Loading.
@@ -220,14 +212,14 @@ type devicesMsg struct {
 }
 
 func (m *Model) loadTenants() tea.Cmd {
-	if m.client == nil {
+	if m.c.Client == nil {
 		return nil
 	}
-	m.tenantReq = m.nextReq()
+	m.tenantReq = m.c.NextReq()
 	m.tenantsLoading = true
-	req, c, ctx := m.tenantReq, m.client, m.ctx
+	req, c, ctx := m.tenantReq, m.c.Client, m.c.Ctx
 	return func() tea.Msg {
-		ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+		ctx, cancel := context.WithTimeout(ctx, common.RequestTimeout)
 		defer cancel()
 		ts, err := c.Tenants(ctx)
 		return tenantsMsg{req: req, tenants: ts, err: err}
@@ -241,7 +233,7 @@ func (m *Model) onTenants(msg tenantsMsg) tea.Cmd {
 	m.tenantsLoading = false
 	m.tenantsErr = msg.err
 	if msg.err != nil {
-		m.addLog(logError, "loading tenants: %s", clean(msg.err.Error()))
+		m.addLog(common.LogError, "loading tenants: %s", common.Clean(msg.err.Error()))
 		return nil
 	}
 	cur := m.currentTenant()
@@ -294,7 +286,7 @@ func (m *Model) selectTenant(i int, switched bool) tea.Cmd {
 		}
 		f.tenant = id
 		f.cursor, f.offset = 0, 0
-		f.filter.set("")
+		f.filter.Set("")
 		f.filtering = false
 		f.err = nil
 		m.setDevices(f.cache[id])
@@ -305,15 +297,15 @@ func (m *Model) selectTenant(i int, switched bool) tea.Cmd {
 }
 
 func (m *Model) loadDevices() tea.Cmd {
-	if m.client == nil || m.fleet.tenant == "" {
+	if m.c.Client == nil || m.fleet.tenant == "" {
 		return nil
 	}
 	f := &m.fleet
-	f.req = m.nextReq()
+	f.req = m.c.NextReq()
 	f.loading = true
-	req, tenant, c, ctx := f.req, f.tenant, m.client, m.ctx
+	req, tenant, c, ctx := f.req, f.tenant, m.c.Client, m.c.Ctx
 	return func() tea.Msg {
-		ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+		ctx, cancel := context.WithTimeout(ctx, common.RequestTimeout)
 		defer cancel()
 		devs, err := c.Devices(ctx, tenant)
 		return devicesMsg{req: req, tenant: tenant, devices: devs, err: err}
@@ -331,7 +323,7 @@ func (m *Model) onDevices(msg devicesMsg) tea.Cmd {
 	f.loading = false
 	f.err = msg.err
 	if msg.err != nil {
-		m.addLog(logError, "loading devices of %s: %s", clean(msg.tenant), clean(msg.err.Error()))
+		m.addLog(common.LogError, "loading devices of %s: %s", common.Clean(msg.tenant), common.Clean(msg.err.Error()))
 		return nil
 	}
 	// Snapshots seen while the request was in flight may be newer than
@@ -377,11 +369,11 @@ type snapshotMsg struct {
 
 func (m *Model) startSnapWatch(tenant string) tea.Cmd {
 	m.stopSnapWatch()
-	if m.client == nil {
+	if m.c.Client == nil {
 		return nil
 	}
-	m.snapWatch = snapWatch{tenant: tenant, req: m.nextReq()}
-	req, c, ctx, b := m.snapWatch.req, m.client, m.ctx, m.bridge
+	m.snapWatch = snapWatch{tenant: tenant, req: m.c.NextReq()}
+	req, c, ctx, b := m.snapWatch.req, m.c.Client, m.c.Ctx, m.bridge
 	return func() tea.Msg {
 		stop, err := c.WatchSnapshots(ctx, tenant, func(rec api.SnapshotRecord) {
 			b.push(snapshotMsg{tenant: tenant, rec: rec})
@@ -405,7 +397,7 @@ func (m *Model) onSnapWatch(msg snapWatchMsg) {
 		return
 	}
 	if msg.err != nil {
-		m.addLog(logWarn, "live snapshot updates for %s unavailable: %s", clean(msg.tenant), clean(msg.err.Error()))
+		m.addLog(common.LogWarn, "live snapshot updates for %s unavailable: %s", common.Clean(msg.tenant), common.Clean(msg.err.Error()))
 		return
 	}
 	m.snapWatch.stop = msg.stop
@@ -441,72 +433,70 @@ func (m *Model) resortKeep() {
 
 // Keys.
 
-func (m *Model) wide() bool { return m.width >= 100 }
-
 func (m *Model) fleetKey(msg tea.KeyPressMsg) tea.Cmd {
-	k := m.keys
+	k := m.c.Keys
 	f := &m.fleet
 	rows := m.fleetListRows()
-	if m.focusTenants && m.wide() {
+	if m.focusTenants && m.c.Wide() {
 		switch {
-		case matches(msg, k.Up):
+		case key.Matches(msg, k.Up):
 			return m.selectTenant(m.tenant-1, true)
-		case matches(msg, k.Down):
+		case key.Matches(msg, k.Down):
 			return m.selectTenant(m.tenant+1, true)
-		case matches(msg, k.Top):
+		case key.Matches(msg, k.Top):
 			return m.selectTenant(0, true)
-		case matches(msg, k.Bottom):
+		case key.Matches(msg, k.Bottom):
 			return m.selectTenant(len(m.tenants)-1, true)
-		case msg.String() == "enter" || msg.String() == "right" || matches(msg, k.Focus) || msg.String() == "l":
+		case key.Matches(msg, k.FocusDevices):
 			m.focusTenants = false
 			return nil
 		}
 	}
 	switch {
-	case matches(msg, k.Up):
+	case key.Matches(msg, k.Up):
 		f.cursor--
-	case matches(msg, k.Down):
+	case key.Matches(msg, k.Down):
 		f.cursor++
-	case matches(msg, k.PageUp):
+	case key.Matches(msg, k.PageUp):
 		f.cursor -= rows
-	case matches(msg, k.PageDown):
+	case key.Matches(msg, k.PageDown):
 		f.cursor += rows
-	case matches(msg, k.Top):
+	case key.Matches(msg, k.Top):
 		f.cursor = 0
-	case matches(msg, k.Bottom):
+	case key.Matches(msg, k.Bottom):
 		f.cursor = len(f.view) - 1
-	case matches(msg, k.Focus):
-		if m.wide() {
+	case key.Matches(msg, k.Focus):
+		if m.c.Wide() {
 			m.focusTenants = !m.focusTenants
 		}
-	case msg.String() == "left":
-		if m.wide() {
+	case key.Matches(msg, k.FocusTenants):
+		if m.c.Wide() {
 			m.focusTenants = true
 		}
-	case matches(msg, k.NextTenant):
+	case key.Matches(msg, k.NextTenant):
 		return m.selectTenant(m.tenant+1, true)
-	case matches(msg, k.PrevTenant):
+	case key.Matches(msg, k.PrevTenant):
 		return m.selectTenant(m.tenant-1, true)
-	case matches(msg, k.Tenants):
+	case key.Matches(msg, k.Tenants):
 		m.openPicker()
-	case matches(msg, k.Filter):
+	case key.Matches(msg, k.Filter):
 		f.filtering = true
-	case matches(msg, k.Back):
+	case key.Matches(msg, k.Back):
 		switch {
 		case f.filter.String() != "":
-			f.filter.set("")
+			f.filter.Set("")
 			m.resortKeep()
 		case len(f.tenantMarks()) > 0:
 			clear(f.tenantMarks())
 		}
-	case matches(msg, k.Sort):
+	case key.Matches(msg, k.Sort):
 		f.sort = (f.sort + 1) % 3
 		f.desc = false
 		m.resortKeep()
-	case matches(msg, k.SortReverse):
+	case key.Matches(msg, k.SortReverse):
 		f.desc = !f.desc
 		m.resortKeep()
-	case matches(msg, k.Mark):
+	case key.Matches(msg, k.Mark):
 		if d, ok := f.current(); ok {
 			mk := f.tenantMarks()
 			if mk[d.ID] {
@@ -516,29 +506,29 @@ func (m *Model) fleetKey(msg tea.KeyPressMsg) tea.Cmd {
 			}
 			f.cursor++
 		}
-	case matches(msg, k.MarkAll):
+	case key.Matches(msg, k.MarkAll):
 		m.markAllShown()
-	case matches(msg, k.Refresh):
+	case key.Matches(msg, k.Refresh):
 		return tea.Batch(m.loadTenants(), m.loadDevices())
-	case matches(msg, k.Backup):
+	case key.Matches(msg, k.Backup):
 		if d, ok := f.current(); ok {
 			return m.enqueue([]api.Device{d})
 		}
-	case matches(msg, k.BackupMany):
+	case key.Matches(msg, k.BackupMany):
 		return m.backupMany()
-	case matches(msg, k.History):
+	case key.Matches(msg, k.History):
 		if d, ok := f.current(); ok {
 			return m.openHistory(f.tenant, d)
 		}
-	case matches(msg, k.Copy):
+	case key.Matches(msg, k.Copy):
 		if d, ok := f.current(); ok {
 			return m.copyHash(d)
 		}
-	case matches(msg, k.Watch):
+	case key.Matches(msg, k.Watch):
 		if d, ok := f.current(); ok {
 			return m.toggleWatch(d)
 		}
-	case matches(msg, k.Forget):
+	case key.Matches(msg, k.Forget):
 		if d, ok := f.current(); ok {
 			m.askForget(d)
 		}
@@ -568,27 +558,28 @@ func (m *Model) markAllShown() {
 
 func (m *Model) fleetFilterKey(msg tea.KeyPressMsg) {
 	f := &m.fleet
-	switch msg.String() {
-	case "esc":
+	k := &m.c.Keys
+	switch {
+	case key.Matches(msg, k.Back):
 		f.filtering = false
 		if f.filter.String() != "" {
-			f.filter.set("")
+			f.filter.Set("")
 			m.resortKeep()
 		}
 		return
-	case "enter", "tab":
+	case key.Matches(msg, k.FilterDone):
 		f.filtering = false
 		return
-	case "up", "down", "pgup", "pgdown":
+	case key.Matches(msg, k.InputUp, k.InputDown, k.InputPageUp, k.InputPageDown):
 		// Moving through the matches while still typing.
-		switch msg.String() {
-		case "up":
+		switch {
+		case key.Matches(msg, k.InputUp):
 			f.cursor--
-		case "down":
+		case key.Matches(msg, k.InputDown):
 			f.cursor++
-		case "pgup":
+		case key.Matches(msg, k.InputPageUp):
 			f.cursor -= m.fleetListRows()
-		case "pgdown":
+		case key.Matches(msg, k.InputPageDown):
 			f.cursor += m.fleetListRows()
 		}
 		f.clamp(m.fleetListRows())
@@ -598,7 +589,7 @@ func (m *Model) fleetFilterKey(msg tea.KeyPressMsg) {
 	if d, ok := f.current(); ok {
 		keep = d.ID
 	}
-	if changed, _ := f.filter.edit(msg); changed {
+	if changed, _ := f.filter.Edit(msg, &m.c.Keys); changed {
 		m.refilter(keep)
 	}
 }
@@ -626,8 +617,8 @@ func (m *Model) backupMany() tea.Cmd {
 		kind:  confirmBackupAll,
 		title: "Back up the whole tenant?",
 		lines: []string{
-			fmt.Sprintf("Back up all %s of %s now?", plural(n, "device", "devices"), clean(m.tenantName(f.tenant))),
-			fmt.Sprintf("At most %d run at once; the rest wait their turn.", m.opts.Concurrency),
+			fmt.Sprintf("Back up all %s of %s now?", common.Plural(n, "device", "devices"), common.Clean(m.tenantName(f.tenant))),
+			fmt.Sprintf("At most %d run at once; the rest wait their turn.", m.c.Concurrency),
 			"Tip: space marks devices to back up only those.",
 		},
 		yes:    "back up all",
@@ -655,17 +646,17 @@ func (m *Model) copyHash(d api.Device) tea.Cmd {
 		hash = d.LastBackup.SHA256
 	}
 	if hash == "" {
-		m.tasks.fail(m.now(), "%s has no backup yet: nothing to copy", clean(name(d)))
+		m.c.Tasks.Fail("%s has no backup yet: nothing to copy", common.Clean(name(d)))
 		return nil
 	}
-	return m.copyText(hash, fmt.Sprintf("sha256 of %s", clean(name(d))))
+	return m.copyText(hash, fmt.Sprintf("sha256 of %s", common.Clean(name(d))))
 }
 
 // copyText copies through OSC 52, which the terminal on the user's side
 // handles: it works over SSH where no local clipboard exists.
 func (m *Model) copyText(s, what string) tea.Cmd {
-	m.tasks.done(m.now(), "copied %s to the clipboard (%s)", what, shortHash(s))
-	m.addLog(logInfo, "copied %s: %s", what, s)
+	m.c.Tasks.Done("copied %s to the clipboard (%s)", what, common.ShortHash(s))
+	m.addLog(common.LogInfo, "copied %s: %s", what, s)
 	return tea.SetClipboard(s)
 }
 

@@ -36,7 +36,7 @@ func newHarness(t testing.TB, f *fakeClient, w, h int, tweak ...func(*Options)) 
 	}
 	m := New(opts)
 	m.syncMode = true
-	m.loc = time.UTC
+	m.c.Loc = time.UTC
 	hs := &harness{t: t, m: m, f: f, msgs: make(chan tea.Msg, 4096)}
 	t.Cleanup(m.shutdown)
 	hs.run(m.Init())
@@ -170,12 +170,12 @@ func (h *harness) golden() {
 func (h *harness) checkFrame(v string) {
 	h.t.Helper()
 	lines := strings.Split(v, "\n")
-	if len(lines) != h.m.height {
-		h.t.Fatalf("frame has %d lines, window is %d high", len(lines), h.m.height)
+	if len(lines) != h.m.c.Height {
+		h.t.Fatalf("frame has %d lines, window is %d high", len(lines), h.m.c.Height)
 	}
 	for i, l := range lines {
-		if w := ansi.StringWidth(l); w > h.m.width {
-			h.t.Fatalf("line %d is %d cells wide, window is %d: %q", i, w, h.m.width, ansi.Strip(l))
+		if w := ansi.StringWidth(l); w > h.m.c.Width {
+			h.t.Fatalf("line %d is %d cells wide, window is %d: %q", i, w, h.m.c.Width, ansi.Strip(l))
 		}
 	}
 }

@@ -7,10 +7,12 @@ import (
 	"strings"
 	"time"
 
+	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
+	"github.com/cfgsnap/cfgsnap/ui/common"
 )
 
 // historyPage is how many snapshots one request asks for; scrolling to
@@ -86,7 +88,7 @@ func (m *Model) openHistory(tenant string, d api.Device) tea.Cmd {
 
 func (m *Model) loadHistory(older bool) tea.Cmd {
 	h := m.hist
-	if h == nil || m.client == nil {
+	if h == nil || m.c.Client == nil {
 		return nil
 	}
 	before := ""
@@ -96,11 +98,11 @@ func (m *Model) loadHistory(older bool) tea.Cmd {
 		}
 		before = h.recs[len(h.recs)-1].SnapshotID
 	}
-	h.req = m.nextReq()
+	h.req = m.c.NextReq()
 	h.loading = true
-	req, c, ctx, tenant, device := h.req, m.client, m.ctx, h.tenant, h.device
+	req, c, ctx, tenant, device := h.req, m.c.Client, m.c.Ctx, h.tenant, h.device
 	return func() tea.Msg {
-		ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+		ctx, cancel := context.WithTimeout(ctx, common.RequestTimeout)
 		defer cancel()
 		recs, more, err := c.History(ctx, tenant, device, historyPage, before)
 		return historyMsg{req: req, older: older, recs: recs, more: more, err: err}
@@ -115,7 +117,7 @@ func (m *Model) onHistory(msg historyMsg) tea.Cmd {
 	h.loading = false
 	h.err = msg.err
 	if msg.err != nil {
-		m.addLog(logError, "history of %s/%s: %s", clean(h.tenant), clean(h.device), clean(msg.err.Error()))
+		m.addLog(common.LogError, "history of %s/%s: %s", common.Clean(h.tenant), common.Clean(h.device), common.Clean(msg.err.Error()))
 		return nil
 	}
 	keep := ""
@@ -163,17 +165,17 @@ func (m *Model) onHistory(msg historyMsg) tea.Cmd {
 // historyLayout: title, column header, rows, then the selected snapshot's
 // details.
 func (m *Model) historyDetailH() int {
-	if m.bodyHeight() >= 30 {
+	if m.c.BodyHeight() >= 30 {
 		return 7
 	}
 	return 5
 }
 
 func (m *Model) historyRows() int {
-	if !m.sized {
+	if !m.c.Sized {
 		return 10
 	}
-	return max(m.bodyHeight()-2-m.historyDetailH(), 1)
+	return max(m.c.BodyHeight()-2-m.historyDetailH(), 1)
 }
 
 func (m *Model) historyKey(msg tea.KeyPressMsg) tea.Cmd {
@@ -182,26 +184,26 @@ func (m *Model) historyKey(msg tea.KeyPressMsg) tea.Cmd {
 		m.pop()
 		return nil
 	}
-	k := m.keys
+	k := m.c.Keys
 	rows := m.historyRows()
 	var cmd tea.Cmd
 	switch {
-	case matches(msg, k.Back):
+	case key.Matches(msg, k.Back):
 		m.pop()
 		return nil
-	case matches(msg, k.Up):
+	case key.Matches(msg, k.Up):
 		h.cursor--
-	case matches(msg, k.Down):
+	case key.Matches(msg, k.Down):
 		h.cursor++
-	case matches(msg, k.PageUp):
+	case key.Matches(msg, k.PageUp):
 		h.cursor -= rows
-	case matches(msg, k.PageDown):
+	case key.Matches(msg, k.PageDown):
 		h.cursor += rows
-	case matches(msg, k.Top):
+	case key.Matches(msg, k.Top):
 		h.cursor = 0
-	case matches(msg, k.Bottom):
+	case key.Matches(msg, k.Bottom):
 		h.cursor = len(h.recs) - 1
-	case matches(msg, k.Mark):
+	case key.Matches(msg, k.Mark):
 		if r, ok := h.current(); ok {
 			if i := slices.Index(h.marks, r.SnapshotID); i >= 0 {
 				h.marks = slices.Delete(h.marks, i, i+1)
@@ -210,19 +212,19 @@ func (m *Model) historyKey(msg tea.KeyPressMsg) tea.Cmd {
 			}
 			h.cursor++
 		}
-	case matches(msg, k.Diff):
+	case key.Matches(msg, k.Diff):
 		cmd = m.diffFromHistory()
-	case matches(msg, k.View):
+	case key.Matches(msg, k.View):
 		if r, ok := h.current(); ok {
 			cmd = m.openSnapshot(h.tenant, h.device, h.devName, r)
 		}
-	case matches(msg, k.Copy):
+	case key.Matches(msg, k.Copy):
 		if r, ok := h.current(); ok {
-			cmd = m.copyText(r.SHA256, "sha256 of "+clean(h.devName)+" at "+stamp(r.CollectedAt, m.loc))
+			cmd = m.copyText(r.SHA256, "sha256 of "+common.Clean(h.devName)+" at "+common.Stamp(r.CollectedAt, m.c.Loc))
 		}
-	case matches(msg, k.Refresh):
+	case key.Matches(msg, k.Refresh):
 		cmd = m.loadHistory(false)
-	case matches(msg, k.Backup):
+	case key.Matches(msg, k.Backup):
 		if i, ok := m.fleet.index[h.device]; ok && m.fleet.tenant == h.tenant {
 			cmd = m.enqueue([]api.Device{m.fleet.devices[i]})
 		}
@@ -255,7 +257,7 @@ func (m *Model) diffFromHistory() tea.Cmd {
 		}
 		return m.openDiff(h.tenant, h.device, h.devName, a, b)
 	default:
-		m.tasks.fail(m.now(), "mark exactly two snapshots to compare them (%d marked), or none to compare with the previous one", len(h.marks))
+		m.c.Tasks.Fail("mark exactly two snapshots to compare them (%d marked), or none to compare with the previous one", len(h.marks))
 		return nil
 	}
 	r, ok := h.current()
@@ -263,7 +265,7 @@ func (m *Model) diffFromHistory() tea.Cmd {
 		return nil
 	}
 	if r.PreviousHash == "" {
-		m.tasks.fail(m.now(), "this is the first snapshot of %s: nothing before it to compare", clean(h.devName))
+		m.c.Tasks.Fail("this is the first snapshot of %s: nothing before it to compare", common.Clean(h.devName))
 		return nil
 	}
 	prev := api.SnapshotRecord{SHA256: r.PreviousHash, TenantID: h.tenant, DeviceID: h.device}
@@ -279,12 +281,12 @@ func (m *Model) diffFromHistory() tea.Cmd {
 }
 
 func (m *Model) historyView(w, bh int) []string {
-	st := &m.styles
+	st := &m.c.Styles
 	h := m.hist
 	if h == nil {
 		return nil
 	}
-	title := st.Title.Render("History") + " · " + st.Bold.Render(clean(m.tenantName(h.tenant))+" / "+clean(h.devName))
+	title := st.Title.Render("History") + " · " + st.Bold.Render(common.Clean(m.tenantName(h.tenant))+" / "+common.Clean(h.devName))
 	n := fmt.Sprintf("%d", len(h.recs))
 	if h.more {
 		n += "+"
@@ -294,16 +296,16 @@ func (m *Model) historyView(w, bh int) []string {
 		title += " · " + st.Mark.Render(fmt.Sprintf("%d marked", len(h.marks)))
 	}
 	if h.loading {
-		title += " · " + st.Dim.Render(m.spinner()+" loading")
+		title += " · " + st.Dim.Render(m.c.Spin()+" loading")
 	}
-	out := []string{fit(title, w)}
+	out := []string{common.Fit(title, w)}
 	cols := historyColumns(w)
 	out = append(out, renderHistoryHeader(cols, st))
 	rows := m.historyRows()
 	var lines []string
 	switch {
 	case h.err != nil && len(h.recs) == 0:
-		lines = append([]string{st.Bad.Render("Could not load the history.")}, wrapText(clean(h.err.Error()), w)...)
+		lines = append([]string{st.Bad.Render("Could not load the history.")}, common.WrapText(common.Clean(h.err.Error()), w)...)
 		lines = append(lines, st.Dim.Render("r retries · esc goes back"))
 	case h.loading && len(h.recs) == 0:
 	case len(h.recs) == 0:
@@ -311,12 +313,12 @@ func (m *Model) historyView(w, bh int) []string {
 	default:
 		for i := h.offset; i < len(h.recs) && len(lines) < rows; i++ {
 			r := h.recs[i]
-			lines = append(lines, renderHistoryRow(r, m.now(), m.loc, cols, i == h.cursor, h.marked(r.SnapshotID), h.fresh[r.SnapshotID], st))
+			lines = append(lines, renderHistoryRow(r, m.c.Now(), m.c.Loc, cols, i == h.cursor, h.marked(r.SnapshotID), h.fresh[r.SnapshotID], st))
 		}
 	}
-	out = append(out, rowsOf(lines, rows)...)
+	out = append(out, common.RowsOf(lines, rows)...)
 	if r, ok := h.current(); ok {
-		out = append(out, sectionRule("snapshot "+clean(r.SnapshotID), w, st))
+		out = append(out, st.SectionRule("snapshot "+common.Clean(r.SnapshotID), w))
 		out = append(out, renderSnapshotDetail(r, w, st)...)
 	}
 	return out
@@ -329,7 +331,7 @@ type historyCols struct {
 }
 
 func historyColumns(w int) historyCols {
-	c := historyCols{time: 16, age: 7, hash: shortHashLen, size: 9, trig: 6, chg: 5}
+	c := historyCols{time: 16, age: 7, hash: common.ShortHashLen, size: 9, trig: 6, chg: 5}
 	if w >= 100 {
 		c.time, c.secs, c.trig, c.longTrig = 19, true, 9, true
 	}
@@ -352,29 +354,29 @@ func historyColumns(w int) historyCols {
 	return c
 }
 
-func renderHistoryHeader(c historyCols, st *Styles) string {
+func renderHistoryHeader(c historyCols, st *common.Styles) string {
 	trig := "TRIGGER"
 	if !c.longTrig {
 		trig = "TRIG"
 	}
-	cells := []string{"  " + fit("TIME", c.time)}
+	cells := []string{"  " + common.Fit("TIME", c.time)}
 	for _, cell := range []struct {
 		label string
 		w     int
 	}{{"AGE", c.age}, {"HASH", c.hash}, {"SIZE", c.size}, {trig, c.trig}, {"CHG", c.chg}, {"BY", c.by}, {"REASON", c.reason}} {
 		switch {
 		case cell.w > 0 && cell.label == "SIZE":
-			cells = append(cells, fitRight(cell.label, cell.w))
+			cells = append(cells, common.FitRight(cell.label, cell.w))
 		case cell.w > 0:
-			cells = append(cells, fit(cell.label, cell.w))
+			cells = append(cells, common.Fit(cell.label, cell.w))
 		}
 	}
 	return st.Header.Render(strings.Join(cells, " "))
 }
 
 // renderHistoryRow is a pure function: one snapshot as a table line.
-func renderHistoryRow(r api.SnapshotRecord, now time.Time, loc *time.Location, c historyCols, cursor, marked, fresh bool, st *Styles) string {
-	sel := func(s lipgloss.Style) lipgloss.Style { return st.sel(s, cursor, true) }
+func renderHistoryRow(r api.SnapshotRecord, now time.Time, loc *time.Location, c historyCols, cursor, marked, fresh bool, st *common.Styles) string {
+	sel := func(s lipgloss.Style) lipgloss.Style { return st.Sel(s, cursor, true) }
 	base := lipgloss.NewStyle()
 	lead, mark, markStyle := " ", " ", st.Mark
 	if cursor {
@@ -388,9 +390,9 @@ func renderHistoryRow(r api.SnapshotRecord, now time.Time, loc *time.Location, c
 	}
 	ts := r.CollectedAt.In(loc).Format("2006-01-02 15:04")
 	if c.secs {
-		ts = stamp(r.CollectedAt, loc)
+		ts = common.Stamp(r.CollectedAt, loc)
 	}
-	trig := clean(string(r.Trigger))
+	trig := common.Clean(string(r.Trigger))
 	if !c.longTrig && r.Trigger == api.TriggerScheduled {
 		trig = "sched"
 	}
@@ -404,36 +406,36 @@ func renderHistoryRow(r api.SnapshotRecord, now time.Time, loc *time.Location, c
 	sp := sel(base).Render(" ")
 	var b strings.Builder
 	b.WriteString(sel(base).Render(lead) + sel(markStyle).Render(mark))
-	b.WriteString(sel(base).Render(fit(ts, c.time)))
+	b.WriteString(sel(base).Render(common.Fit(ts, c.time)))
 	for _, cell := range []struct {
 		text  string
 		w     int
 		style lipgloss.Style
 	}{
-		{ago(now, r.CollectedAt), c.age, st.Dim}, {shortHash(clean(r.SHA256)), c.hash, st.Hash},
-		{fitRight(humanSize(r.SizeBytes), c.size), c.size, base}, {trig, c.trig, st.Dim}, {chg, c.chg, chgStyle},
-		{clean(r.RequestedBy), c.by, base}, {clean(r.Reason), c.reason, st.Dim},
+		{common.Ago(now, r.CollectedAt), c.age, st.Dim}, {common.ShortHash(common.Clean(r.SHA256)), c.hash, st.Hash},
+		{common.FitRight(common.HumanSize(r.SizeBytes), c.size), c.size, base}, {trig, c.trig, st.Dim}, {chg, c.chg, chgStyle},
+		{common.Clean(r.RequestedBy), c.by, base}, {common.Clean(r.Reason), c.reason, st.Dim},
 	} {
 		if cell.w > 0 {
-			b.WriteString(sp + sel(cell.style).Render(fit(cell.text, cell.w)))
+			b.WriteString(sp + sel(cell.style).Render(common.Fit(cell.text, cell.w)))
 		}
 	}
 	return b.String()
 }
 
-func renderSnapshotDetail(r api.SnapshotRecord, w int, st *Styles) []string {
-	out := []string{st.Dim.Render("sha256   ") + st.Hash.Render(clean(r.SHA256))}
+func renderSnapshotDetail(r api.SnapshotRecord, w int, st *common.Styles) []string {
+	out := []string{st.Dim.Render("sha256   ") + st.Hash.Render(common.Clean(r.SHA256))}
 	switch {
 	case r.PreviousHash == "":
 		out = append(out, st.Dim.Render("previous none: first snapshot"))
 	case r.PreviousHash == r.SHA256 || !r.Changed:
 		out = append(out, st.Dim.Render("previous same hash: configuration unchanged"))
 	default:
-		out = append(out, st.Dim.Render("previous ")+st.Hash.Render(clean(r.PreviousHash)))
+		out = append(out, st.Dim.Render("previous ")+st.Hash.Render(common.Clean(r.PreviousHash)))
 	}
-	who := joinNonEmpty(" · ", clean(string(r.Trigger)), byText(r.RequestedBy), reasonText(r.Reason))
-	out = append(out, fit(who, w))
-	out = append(out, st.Dim.Render(joinNonEmpty(" · ", rosText(r.RouterOSVersion), humanSize(r.SizeBytes), "took "+millis(r.DurationMS), normText(r.NormalizationVersion))))
+	who := common.JoinNonEmpty(" · ", common.Clean(string(r.Trigger)), byText(r.RequestedBy), reasonText(r.Reason))
+	out = append(out, common.Fit(who, w))
+	out = append(out, st.Dim.Render(common.JoinNonEmpty(" · ", rosText(r.RouterOSVersion), common.HumanSize(r.SizeBytes), "took "+common.Millis(r.DurationMS), normText(r.NormalizationVersion))))
 	return out
 }
 
@@ -441,14 +443,14 @@ func byText(s string) string {
 	if s == "" {
 		return ""
 	}
-	return "by " + clean(s)
+	return "by " + common.Clean(s)
 }
 
 func reasonText(s string) string {
 	if s == "" {
 		return ""
 	}
-	return "reason: " + clean(s)
+	return "reason: " + common.Clean(s)
 }
 
 func normText(v int) string {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/backend/client"
+	"github.com/cfgsnap/cfgsnap/ui/common"
 )
 
 type jobKind int
@@ -168,17 +169,17 @@ func (m *Model) enqueue(devs []api.Device) tea.Cmd {
 			skipped++
 			continue
 		}
-		j := &job{kind: jobMine, state: jobWaiting, key: key, devName: name(d), started: m.now()}
+		j := &job{kind: jobMine, state: jobWaiting, key: key, devName: name(d), started: m.c.Now()}
 		m.jobs.add(j)
 		m.jobs.waiting = append(m.jobs.waiting, j.id)
 		added++
 	}
 	switch {
 	case added > 1:
-		m.addLog(logInfo, "backup of %d devices of %s requested (%d at a time)", added, clean(tenant), m.opts.Concurrency)
+		m.addLog(common.LogInfo, "backup of %d devices of %s requested (%d at a time)", added, common.Clean(tenant), m.c.Concurrency)
 	}
 	if skipped > 0 {
-		m.tasks.fail(m.now(), "%s already running", plural(skipped, "backup", "backups"))
+		m.c.Tasks.Fail("%s already running", common.Plural(skipped, "backup", "backups"))
 	}
 	if m.fleet.sort == sortState {
 		m.resortKeep()
@@ -190,14 +191,14 @@ func (m *Model) enqueue(devs []api.Device) tea.Cmd {
 func (m *Model) schedule() tea.Cmd {
 	var cmds []tea.Cmd
 	q := &m.jobs
-	for q.running < m.opts.Concurrency && len(q.waiting) > 0 {
+	for q.running < m.c.Concurrency && len(q.waiting) > 0 {
 		j := q.byID[q.waiting[0]]
 		q.waiting = q.waiting[1:]
 		if j == nil || j.state != jobWaiting {
 			continue
 		}
 		j.state = jobRunning
-		j.started = m.now()
+		j.started = m.c.Now()
 		q.running++
 		cmds = append(cmds, m.runBackup(j))
 	}
@@ -205,11 +206,11 @@ func (m *Model) schedule() tea.Cmd {
 }
 
 func (m *Model) runBackup(j *job) tea.Cmd {
-	ctx, cancel := context.WithCancel(m.ctx)
+	ctx, cancel := context.WithCancel(m.c.Ctx)
 	j.stop = cancel
-	id, key, c, b := j.id, j.key, m.client, m.bridge
-	opts := client.BackupOptions{RequestedBy: m.opts.User}
-	m.addLog(logInfo, "backing up %s (requested by %s)", key, clean(m.opts.User))
+	id, key, c, b := j.id, j.key, m.c.Client, m.bridge
+	opts := client.BackupOptions{RequestedBy: m.c.User}
+	m.addLog(common.LogInfo, "backing up %s (requested by %s)", key, common.Clean(m.c.User))
 	return func() tea.Msg {
 		defer cancel()
 		reply, err := c.Backup(ctx, key.tenant, key.device, opts, func(ev api.ProgressEvent) {
@@ -249,7 +250,7 @@ func (m *Model) onProgress(id int, ev api.ProgressEvent, reached map[api.Stage]i
 	if ev.JobID != "" {
 		j.jobID = ev.JobID
 	}
-	j.lastAt = m.now()
+	j.lastAt = m.c.Now()
 }
 
 func (m *Model) onBackupDone(msg backupDoneMsg) tea.Cmd {
@@ -261,8 +262,8 @@ func (m *Model) onBackupDone(msg backupDoneMsg) tea.Cmd {
 		m.jobs.running--
 	}
 	j.stop = nil
-	m.jobs.finish(j, m.now())
-	res := &result{at: m.now()}
+	m.jobs.finish(j, m.c.Now())
+	res := &result{at: m.c.Now()}
 	if msg.err != nil {
 		j.err = msg.err
 		res.err = msg.err
@@ -283,32 +284,32 @@ func (m *Model) onBackupDone(msg backupDoneMsg) tea.Cmd {
 func (m *Model) applyResult(j *job, res *result) {
 	who := ""
 	if res.watched {
-		who = clean(res.holder) + "'s "
+		who = common.Clean(res.holder) + "'s "
 	}
 	switch {
 	case res.err != nil:
-		m.addLog(logError, "%sbackup of %s: no reply: %s", who, j.key, clean(res.err.Error()))
-		m.tasks.fail(m.now(), "%s: no reply from the backup service", clean(j.devName))
+		m.addLog(common.LogError, "%sbackup of %s: no reply: %s", who, j.key, common.Clean(res.err.Error()))
+		m.c.Tasks.Fail("%s: no reply from the backup service", common.Clean(j.devName))
 	case res.reply.Status == api.StatusSuccess:
 		r := res.reply
 		ch := "unchanged"
 		if r.IsChanged() {
 			ch = "changed"
 		}
-		m.addLog(logOK, "%sbackup of %s: %s, sha256 %s", who, j.key, ch, clean(r.SHA256))
-		m.tasks.done(m.now(), "%s backed up: %s, %s", clean(j.devName), ch, shortHash(clean(r.SHA256)))
+		m.addLog(common.LogOK, "%sbackup of %s: %s, sha256 %s", who, j.key, ch, common.Clean(r.SHA256))
+		m.c.Tasks.Done("%s backed up: %s, %s", common.Clean(j.devName), ch, common.ShortHash(common.Clean(r.SHA256)))
 		m.recordBackup(j.key, r)
 	case res.reply.Status == api.StatusLocked:
 		holder := "another job"
 		if l := res.reply.Lock; l != nil {
-			holder = clean(l.Holder)
+			holder = common.Clean(l.Holder)
 		}
-		m.addLog(logWarn, "backup of %s: locked by %s", j.key, holder)
-		m.tasks.fail(m.now(), "%s is locked by %s: w watches that job", clean(j.devName), holder)
+		m.addLog(common.LogWarn, "backup of %s: locked by %s", j.key, holder)
+		m.c.Tasks.Fail("%s is locked by %s: w watches that job", common.Clean(j.devName), holder)
 	default:
 		r := res.reply
-		m.addLog(logError, "%sbackup of %s failed (%s): %s", who, j.key, clean(string(r.ErrorKind)), clean(r.Error))
-		m.tasks.fail(m.now(), "%s: %s", clean(j.devName), kindTitle(r.ErrorKind))
+		m.addLog(common.LogError, "%sbackup of %s failed (%s): %s", who, j.key, common.Clean(string(r.ErrorKind)), common.Clean(r.Error))
+		m.c.Tasks.Fail("%s: %s", common.Clean(j.devName), kindTitle(r.ErrorKind))
 		m.recordError(j.key, r)
 	}
 	if m.fleet.sort != sortName {
@@ -329,7 +330,7 @@ func (m *Model) recordBackup(key devKey, r *api.TriggerReply) {
 	d := &m.fleet.devices[i]
 	at := r.CollectedAt
 	if at.IsZero() {
-		at = m.now()
+		at = m.c.Now()
 	}
 	if d.LastBackup != nil && d.LastBackup.CollectedAt.After(at) {
 		return
@@ -348,7 +349,7 @@ func (m *Model) recordError(key devKey, r *api.TriggerReply) {
 		return
 	}
 	if i, ok := m.fleet.index[key.device]; ok {
-		m.fleet.devices[i].LastError = &api.DeviceError{Kind: r.ErrorKind, Error: r.Error, At: m.now()}
+		m.fleet.devices[i].LastError = &api.DeviceError{Kind: r.ErrorKind, Error: r.Error, At: m.c.Now()}
 		m.fleet.devices[i].Busy = false
 	}
 }
@@ -362,12 +363,12 @@ func (m *Model) toggleWatch(d api.Device) tea.Cmd {
 			if j.stop != nil {
 				j.stop()
 			}
-			m.jobs.finish(j, m.now())
-			m.addLog(logInfo, "stopped watching %s", key)
-			m.tasks.done(m.now(), "stopped watching %s", clean(name(d)))
+			m.jobs.finish(j, m.c.Now())
+			m.addLog(common.LogInfo, "stopped watching %s", key)
+			m.c.Tasks.Done("stopped watching %s", common.Clean(name(d)))
 			return nil
 		}
-		m.tasks.fail(m.now(), "%s is being backed up by you already", clean(name(d)))
+		m.c.Tasks.Fail("%s is being backed up by you already", common.Clean(name(d)))
 		return nil
 	}
 	var lock *api.LockInfo
@@ -379,12 +380,12 @@ func (m *Model) toggleWatch(d api.Device) tea.Cmd {
 		lost = r.err != nil
 	}
 	if lock == nil && !d.Busy && !lost {
-		m.tasks.fail(m.now(), "%s is not locked: nothing to watch (b backs it up)", clean(name(d)))
+		m.c.Tasks.Fail("%s is not locked: nothing to watch (b backs it up)", common.Clean(name(d)))
 		return nil
 	}
-	j := &job{kind: jobWatch, state: jobRunning, key: key, devName: name(d), started: m.now(), holder: "another job"}
+	j := &job{kind: jobWatch, state: jobRunning, key: key, devName: name(d), started: m.c.Now(), holder: "another job"}
 	if lost {
-		j.holder = cmp.Or(m.opts.User, "your")
+		j.holder = cmp.Or(m.c.User, "your")
 	}
 	want := ""
 	if lock != nil {
@@ -396,8 +397,8 @@ func (m *Model) toggleWatch(d api.Device) tea.Cmd {
 		}
 	}
 	m.jobs.add(j)
-	m.addLog(logInfo, "watching %s (held by %s)", key, clean(j.holder))
-	id, c, ctx, b := j.id, m.client, m.ctx, m.bridge
+	m.addLog(common.LogInfo, "watching %s (held by %s)", key, common.Clean(j.holder))
+	id, c, ctx, b := j.id, m.c.Client, m.c.Ctx, m.bridge
 	return func() tea.Msg {
 		stop, err := c.WatchDevice(ctx, key.tenant, key.device, func(u client.Update) {
 			switch {
@@ -424,10 +425,10 @@ func (m *Model) onWatchStarted(msg watchStartedMsg) {
 		return
 	}
 	if msg.err != nil {
-		m.jobs.finish(j, m.now())
+		m.jobs.finish(j, m.c.Now())
 		j.err = msg.err
-		m.addLog(logError, "watching %s: %s", j.key, clean(msg.err.Error()))
-		m.tasks.fail(m.now(), "cannot watch %s: %s", clean(j.devName), clean(msg.err.Error()))
+		m.addLog(common.LogError, "watching %s: %s", j.key, common.Clean(msg.err.Error()))
+		m.c.Tasks.Fail("cannot watch %s: %s", common.Clean(j.devName), common.Clean(msg.err.Error()))
 		return
 	}
 	if j.state == jobDone { // ended (or was stopped) before the watch was up
@@ -448,10 +449,10 @@ func (m *Model) onWatchFinal(msg watchFinalMsg) tea.Cmd {
 		j.stop()
 		j.stop = nil
 	}
-	m.jobs.finish(j, m.now())
+	m.jobs.finish(j, m.c.Now())
 	r := msg.reply
 	j.reply = &r
-	res := &result{reply: &r, at: m.now(), watched: true, holder: j.holder}
+	res := &result{reply: &r, at: m.c.Now(), watched: true, holder: j.holder}
 	m.results[j.key] = res
 	m.applyResult(j, res)
 	return nil
@@ -521,7 +522,7 @@ func stageLabel(s api.Stage) string {
 	if s == "" {
 		return "starting"
 	}
-	return clean(string(s))
+	return common.Clean(string(s))
 }
 
 // kindShort names an error kind in a table cell.
@@ -550,7 +551,7 @@ func kindShort(k api.ErrorKind) string {
 	case api.KindInternal:
 		return "internal"
 	}
-	return clean(string(k))
+	return common.Clean(string(k))
 }
 
 // stateText is the state cell: the symbol carries the meaning without
@@ -565,7 +566,7 @@ func stateText(s rowState, spin string, long bool) string {
 		return "⊘ locked"
 	case stFailed:
 		if long && s.err != "" {
-			return "✗ " + clean(string(s.err))
+			return "✗ " + common.Clean(string(s.err))
 		}
 		return "✗ " + kindShort(s.err)
 	case stOK:
@@ -580,7 +581,7 @@ func stateText(s rowState, spin string, long bool) string {
 // then waiting, then the recently finished ones, newest first.
 func (m *Model) jobsShown() []*job {
 	var act, wait, done []*job
-	now := m.now()
+	now := m.c.Now()
 	for _, j := range m.jobs.list {
 		switch j.state {
 		case jobRunning:
@@ -632,13 +633,13 @@ type jobLine struct {
 }
 
 func (m *Model) jobLineOf(j *job) jobLine {
-	l := jobLine{kind: j.kind, state: j.state, name: clean(j.devName), holder: clean(j.holder), stage: j.stage,
-		reached: j.reached, bytes: j.bytes, reply: j.reply, err: j.err, spin: m.spinner()}
+	l := jobLine{kind: j.kind, state: j.state, name: common.Clean(j.devName), holder: common.Clean(j.holder), stage: j.stage,
+		reached: j.reached, bytes: j.bytes, reply: j.reply, err: j.err, spin: m.c.Spin()}
 	switch j.state {
 	case jobRunning:
-		l.elapsed = m.now().Sub(j.started).Milliseconds()
+		l.elapsed = m.c.Now().Sub(j.started).Milliseconds()
 		if !j.lastAt.IsZero() {
-			l.elapsed = j.elapsedMS + m.now().Sub(j.lastAt).Milliseconds()
+			l.elapsed = j.elapsedMS + m.c.Now().Sub(j.lastAt).Milliseconds()
 		}
 	case jobDone:
 		l.elapsed = j.elapsedMS
@@ -646,17 +647,17 @@ func (m *Model) jobLineOf(j *job) jobLine {
 			l.elapsed = j.reply.DurationMS
 		}
 	case jobWaiting:
-		l.slotInfo = fmt.Sprintf("waiting for a free slot (%d of %d busy)", m.jobs.running, m.opts.Concurrency)
+		l.slotInfo = fmt.Sprintf("waiting for a free slot (%d of %d busy)", m.jobs.running, m.c.Concurrency)
 	}
 	if j.key.tenant != m.fleet.tenant {
-		l.name = clean(j.key.String())
+		l.name = common.Clean(j.key.String())
 	}
 	return l
 }
 
 // renderJobLine is a pure function from a job to one panel line of w cells.
-func renderJobLine(l jobLine, nameW, w int, st *Styles) string {
-	nm := fit(l.name, nameW)
+func renderJobLine(l jobLine, nameW, w int, st *common.Styles) string {
+	nm := common.Fit(l.name, nameW)
 	switch l.state {
 	case jobWaiting:
 		return st.Dim.Render("… "+nm+" ") + st.Dim.Render(l.slotInfo)
@@ -665,14 +666,14 @@ func renderJobLine(l jobLine, nameW, w int, st *Styles) string {
 		if l.kind == jobWatch {
 			head += st.Warn.Render(l.holder+"'s job") + " "
 		}
-		tail := fmt.Sprintf("  %9s %7s", humanSizeOrDash(l.bytes), millis(max(l.elapsed, 0)))
-		room := w - ansiWidth(head) - len(tail)
+		tail := fmt.Sprintf("  %9s %7s", common.HumanSizeOrDash(l.bytes), common.Millis(max(l.elapsed, 0)))
+		room := w - common.Width(head) - len(tail)
 		return head + timeline(l, room, st) + st.Dim.Render(tail)
 	}
 	// Done.
 	switch {
 	case l.err != nil:
-		return st.Bad.Render("✗ ") + nm + " " + st.Bad.Render("no reply: ") + clean(l.err.Error())
+		return st.Bad.Render("✗ ") + nm + " " + st.Bad.Render("no reply: ") + common.Clean(l.err.Error())
 	case l.reply == nil:
 		return st.Dim.Render("· " + nm + " stopped watching")
 	case l.reply.Status == api.StatusSuccess:
@@ -684,31 +685,24 @@ func renderJobLine(l jobLine, nameW, w int, st *Styles) string {
 		if l.kind == jobWatch {
 			by = st.Dim.Render(" by " + l.holder)
 		}
-		return st.OK.Render("✓ ") + nm + " " + ch + " " + st.Hash.Render(shortHash(clean(l.reply.SHA256))) +
-			st.Dim.Render(fmt.Sprintf(" %s %s", humanSize(l.reply.SizeBytes), millis(l.elapsed))) + by
+		return st.OK.Render("✓ ") + nm + " " + ch + " " + st.Hash.Render(common.ShortHash(common.Clean(l.reply.SHA256))) +
+			st.Dim.Render(fmt.Sprintf(" %s %s", common.HumanSize(l.reply.SizeBytes), common.Millis(l.elapsed))) + by
 	case l.reply.Status == api.StatusLocked:
 		who := "another job"
 		stage := ""
 		if lk := l.reply.Lock; lk != nil {
-			who = clean(lk.Holder)
+			who = common.Clean(lk.Holder)
 			stage = " (" + stageLabel(lk.Stage) + ")"
 		}
 		return st.Warn.Render("⊘ ") + nm + " " + st.Warn.Render("locked by "+who+stage) + st.Dim.Render(" · w watches it")
 	default:
-		return st.Bad.Render("✗ ") + nm + " " + st.Bad.Render(kindShort(l.reply.ErrorKind)+": ") + clean(l.reply.Error)
+		return st.Bad.Render("✗ ") + nm + " " + st.Bad.Render(kindShort(l.reply.ErrorKind)+": ") + common.Clean(l.reply.Error)
 	}
-}
-
-func humanSizeOrDash(n int64) string {
-	if n <= 0 {
-		return "-"
-	}
-	return humanSize(n)
 }
 
 // timeline renders the stages as ✓done ⠋current ·next, with the time each
 // stage began when there is room, else just the current stage.
-func timeline(l jobLine, room int, st *Styles) string {
+func timeline(l jobLine, room int, st *common.Styles) string {
 	cur := l.stage.Index()
 	render := func(withTimes bool) (string, int) {
 		var b strings.Builder
@@ -721,7 +715,7 @@ func timeline(l jobLine, room int, st *Styles) string {
 			label := stageShort[s]
 			if withTimes {
 				if at, ok := l.reached[s]; ok {
-					label += " " + millis(at)
+					label += " " + common.Millis(at)
 				}
 			}
 			var mark string
@@ -735,7 +729,7 @@ func timeline(l jobLine, room int, st *Styles) string {
 				mark = "·"
 			}
 			b.WriteString(style.Render(mark + label))
-			n += 1 + ansiWidth(label)
+			n += 1 + common.Width(label)
 		}
 		return b.String(), n
 	}
@@ -746,5 +740,5 @@ func timeline(l jobLine, room int, st *Styles) string {
 		return s + strings.Repeat(" ", room-n)
 	}
 	short := fmt.Sprintf("%s %s %d/%d", l.spin, stageLabel(l.stage), max(cur+1, 0), len(api.Stages))
-	return st.Running.Render(fit(short, max(room, 0)))
+	return st.Running.Render(common.Fit(short, max(room, 0)))
 }

@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"time"
 
+	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
+
+	"github.com/cfgsnap/cfgsnap/ui/common"
 )
 
 // The log pane (L) lists what the tool did on the user's behalf: backups
@@ -12,18 +15,9 @@ import (
 // changes. Nothing is ever printed over the screen; diagnostics go to the
 // log file that cmd sets up.
 
-type logLevel int
-
-const (
-	logInfo logLevel = iota
-	logOK
-	logWarn
-	logError
-)
-
 type logEntry struct {
 	at    time.Time
-	level logLevel
+	level common.LogLevel
 	text  string
 }
 
@@ -36,39 +30,39 @@ type logState struct {
 const maxLog = 1000
 
 // addLog records an entry; callers clean() what came from outside.
-func (m *Model) addLog(level logLevel, format string, args ...any) {
+func (m *Model) addLog(level common.LogLevel, format string, args ...any) {
 	l := &m.logv
-	l.entries = append(l.entries, logEntry{at: m.now(), level: level, text: fmt.Sprintf(format, args...)})
+	l.entries = append(l.entries, logEntry{at: m.c.Now(), level: level, text: fmt.Sprintf(format, args...)})
 	if len(l.entries) > maxLog {
 		l.entries = l.entries[len(l.entries)-maxLog:]
 	}
 }
 
-func (m *Model) logRows() int { return max(m.bodyHeight()-1, 1) }
+func (m *Model) logRows() int { return max(m.c.BodyHeight()-1, 1) }
 
 func (m *Model) logKey(msg tea.KeyPressMsg) tea.Cmd {
 	l := &m.logv
-	k := m.keys
+	k := m.c.Keys
 	rows := m.logRows()
 	maxOff := max(len(l.entries)-rows, 0)
 	if l.follow {
 		l.offset = maxOff
 	}
 	switch {
-	case matches(msg, k.Back):
+	case key.Matches(msg, k.Back):
 		m.pop()
 		return nil
-	case matches(msg, k.Up):
+	case key.Matches(msg, k.Up):
 		l.offset--
-	case matches(msg, k.Down):
+	case key.Matches(msg, k.Down):
 		l.offset++
-	case matches(msg, k.PageUp):
+	case key.Matches(msg, k.PageUp):
 		l.offset -= rows
-	case matches(msg, k.PageDown):
+	case key.Matches(msg, k.PageDown):
 		l.offset += rows
-	case matches(msg, k.Top):
+	case key.Matches(msg, k.Top):
 		l.offset = 0
-	case matches(msg, k.Bottom):
+	case key.Matches(msg, k.Bottom):
 		l.offset = maxOff
 	}
 	l.offset = min(max(l.offset, 0), maxOff)
@@ -77,10 +71,10 @@ func (m *Model) logKey(msg tea.KeyPressMsg) tea.Cmd {
 }
 
 func (m *Model) logView(w, bh int) []string {
-	st := &m.styles
+	st := &m.c.Styles
 	l := &m.logv
 	rows := bh - 1
-	out := []string{fit(st.Title.Render("Log")+st.Dim.Render(fmt.Sprintf(" · %s · what cfgsnap did for you this session", plural(len(l.entries), "entry", "entries"))), w)}
+	out := []string{common.Fit(st.Title.Render("Log")+st.Dim.Render(fmt.Sprintf(" · %s · what cfgsnap did for you this session", common.Plural(len(l.entries), "entry", "entries"))), w)}
 	if len(l.entries) == 0 {
 		return append(out, st.Dim.Render("Nothing yet."))
 	}
@@ -95,17 +89,17 @@ func (m *Model) logView(w, bh int) []string {
 }
 
 func renderLogLine(e logEntry, m *Model, w int) string {
-	st := &m.styles
+	st := &m.c.Styles
 	mark := st.Dim.Render("·")
 	switch e.level {
-	case logOK:
+	case common.LogOK:
 		mark = st.OK.Render("✓")
-	case logWarn:
+	case common.LogWarn:
 		mark = st.Warn.Render("!")
-	case logError:
+	case common.LogError:
 		mark = st.Bad.Render("✗")
 	}
-	return trunc(st.Dim.Render(clock(e.at, m.loc))+" "+mark+" "+e.text, w)
+	return common.Trunc(st.Dim.Render(common.Clock(e.at, m.c.Loc))+" "+mark+" "+e.text, w)
 }
 
 func (m *Model) logWheel(delta int) {

@@ -8,11 +8,11 @@ import (
 const wheelStep = 3
 
 func (m *Model) onClick(ms tea.Mouse) tea.Cmd {
-	if !m.sized || ms.Button != tea.MouseLeft {
+	if !m.c.Sized || ms.Button != tea.MouseLeft {
 		return nil
 	}
 	y := ms.Y - 1 // body coordinates: the status bar is line 0
-	if y < 0 || y >= m.bodyHeight() {
+	if y < 0 || y >= m.c.BodyHeight() {
 		return nil
 	}
 	switch m.overlay {
@@ -34,7 +34,7 @@ func (m *Model) onClick(ms tea.Mouse) tea.Cmd {
 }
 
 func (m *Model) onWheel(ms tea.Mouse) tea.Cmd {
-	if !m.sized || m.overlay != overlayNone {
+	if !m.c.Sized || m.overlay != overlayNone {
 		return nil
 	}
 	var delta int

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"strings"
 
+	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/backend/client"
+	"github.com/cfgsnap/cfgsnap/ui/common"
 )
 
 // Confirmations.
@@ -41,12 +43,12 @@ func (m *Model) openConfirm(c *confirmState) {
 func (m *Model) confirmKey(msg tea.KeyPressMsg) tea.Cmd {
 	c := m.confirm
 	switch {
-	case msg.String() == "ctrl+c" && c.kind == confirmQuit:
+	case key.Matches(msg, m.c.Keys.Interrupt) && c.kind == confirmQuit:
 		return tea.Quit
-	case msg.String() == "ctrl+c":
+	case key.Matches(msg, m.c.Keys.Interrupt):
 		m.overlay, m.confirm = overlayNone, nil
 		return m.requestQuit()
-	case matches(msg, m.keys.Yes):
+	case key.Matches(msg, m.c.Keys.Yes):
 		m.overlay, m.confirm = overlayNone, nil
 		switch c.kind {
 		case confirmQuit:
@@ -56,20 +58,20 @@ func (m *Model) confirmKey(msg tea.KeyPressMsg) tea.Cmd {
 		case confirmForget:
 			return m.forget(c.tenant, c.device)
 		}
-	case matches(msg, m.keys.No) || msg.String() == "q":
+	case key.Matches(msg, m.c.Keys.No):
 		m.overlay, m.confirm = overlayNone, nil
 	}
 	return nil
 }
 
 func (m *Model) confirmView(w int) string {
-	st := &m.styles
+	st := &m.c.Styles
 	c := m.confirm
 	inner := min(w-6, 66)
 	var lines []string
-	lines = append(lines, st.Bold.Render(trunc(c.title, inner)), "")
+	lines = append(lines, st.Bold.Render(common.Trunc(c.title, inner)), "")
 	for _, l := range c.lines {
-		lines = append(lines, wrapText(l, inner)...)
+		lines = append(lines, common.WrapText(l, inner)...)
 	}
 	yes := st.Key.Render("y") + " " + c.yes
 	if c.danger {
@@ -87,21 +89,21 @@ func (m *Model) confirmView(w int) string {
 func padLines(lines []string) []string {
 	wmax := 0
 	for _, l := range lines {
-		wmax = max(wmax, ansiWidth(l))
+		wmax = max(wmax, common.Width(l))
 	}
 	for i, l := range lines {
-		lines[i] = fit(l, wmax)
+		lines[i] = common.Fit(l, wmax)
 	}
 	return lines
 }
 
 // overlayBox draws box centred over body (lines of w cells).
 func (m *Model) overlayBox(body []string, w int, box string) []string {
-	body = block(body, w, len(body))
+	body = common.Block(body, w, len(body))
 	bl := strings.Split(box, "\n")
 	bw := 0
 	for _, l := range bl {
-		bw = max(bw, ansiWidth(l))
+		bw = max(bw, common.Width(l))
 	}
 	bw = min(bw, w)
 	x := max((w-bw)/2, 0)
@@ -111,7 +113,7 @@ func (m *Model) overlayBox(body []string, w int, box string) []string {
 			break
 		}
 		row := body[y+i]
-		body[y+i] = ansi.Truncate(row, x, "") + "\x1b[m" + fit(l, bw) + "\x1b[m" + ansi.TruncateLeft(row, x+bw, "")
+		body[y+i] = ansi.Truncate(row, x, "") + "\x1b[m" + common.Fit(l, bw) + "\x1b[m" + ansi.TruncateLeft(row, x+bw, "")
 	}
 	return body
 }
@@ -129,7 +131,7 @@ type forgetMsg struct {
 func (m *Model) askForget(d api.Device) {
 	key := devKey{m.fleet.tenant, d.ID}
 	lines := []string{
-		fmt.Sprintf("The recorded SSH host key of %s (%s) is removed; the next backup trusts and records whatever key the device presents then.", clean(name(d)), clean(d.Host)),
+		fmt.Sprintf("The recorded SSH host key of %s (%s) is removed; the next backup trusts and records whatever key the device presents then.", common.Clean(name(d)), common.Clean(d.Host)),
 		"Only do this after checking the new fingerprint with whoever runs the device.",
 	}
 	errText := ""
@@ -141,23 +143,23 @@ func (m *Model) askForget(d api.Device) {
 	if pres, _ := fingerprints(errText); pres != "" {
 		lines = append(lines, "It presented: "+pres)
 	}
-	if m.mode() == client.ModeRemote {
-		lines = append(lines, "Remote mode: the key is kept by the backup service, which may refuse; then run 'cfgsnap hostkey forget "+clean(key.String())+"' on its host.")
+	if m.c.Mode() == client.ModeRemote {
+		lines = append(lines, "Remote mode: the key is kept by the backup service, which may refuse; then run 'cfgsnap hostkey forget "+common.Clean(key.String())+"' on its host.")
 	}
 	m.openConfirm(&confirmState{
-		kind: confirmForget, title: "Forget the host key of " + clean(name(d)) + "?",
+		kind: confirmForget, title: "Forget the host key of " + common.Clean(name(d)) + "?",
 		lines: lines, yes: "forget the old key", danger: true, tenant: m.fleet.tenant, device: d,
 	})
 }
 
 func (m *Model) forget(tenant string, d api.Device) tea.Cmd {
-	if m.client == nil {
+	if m.c.Client == nil {
 		return nil
 	}
-	id := m.tasks.start(m.now(), "forgetting the host key of "+clean(name(d))+"…")
-	c, ctx := m.client, m.ctx
+	id := m.c.Tasks.Start("forgetting the host key of " + common.Clean(name(d)) + "…")
+	c, ctx := m.c.Client, m.c.Ctx
 	return func() tea.Msg {
-		ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+		ctx, cancel := context.WithTimeout(ctx, common.RequestTimeout)
 		defer cancel()
 		err := c.ForgetHostKey(ctx, tenant, d.ID)
 		return forgetMsg{task: id, tenant: tenant, device: d.ID, name: name(d), err: err}
@@ -167,12 +169,12 @@ func (m *Model) forget(tenant string, d api.Device) tea.Cmd {
 func (m *Model) onForget(msg forgetMsg) {
 	key := devKey{msg.tenant, msg.device}
 	if msg.err != nil {
-		m.tasks.finish(msg.task, m.now(), false, "could not forget the host key of "+clean(msg.name)+": "+clean(msg.err.Error()))
-		m.addLog(logError, "forget host key of %s: %s", key, clean(msg.err.Error()))
+		m.c.Tasks.Finish(msg.task, false, "could not forget the host key of "+common.Clean(msg.name)+": "+common.Clean(msg.err.Error()))
+		m.addLog(common.LogError, "forget host key of %s: %s", key, common.Clean(msg.err.Error()))
 		return
 	}
-	m.tasks.finish(msg.task, m.now(), true, "forgot the host key of "+clean(msg.name)+": b records the new one")
-	m.addLog(logOK, "forgot the recorded host key of %s", key)
+	m.c.Tasks.Finish(msg.task, true, "forgot the host key of "+common.Clean(msg.name)+": b records the new one")
+	m.addLog(common.LogOK, "forgot the recorded host key of %s", key)
 	delete(m.results, key)
 	if msg.tenant == m.fleet.tenant {
 		if i, ok := m.fleet.index[msg.device]; ok {
@@ -185,7 +187,7 @@ func (m *Model) onForget(msg forgetMsg) {
 
 type pickerState struct {
 	cursor int
-	filter lineInput
+	filter common.LineInput
 }
 
 func (m *Model) openPicker() {
@@ -200,7 +202,7 @@ func (m *Model) pickerItems() []int {
 	q := strings.ToLower(m.picker.filter.String())
 	var out []int
 	for i, t := range m.tenants {
-		if subsequence(strings.ToLower(t.ID+" "+t.Name), q) {
+		if common.Subsequence(strings.ToLower(t.ID+" "+t.Name), q) {
 			out = append(out, i)
 		}
 	}
@@ -210,25 +212,26 @@ func (m *Model) pickerItems() []int {
 func (m *Model) pickerKey(msg tea.KeyPressMsg) tea.Cmd {
 	p := &m.picker
 	items := m.pickerItems()
-	switch msg.String() {
-	case "esc":
+	k := &m.c.Keys
+	switch {
+	case key.Matches(msg, k.Back):
 		m.overlay = overlayNone
 		return nil
-	case "ctrl+c":
+	case key.Matches(msg, k.Interrupt):
 		m.overlay = overlayNone
 		return m.requestQuit()
-	case "enter":
+	case key.Matches(msg, k.Accept):
 		m.overlay = overlayNone
 		if p.cursor >= 0 && p.cursor < len(items) {
 			return m.selectTenant(items[p.cursor], items[p.cursor] != m.tenant)
 		}
 		return nil
-	case "up", "ctrl+p":
+	case key.Matches(msg, k.PickerUp):
 		p.cursor--
-	case "down", "ctrl+n":
+	case key.Matches(msg, k.PickerDown):
 		p.cursor++
 	default:
-		if changed, _ := p.filter.edit(msg); changed {
+		if changed, _ := p.filter.Edit(msg, &m.c.Keys); changed {
 			p.cursor = 0
 		}
 	}
@@ -237,10 +240,10 @@ func (m *Model) pickerKey(msg tea.KeyPressMsg) tea.Cmd {
 }
 
 func (m *Model) pickerView(w, bh int) string {
-	st := &m.styles
+	st := &m.c.Styles
 	items := m.pickerItems()
 	inner := min(w-6, 50)
-	lines := []string{st.Bold.Render("Tenant") + st.Dim.Render(" (type to filter)"), st.Key.Render("/") + clean(m.picker.filter.String()) + "█"}
+	lines := []string{st.Bold.Render("Tenant") + st.Dim.Render(" (type to filter)"), st.Key.Render("/") + common.Clean(m.picker.filter.String()) + "█"}
 	rows := max(bh-6, 3)
 	start := max(m.picker.cursor-rows+1, 0)
 	for k := start; k < len(items) && k < start+rows; k++ {
@@ -252,7 +255,7 @@ func (m *Model) pickerView(w, bh int) string {
 	}
 	lines = append(lines, "", st.Key.Render("enter")+" select"+st.Dim.Render(" · ")+st.Key.Render("esc")+" cancel")
 	for i := range lines {
-		lines[i] = fit(lines[i], inner)
+		lines[i] = common.Fit(lines[i], inner)
 	}
 	return st.Dialog.Render(strings.Join(lines, "\n"))
 }
@@ -260,11 +263,11 @@ func (m *Model) pickerView(w, bh int) string {
 // pickerClick selects the clicked tenant: rows start after the border,
 // the title and the filter line.
 func (m *Model) pickerClick(x, y int) tea.Cmd {
-	box := strings.Split(m.pickerView(m.width, m.bodyHeight()), "\n")
+	box := strings.Split(m.pickerView(m.c.Width, m.c.BodyHeight()), "\n")
 	bh := len(box)
-	top := max((m.bodyHeight()-bh)/2, 0)
+	top := max((m.c.BodyHeight()-bh)/2, 0)
 	items := m.pickerItems()
-	rows := max(m.bodyHeight()-6, 3)
+	rows := max(m.c.BodyHeight()-6, 3)
 	start := max(m.picker.cursor-rows+1, 0)
 	k := start + (y - top - 3)
 	if y-top-3 >= 0 && k < len(items) && k < start+rows {
@@ -277,18 +280,18 @@ func (m *Model) pickerClick(x, y int) tea.Cmd {
 // Full help.
 
 func (m *Model) helpView(w, bh int) []string {
-	st := &m.styles
-	head := st.Title.Render("cfgsnap") + " " + st.Dim.Render(clean(cmp.Or(m.opts.Version, "dev"))) + " · keys"
+	st := &m.c.Styles
+	head := st.Title.Render("cfgsnap") + " " + st.Dim.Render(common.Clean(cmp.Or(m.opts.Version, "dev"))) + " · keys"
 	out := []string{head, ""}
 	var cols [][]string
-	for _, g := range m.keys.groups() {
+	for _, g := range m.c.Keys.Groups() {
 		kw := 0
-		for _, b := range g.bindings {
-			kw = max(kw, ansiWidth(b.Help().Key))
+		for _, b := range g.Bindings {
+			kw = max(kw, common.Width(b.Help().Key))
 		}
-		col := []string{st.Bold.Render(g.title)}
-		for _, b := range g.bindings {
-			col = append(col, st.Key.Render(fit(b.Help().Key, kw))+" "+st.Desc.Render(b.Help().Desc))
+		col := []string{st.Bold.Render(g.Title)}
+		for _, b := range g.Bindings {
+			col = append(col, st.Key.Render(common.Fit(b.Help().Key, kw))+" "+st.Desc.Render(b.Help().Desc))
 		}
 		cols = append(cols, col)
 	}
@@ -307,7 +310,7 @@ func (m *Model) helpView(w, bh int) []string {
 	for _, col := range cols {
 		cw := 0
 		for _, l := range col {
-			cw = max(cw, ansiWidth(l))
+			cw = max(cw, common.Width(l))
 		}
 		if bandW > 0 && bandW+gap+cw > w {
 			flush()
@@ -324,7 +327,7 @@ func (m *Model) helpView(w, bh int) []string {
 			if bandW > 0 {
 				pad = strings.Repeat(" ", gap)
 			}
-			band[i] = fit(band[i], bandW) + pad + fit(cell, cw)
+			band[i] = common.Fit(band[i], bandW) + pad + common.Fit(cell, cw)
 		}
 		if bandW > 0 {
 			bandW += gap
@@ -332,19 +335,12 @@ func (m *Model) helpView(w, bh int) []string {
 		bandW += cw
 	}
 	flush()
-	mode := "direct SSH from this host; data in " + clean(m.whereText())
-	if m.mode() == client.ModeRemote {
-		mode = "remote, through the backup service at " + clean(m.whereText())
+	mode := "direct SSH from this host; data in " + common.Clean(m.c.Where())
+	if m.c.Mode() == client.ModeRemote {
+		mode = "remote, through the backup service at " + common.Clean(m.c.Where())
 	}
 	out = append(out, st.Dim.Render("mode: "+mode))
-	out = append(out, st.Dim.Render(fmt.Sprintf("backups as %s, at most %d at once · hashes are SHA-256 of the normalised export", clean(cmp.Or(m.opts.User, "(unknown user)")), m.opts.Concurrency)))
+	out = append(out, st.Dim.Render(fmt.Sprintf("backups as %s, at most %d at once · hashes are SHA-256 of the normalised export", common.Clean(cmp.Or(m.c.User, "(unknown user)")), m.c.Concurrency)))
 	out = append(out, st.Dim.Render("any key closes this help"))
 	return out
-}
-
-func (m *Model) whereText() string {
-	if m.client == nil {
-		return ""
-	}
-	return m.client.Where()
 }

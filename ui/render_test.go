@@ -10,6 +10,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
+	"github.com/cfgsnap/cfgsnap/ui/common"
 )
 
 func TestAgo(t *testing.T) {
@@ -18,18 +19,18 @@ func TestAgo(t *testing.T) {
 		47 * time.Hour: "47h ago", 3 * 24 * time.Hour: "3d ago", 20 * 24 * time.Hour: "2w ago",
 		400 * 24 * time.Hour: "1y ago",
 	} {
-		if got := ago(fixedNow, fixedNow.Add(-d)); got != want || len([]rune(got)) > 7 {
+		if got := common.Ago(fixedNow, fixedNow.Add(-d)); got != want || len([]rune(got)) > 7 {
 			t.Errorf("ago(%v) = %q, want %q in at most 7 cells", d, got, want)
 		}
 	}
-	if got := ago(fixedNow, time.Time{}); got != "never" {
+	if got := common.Ago(fixedNow, time.Time{}); got != "never" {
 		t.Errorf("ago(zero) = %q", got)
 	}
 }
 
 func TestHumanSize(t *testing.T) {
 	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 18642: "18 KiB", 5 << 20: "5.0 MiB", -1: "?"} {
-		if got := humanSize(n); got != want {
+		if got := common.HumanSize(n); got != want {
 			t.Errorf("humanSize(%d) = %q, want %q", n, got, want)
 		}
 	}
@@ -94,17 +95,17 @@ func TestCleanRemovesControls(t *testing.T) {
 		"ünïcode ok":           "ünïcode ok",
 		"bell\x07 and del\x7f": "bell\uFFFD and del\uFFFD",
 	} {
-		if got := clean(in); got != want {
+		if got := common.Clean(in); got != want {
 			t.Errorf("clean(%q) = %q, want %q", in, got, want)
 		}
 	}
-	if got := cleanLine("\tadd x"); got != "    add x" {
+	if got := common.CleanLine("\tadd x"); got != "    add x" {
 		t.Errorf("cleanLine kept no indentation: %q", got)
 	}
 }
 
 func TestTablesFitTheirWidth(t *testing.T) {
-	st := newStyles(false, true)
+	st := common.NewStyles(false, true)
 	row := deviceRow{name: strings.Repeat("n", 80), host: strings.Repeat("h", 80), version: "6.49.10", age: "59m ago",
 		hash: "0123456789ab", changed: "yes", state: rowState{kind: stFailed, err: api.KindHostKeyMismatch}, spin: "⠋"}
 	rec := api.SnapshotRecord{SHA256: strings.Repeat("f", 64), CollectedAt: fixedNow, SizeBytes: 123456,

@@ -5,9 +5,11 @@ import (
 	"strings"
 	"unicode"
 
+	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
+	"github.com/cfgsnap/cfgsnap/ui/common"
 )
 
 // snapState is the snapshot viewer: one configuration with line numbers
@@ -22,7 +24,7 @@ type snapState struct {
 	rec       api.SnapshotRecord
 	lines     []string // cleaned, safe to print
 	offset    int
-	search    lineInput
+	search    common.LineInput
 	searching bool
 	query     string
 	matches   []match
@@ -43,13 +45,13 @@ type contentMsg struct {
 }
 
 func (m *Model) openSnapshot(tenant, device, devName string, rec api.SnapshotRecord) tea.Cmd {
-	m.snap = &snapState{tenant: tenant, device: device, devName: devName, rec: rec, loading: true, req: m.nextReq(), cur: -1}
+	m.snap = &snapState{tenant: tenant, device: device, devName: devName, rec: rec, loading: true, req: m.c.NextReq(), cur: -1}
 	m.push(screenSnapshot)
 	if b, ok := m.contents.get(rec.SHA256); ok {
 		m.onContent(contentMsg{req: m.snap.req, rec: rec, content: b})
 		return nil
 	}
-	req, c, ctx := m.snap.req, m.client, m.ctx
+	req, c, ctx := m.snap.req, m.c.Client, m.c.Ctx
 	return func() tea.Msg {
 		got, content, err := fetchSnapshot(ctx, c, tenant, device, rec.SHA256)
 		if err == nil && !rec.CollectedAt.IsZero() {
@@ -70,7 +72,7 @@ func (m *Model) onContent(msg contentMsg) {
 	s.loading = false
 	s.err = msg.err
 	if msg.err != nil {
-		m.addLog(logError, "snapshot of %s/%s: %s", clean(s.tenant), clean(s.device), clean(msg.err.Error()))
+		m.addLog(common.LogError, "snapshot of %s/%s: %s", common.Clean(s.tenant), common.Clean(s.device), common.Clean(msg.err.Error()))
 		return
 	}
 	s.rec = msg.rec
@@ -78,7 +80,7 @@ func (m *Model) onContent(msg contentMsg) {
 	raw := strings.Split(text, "\n")
 	s.lines = make([]string, len(raw))
 	for i, l := range raw {
-		s.lines[i] = cleanLine(l)
+		s.lines[i] = common.CleanLine(l)
 	}
 }
 
@@ -149,7 +151,7 @@ func (s *snapState) firstFrom(line int) int {
 	return 0
 }
 
-func (m *Model) snapRows() int { return max(m.bodyHeight()-2, 1) }
+func (m *Model) snapRows() int { return max(m.c.BodyHeight()-2, 1) }
 
 func (m *Model) snapKey(msg tea.KeyPressMsg) tea.Cmd {
 	s := m.snap
@@ -157,39 +159,39 @@ func (m *Model) snapKey(msg tea.KeyPressMsg) tea.Cmd {
 		m.pop()
 		return nil
 	}
-	k := m.keys
+	k := m.c.Keys
 	rows := m.snapRows()
 	switch {
-	case matches(msg, k.Back):
+	case key.Matches(msg, k.Back):
 		if s.query != "" {
 			s.find("")
 			return nil
 		}
 		m.pop()
 		return nil
-	case matches(msg, k.Up):
+	case key.Matches(msg, k.Up):
 		s.offset--
-	case matches(msg, k.Down):
+	case key.Matches(msg, k.Down):
 		s.offset++
-	case matches(msg, k.PageUp):
+	case key.Matches(msg, k.PageUp):
 		s.offset -= rows
-	case matches(msg, k.PageDown):
+	case key.Matches(msg, k.PageDown):
 		s.offset += rows
-	case matches(msg, k.Top):
+	case key.Matches(msg, k.Top):
 		s.offset = 0
-	case matches(msg, k.Bottom):
+	case key.Matches(msg, k.Bottom):
 		s.offset = len(s.lines)
-	case matches(msg, k.Search):
+	case key.Matches(msg, k.Search):
 		s.searching = true
-		s.search.set("")
-	case matches(msg, k.NextMatch):
+		s.search.Set("")
+	case key.Matches(msg, k.NextMatch):
 		s.jump(s.cur+1, rows)
 		return nil
-	case matches(msg, k.PrevMatch):
+	case key.Matches(msg, k.PrevMatch):
 		s.jump(s.cur-1, rows)
 		return nil
-	case matches(msg, k.Copy):
-		return m.copyText(s.rec.SHA256, "sha256 of "+clean(s.devName)+" at "+stamp(s.rec.CollectedAt, m.loc))
+	case key.Matches(msg, k.Copy):
+		return m.copyText(s.rec.SHA256, "sha256 of "+common.Clean(s.devName)+" at "+common.Stamp(s.rec.CollectedAt, m.c.Loc))
 	}
 	s.clamp(rows)
 	return nil
@@ -200,16 +202,16 @@ func (m *Model) snapKey(msg tea.KeyPressMsg) tea.Cmd {
 func (m *Model) snapSearchKey(msg tea.KeyPressMsg) {
 	s := m.snap
 	rows := m.snapRows()
-	switch msg.String() {
-	case "esc":
+	switch {
+	case key.Matches(msg, m.c.Keys.Back):
 		s.searching = false
 		s.find("")
 		return
-	case "enter":
+	case key.Matches(msg, m.c.Keys.Accept):
 		s.searching = false
 		return
 	}
-	if changed, _ := s.search.edit(msg); changed {
+	if changed, _ := s.search.Edit(msg, &m.c.Keys); changed {
 		top := s.offset
 		s.find(s.search.String())
 		if len(s.matches) > 0 {
@@ -219,33 +221,33 @@ func (m *Model) snapSearchKey(msg tea.KeyPressMsg) {
 }
 
 func (m *Model) snapView(w, bh int) []string {
-	st := &m.styles
+	st := &m.c.Styles
 	s := m.snap
 	if s == nil {
 		return nil
 	}
-	title := st.Title.Render("Snapshot") + " · " + st.Bold.Render(clean(s.devName)) + " · " + st.Hash.Render(shortHash(clean(s.rec.SHA256)))
+	title := st.Title.Render("Snapshot") + " · " + st.Bold.Render(common.Clean(s.devName)) + " · " + st.Hash.Render(common.ShortHash(common.Clean(s.rec.SHA256)))
 	if !s.rec.CollectedAt.IsZero() {
-		title += " · " + stamp(s.rec.CollectedAt, m.loc)
+		title += " · " + common.Stamp(s.rec.CollectedAt, m.c.Loc)
 	}
 	if !s.loading && s.err == nil {
-		title += st.Dim.Render(fmt.Sprintf(" · %s · %s", plural(len(s.lines), "line", "lines"), humanSize(s.rec.SizeBytes)))
+		title += st.Dim.Render(fmt.Sprintf(" · %s · %s", common.Plural(len(s.lines), "line", "lines"), common.HumanSize(s.rec.SizeBytes)))
 	}
 	var status string
 	switch {
 	case s.searching:
-		status = st.Key.Render("/") + st.Input.Render(clean(s.search.String())) + "█" + st.Dim.Render(matchInfo(s))
+		status = st.Key.Render("/") + st.Input.Render(common.Clean(s.search.String())) + "█" + st.Dim.Render(matchInfo(s))
 	case s.query != "":
-		status = st.Dim.Render("search ") + st.Input.Render(clean(s.query)) + st.Dim.Render(matchInfo(s)+" · n/N next/previous · esc clears")
+		status = st.Dim.Render("search ") + st.Input.Render(common.Clean(s.query)) + st.Dim.Render(matchInfo(s)+" · n/N next/previous · esc clears")
 	default:
 		status = st.Dim.Render("/ searches · y copies the hash · esc goes back")
 	}
-	out := []string{fit(title, w), fit(status, w)}
+	out := []string{common.Fit(title, w), common.Fit(status, w)}
 	switch {
 	case s.loading:
-		return append(out, st.Dim.Render(m.spinner()+" fetching the snapshot…"))
+		return append(out, st.Dim.Render(m.c.Spin()+" fetching the snapshot…"))
 	case s.err != nil:
-		return append(append(out, st.Bad.Render("Could not fetch the snapshot.")), wrapText(clean(s.err.Error()), w)...)
+		return append(append(out, st.Bad.Render("Could not fetch the snapshot.")), common.WrapText(common.Clean(s.err.Error()), w)...)
 	}
 	gw := max(len(fmt.Sprint(len(s.lines))), 3)
 	// Matches by line for the visible window only.
@@ -276,16 +278,16 @@ func matchInfo(s *snapState) string {
 	case len(s.matches) == 0:
 		return " · no match"
 	case s.cur < 0:
-		return fmt.Sprintf(" · %s", plural(len(s.matches), "match", "matches"))
+		return fmt.Sprintf(" · %s", common.Plural(len(s.matches), "match", "matches"))
 	}
 	return fmt.Sprintf(" · match %d of %d", s.cur+1, len(s.matches))
 }
 
 // renderSnapLine is a pure function: a numbered configuration line with
 // its search matches highlighted (cur is the current one, -1 for none).
-func renderSnapLine(no int, line string, ms []match, cur, gw, w int, st *Styles) string {
+func renderSnapLine(no int, line string, ms []match, cur, gw, w int, st *common.Styles) string {
 	var b strings.Builder
-	b.WriteString(st.LineNo.Render(fitRight(fmt.Sprint(no), gw) + " "))
+	b.WriteString(st.LineNo.Render(common.FitRight(fmt.Sprint(no), gw) + " "))
 	at := 0
 	for i, mt := range ms {
 		if mt.start < at || mt.end > len(line) {
@@ -300,7 +302,7 @@ func renderSnapLine(no int, line string, ms []match, cur, gw, w int, st *Styles)
 		at = mt.end
 	}
 	b.WriteString(line[at:])
-	return trunc(b.String(), w)
+	return common.Trunc(b.String(), w)
 }
 
 func (m *Model) snapWheel(delta int) {
@@ -313,6 +315,6 @@ func (m *Model) snapWheel(delta int) {
 func (m *Model) diffWheel(delta int) {
 	if d := m.diff; d != nil {
 		d.offset += delta
-		d.clamp(m.bodyHeight() - 2)
+		d.clamp(m.c.BodyHeight() - 2)
 	}
 }

@@ -10,16 +10,17 @@ import (
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/backend/client"
+	"github.com/cfgsnap/cfgsnap/ui/common"
 )
 
 // statusBar is the top line: mode and where, connection, tenant, device
 // count and running jobs. It is always visible.
 func (m *Model) statusBar(w int) string {
-	st := &m.styles
+	st := &m.c.Styles
 	bar := st.StatusBar
 	sep := bar.Render(" │ ")
 	app := st.StatusApp.Render(" cfgsnap ")
-	if !m.wide() {
+	if !m.c.Wide() {
 		app = bar.Render(" ") // every cell counts at 80 columns
 	}
 
@@ -37,11 +38,11 @@ func (m *Model) statusBar(w int) string {
 		// Narrow windows show the tenant's ID; its name is in the title
 		// of the device list there.
 		label := m.tenantName(t)
-		if !m.wide() {
+		if !m.c.Wide() {
 			label = t
 		}
-		right = append(right, bar.Render(clean(label)))
-		right = append(right, bar.Render(plural(len(m.fleet.devices), "device", "devices")))
+		right = append(right, bar.Render(common.Clean(label)))
+		right = append(right, bar.Render(common.Plural(len(m.fleet.devices), "device", "devices")))
 	}
 	running, waiting, watching, _ := m.jobs.counts()
 	var jobs []string
@@ -55,22 +56,22 @@ func (m *Model) statusBar(w int) string {
 		jobs = append(jobs, fmt.Sprintf("%d watched", watching))
 	}
 	if len(jobs) > 0 {
-		right = append(right, st.ConnWarn.Render(m.spinner()+" "+strings.Join(jobs, ", ")))
+		right = append(right, st.ConnWarn.Render(m.c.Spin()+" "+strings.Join(jobs, ", ")))
 	} else {
 		right = append(right, bar.Render("no jobs"))
 	}
 	tail := strings.Join(right, sep) + bar.Render(" ")
 
-	head := app + bar.Render(string(m.mode())+" ")
+	head := app + bar.Render(string(m.c.Mode())+" ")
 	after := ""
 	if conn != "" {
 		after = bar.Render(" ") + conn
 	}
 	// The location gets the room that is left, cut from the left: the end
 	// of a path or URL is the part that tells them apart.
-	where := clean(m.whereText())
-	room := w - ansiWidth(head) - ansiWidth(after) - ansiWidth(sep) - ansiWidth(tail)
-	if ww := ansiWidth(where); ww > room {
+	where := common.Clean(m.c.Where())
+	room := w - common.Width(head) - common.Width(after) - common.Width(sep) - common.Width(tail)
+	if ww := common.Width(where); ww > room {
 		if room > 1 {
 			where = ansi.TruncateLeft(where, ww-room+1, "…")
 		} else {
@@ -79,10 +80,10 @@ func (m *Model) statusBar(w int) string {
 	}
 	left := head + bar.Render(where) + after
 	gap := sep
-	if free := w - ansiWidth(left) - ansiWidth(tail); free > ansiWidth(sep) {
+	if free := w - common.Width(left) - common.Width(tail); free > common.Width(sep) {
 		gap = bar.Render(strings.Repeat(" ", free))
 	}
-	return fit(left+gap+tail, w)
+	return common.Fit(left+gap+tail, w)
 }
 
 // Footer tasks (gh-dash): a line that says what the tool just did or is
@@ -106,21 +107,24 @@ type task struct {
 type taskList struct {
 	items []task
 	next  int
+	now   func() time.Time
 }
 
 // taskLinger is how long a finished task stays in the footer.
 const taskLinger = 6 * time.Second
 
-func (t *taskList) start(now time.Time, text string) int {
+// Start shows a running task; Finish ends it.
+func (t *taskList) Start(text string) int {
 	t.next++
-	t.items = append(t.items, task{id: t.next, state: taskRunning, text: text, at: now})
+	t.items = append(t.items, task{id: t.next, state: taskRunning, text: text, at: t.now()})
 	return t.next
 }
 
-func (t *taskList) finish(id int, now time.Time, ok bool, text string) {
+// Finish ends task id with its outcome.
+func (t *taskList) Finish(id int, ok bool, text string) {
 	for i := range t.items {
 		if t.items[i].id == id {
-			t.items[i].state, t.items[i].text, t.items[i].at = taskFailed, text, now
+			t.items[i].state, t.items[i].text, t.items[i].at = taskFailed, text, t.now()
 			if ok {
 				t.items[i].state = taskDone
 			}
@@ -129,12 +133,14 @@ func (t *taskList) finish(id int, now time.Time, ok bool, text string) {
 	}
 }
 
-func (t *taskList) done(now time.Time, format string, args ...any) {
-	t.finish(t.start(now, ""), now, true, fmt.Sprintf(format, args...))
+// Done shows something that just worked.
+func (t *taskList) Done(format string, args ...any) {
+	t.Finish(t.Start(""), true, fmt.Sprintf(format, args...))
 }
 
-func (t *taskList) fail(now time.Time, format string, args ...any) {
-	t.finish(t.start(now, ""), now, false, fmt.Sprintf(format, args...))
+// Fail shows something that just failed.
+func (t *taskList) Fail(format string, args ...any) {
+	t.Finish(t.Start(""), false, fmt.Sprintf(format, args...))
 }
 
 func (t *taskList) expire(now time.Time) {
@@ -166,18 +172,18 @@ func (t *taskList) latest() (task, bool) {
 }
 
 func (m *Model) taskLine(w int) string {
-	st := &m.styles
+	st := &m.c.Styles
 	t, ok := m.tasks.latest()
 	if !ok {
 		return ""
 	}
 	switch t.state {
 	case taskRunning:
-		return st.Running.Render(m.spinner()) + " " + trunc(t.text, w-2)
+		return st.Running.Render(m.c.Spin()) + " " + common.Trunc(t.text, w-2)
 	case taskDone:
-		return st.OK.Render("✓") + " " + trunc(t.text, w-2)
+		return st.OK.Render("✓") + " " + common.Trunc(t.text, w-2)
 	}
-	return st.Bad.Render("✗") + " " + trunc(t.text, w-2)
+	return st.Bad.Render("✗") + " " + common.Trunc(t.text, w-2)
 }
 
 // footer is the short key help of what is in front, with the keys that
@@ -188,17 +194,17 @@ func (m *Model) footer(w int) string {
 }
 
 func (m *Model) shortHelp() []key.Binding {
-	k := m.keys
+	k := m.c.Keys
 	switch m.overlay {
 	case overlayConfirm:
 		return []key.Binding{k.Yes, k.No}
 	case overlayHelp:
-		return []key.Binding{withHelp(k.Back, "any key", "closes help")}
+		return []key.Binding{common.WithHelp(k.Back, "any key", "closes help")}
 	case overlayPicker:
-		return []key.Binding{withHelp(k.Yes, "enter", "select"), withHelp(k.Back, "esc", "cancel")}
+		return []key.Binding{common.WithHelp(k.Yes, "enter", "select"), common.WithHelp(k.Back, "esc", "cancel")}
 	}
 	if m.inputActive() {
-		return []key.Binding{withHelp(k.Yes, "enter", "done"), withHelp(k.Back, "esc", "clear")}
+		return []key.Binding{common.WithHelp(k.Yes, "enter", "done"), common.WithHelp(k.Back, "esc", "clear")}
 	}
 	switch m.screen() {
 	case screenHistory:
@@ -208,10 +214,10 @@ func (m *Model) shortHelp() []key.Binding {
 	case screenSnapshot:
 		return []key.Binding{k.Search, k.NextMatch, k.PrevMatch, k.Copy, k.Back, k.Help, k.Quit}
 	case screenLog:
-		return []key.Binding{k.Down, k.Up, withHelp(k.Back, "esc/L", "close log"), k.Help, k.Quit}
+		return []key.Binding{k.Down, k.Up, common.WithHelp(k.Back, "esc/L", "close log"), k.Help, k.Quit}
 	}
-	if m.focusTenants && m.wide() {
-		return []key.Binding{k.Down, k.Up, withHelp(k.Focus, "enter/tab", "devices"), k.Help, k.Quit}
+	if m.focusTenants && m.c.Wide() {
+		return []key.Binding{k.Down, k.Up, common.WithHelp(k.Focus, "enter/tab", "devices"), k.Help, k.Quit}
 	}
 	var b []key.Binding
 	if d, ok := m.fleet.current(); ok {
@@ -225,20 +231,15 @@ func (m *Model) shortHelp() []key.Binding {
 	}
 	// What does not fit is cut from the end: ? and q come early.
 	b = append(b, k.Backup, k.BackupMany, k.History, k.Filter, k.Help, k.Quit, k.Mark)
-	if !m.wide() {
-		b = append(b, withHelp(k.NextTenant, "[ ] t", "tenant"))
+	if !m.c.Wide() {
+		b = append(b, common.WithHelp(k.NextTenant, "[ ] t", "tenant"))
 	}
 	if d, ok := m.fleet.current(); ok && d.LastBackup != nil {
 		b = append(b, k.Copy)
 	}
 	b = append(b, k.Sort)
-	if m.wide() {
+	if m.c.Wide() {
 		b = append(b, k.Focus)
 	}
 	return append(b, k.Log)
-}
-
-func withHelp(b key.Binding, k, desc string) key.Binding {
-	b.SetHelp(k, desc)
-	return b
 }

@@ -14,11 +14,14 @@ import (
 	"time"
 
 	"charm.land/bubbles/v2/help"
+	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/spinner"
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/colorprofile"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/backend/client"
+	"github.com/cfgsnap/cfgsnap/ui/common"
 )
 
 // Options configure the TUI.
@@ -40,9 +43,6 @@ type Options struct {
 const (
 	tickFast = 100 * time.Millisecond
 	tickSlow = time.Second
-	// requestTimeout bounds inventory, history and snapshot requests: the
-	// user must never wait on a dead link without being told.
-	requestTimeout = 20 * time.Second
 )
 
 type screen int
@@ -68,19 +68,11 @@ const (
 // render through pure functions; only this model returns a tea.View.
 type Model struct {
 	opts    Options
-	client  client.Client
-	ctx     context.Context
+	c       *common.Common
 	cancel  context.CancelFunc
-	now     func() time.Time
-	loc     *time.Location
 	noColor bool
 	isDark  bool
-	styles  Styles
-	keys    keyMap
 	help    help.Model
-
-	width, height int
-	sized         bool
 
 	conn     client.ConnState
 	frame    int
@@ -138,31 +130,34 @@ func newModel(ctx context.Context, opts Options) *Model {
 	ctx, cancel := context.WithCancel(ctx)
 	m := &Model{
 		opts:    opts,
-		client:  opts.Client,
-		ctx:     ctx,
 		cancel:  cancel,
-		now:     opts.Now,
-		loc:     time.Local,
 		noColor: opts.NoColor || os.Getenv("NO_COLOR") != "",
 		isDark:  true, // most terminals on jump hosts; the query corrects it
-		keys:    newKeyMap(),
 		help:    help.New(),
 		bridge:  newBridge(),
 		results: map[devKey]*result{},
 		screens: []screen{screenFleet},
 	}
+	m.c = &common.Common{
+		Ctx: ctx, Client: opts.Client, Keys: common.NewKeyMap(), Now: opts.Now, Loc: time.Local,
+		User: opts.User, Concurrency: opts.Concurrency, Version: opts.Version,
+		Spinner: spinner.New(spinner.WithSpinner(spinner.MiniDot)),
+		Log:     m.addLog,
+		Tasks:   &m.tasks,
+	}
+	m.tasks.now = m.c.Now
 	m.fleet.init()
 	m.jobs.init()
 	m.setStyles()
-	if m.client != nil {
-		m.conn = m.client.ConnState()
+	if m.c.Client != nil {
+		m.conn = m.c.Client.ConnState()
 	}
 	return m
 }
 
 func (m *Model) setStyles() {
-	m.styles = newStyles(m.noColor, m.isDark)
-	m.help.Styles = m.styles.helpStyles()
+	m.c.Styles = common.NewStyles(m.noColor, m.isDark)
+	m.help.Styles = m.c.Styles.HelpStyles()
 }
 
 // Run runs the TUI in the alternate screen with the mouse on and returns
@@ -201,16 +196,11 @@ func (m *Model) shutdown() {
 	m.cancel()
 }
 
-func (m *Model) nextReq() int {
-	m.seq++
-	return m.seq
-}
-
 // Init loads the tenants and starts the bridge listener and the tick.
 func (m *Model) Init() tea.Cmd {
 	cmds := []tea.Cmd{m.loadTenants(), tea.RequestBackgroundColor}
 	if !m.syncMode {
-		cmds = append(cmds, m.bridge.listen(m.ctx), m.startTick(false))
+		cmds = append(cmds, m.bridge.listen(m.c.Ctx), m.startTick(false))
 	}
 	return tea.Batch(cmds...)
 }
@@ -253,28 +243,30 @@ func (m *Model) onTick(msg tickMsg) tea.Cmd {
 		return nil // a tick of an older cadence
 	}
 	if m.animating() && !m.stillSpinner {
-		m.frame++
+		// The spinner's own tick would run at its own pace even when
+		// nothing animates; our one tick drives it instead.
+		m.c.Spinner, _ = m.c.Spinner.Update(m.c.Spinner.Tick())
 	}
 	m.pollConn()
-	m.tasks.expire(m.now())
+	m.tasks.expire(m.c.Now())
 	return m.startTick(m.animating())
 }
 
 func (m *Model) pollConn() {
-	if m.client == nil {
+	if m.c.Client == nil {
 		return
 	}
-	c := m.client.ConnState()
+	c := m.c.Client.ConnState()
 	if c == m.conn {
 		return
 	}
 	switch c {
 	case client.ConnConnected:
-		m.addLog(logInfo, "connection to %s restored", clean(m.client.Where()))
+		m.addLog(common.LogInfo, "connection to %s restored", common.Clean(m.c.Client.Where()))
 	case client.ConnReconnecting:
-		m.addLog(logWarn, "connection to %s lost, reconnecting", clean(m.client.Where()))
+		m.addLog(common.LogWarn, "connection to %s lost, reconnecting", common.Clean(m.c.Client.Where()))
 	case client.ConnDisconnected:
-		m.addLog(logError, "disconnected from %s", clean(m.client.Where()))
+		m.addLog(common.LogError, "disconnected from %s", common.Clean(m.c.Client.Where()))
 	}
 	m.conn = c
 }
@@ -308,9 +300,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 func (m *Model) update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
-		m.width, m.height, m.sized = msg.Width, msg.Height, true
+		m.c.Width, m.c.Height, m.c.Sized = msg.Width, msg.Height, true
 		m.help.SetWidth(msg.Width)
-		if !m.wide() {
+		if !m.c.Wide() {
 			m.focusTenants = false // the tenant pane is gone
 		}
 		m.clampAll()
@@ -326,7 +318,7 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		if m.syncMode {
 			return cmd
 		}
-		return tea.Batch(cmd, m.bridge.listen(m.ctx))
+		return tea.Batch(cmd, m.bridge.listen(m.c.Ctx))
 	case tenantsMsg:
 		return m.onTenants(msg)
 	case devicesMsg:
@@ -381,7 +373,7 @@ func (m *Model) onBridge(msg bridgeMsg) tea.Cmd {
 	if msg.dropped > 0 {
 		// Notifications were lost under load: reload rather than show a
 		// stale fleet.
-		m.addLog(logWarn, "%d notifications dropped under load; reloading", msg.dropped)
+		m.addLog(common.LogWarn, "%d notifications dropped under load; reloading", msg.dropped)
 		cmds = append(cmds, m.loadDevices())
 		if m.hist != nil {
 			cmds = append(cmds, m.loadHistory(false))
@@ -391,12 +383,12 @@ func (m *Model) onBridge(msg bridgeMsg) tea.Cmd {
 }
 
 func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
-	k := msg.String()
+	k := &m.c.Keys
 	switch m.overlay {
 	case overlayConfirm:
 		return m.confirmKey(msg)
 	case overlayHelp:
-		if k == "ctrl+c" {
+		if key.Matches(msg, k.Interrupt) {
 			return m.requestQuit()
 		}
 		m.overlay = overlayNone
@@ -405,18 +397,18 @@ func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
 		return m.pickerKey(msg)
 	}
 	if m.inputActive() {
-		if k == "ctrl+c" {
+		if key.Matches(msg, k.Interrupt) {
 			return m.requestQuit()
 		}
 		return m.inputKey(msg)
 	}
 	switch {
-	case k == "ctrl+c" || k == "q":
+	case key.Matches(msg, k.Quit):
 		return m.requestQuit()
-	case k == "?":
+	case key.Matches(msg, k.Help):
 		m.overlay = overlayHelp
 		return nil
-	case k == "L":
+	case key.Matches(msg, k.Log):
 		if m.screen() == screenLog {
 			m.pop()
 		} else {
@@ -456,10 +448,10 @@ func (m *Model) onPaste(s string) {
 	}
 	switch m.screen() {
 	case screenFleet:
-		m.fleet.filter.paste(s)
+		m.fleet.filter.Paste(s)
 		m.resortKeep()
 	case screenSnapshot:
-		m.snap.search.paste(s)
+		m.snap.search.Paste(s)
 		m.snap.find(m.snap.search.String())
 	}
 }
@@ -485,13 +477,13 @@ func (m *Model) requestQuit() tea.Cmd {
 			them = "it"
 		}
 		what := "Quitting cancels " + them + ": the devices are left as they were."
-		if m.client != nil && m.client.Mode() == client.ModeRemote {
+		if m.c.Client != nil && m.c.Client.Mode() == client.ModeRemote {
 			what = "The backup service finishes " + them + " and keeps the result."
 		}
 		m.openConfirm(&confirmState{
 			kind:  confirmQuit,
 			title: "Quit?",
-			lines: []string{plural(n, "backup is", "backups are") + " still running.", what},
+			lines: []string{common.Plural(n, "backup is", "backups are") + " still running.", what},
 			yes:   "quit",
 		})
 		return nil
@@ -506,14 +498,12 @@ func (m *Model) clampAll() {
 		m.hist.clamp(m.historyRows())
 	}
 	if m.diff != nil {
-		m.diff.clamp(m.bodyHeight() - 2)
+		m.diff.clamp(m.c.BodyHeight() - 2)
 	}
 	if m.snap != nil {
-		m.snap.clamp(m.bodyHeight() - 2)
+		m.snap.clamp(m.c.BodyHeight() - 2)
 	}
 }
-
-func (m *Model) bodyHeight() int { return max(m.height-3, 1) }
 
 // Minimum size below which the layout cannot work at all; the brief's
 // target is 80×24, this is only to never draw garbage.
@@ -526,13 +516,13 @@ func (m *Model) View() tea.View {
 	v.AltScreen = true
 	v.MouseMode = tea.MouseModeCellMotion
 	v.WindowTitle = "cfgsnap"
-	if !m.sized {
+	if !m.c.Sized {
 		// The size is not known yet: anything wider would wrap.
 		v.SetContent("cfgsnap")
 		return v
 	}
-	if m.width < minWidth || m.height < minHeight {
-		v.SetContent(trunc(fmt.Sprintf("too small: %d×%d, need %d×%d", m.width, m.height, minWidth, minHeight), m.width))
+	if m.c.Width < minWidth || m.c.Height < minHeight {
+		v.SetContent(common.Trunc(fmt.Sprintf("too small: %d×%d, need %d×%d", m.c.Width, m.c.Height, minWidth, minHeight), m.c.Width))
 		return v
 	}
 	v.SetContent(m.render())
@@ -540,7 +530,7 @@ func (m *Model) View() tea.View {
 }
 
 func (m *Model) render() string {
-	w, bh := m.width, m.bodyHeight()
+	w, bh := m.c.Width, m.c.BodyHeight()
 	var body []string
 	if m.overlay == overlayHelp {
 		body = m.helpView(w, bh)
@@ -553,10 +543,10 @@ func (m *Model) render() string {
 			body = m.overlayBox(body, w, m.pickerView(w, bh))
 		}
 	}
-	lines := make([]string, 0, m.height)
+	lines := make([]string, 0, m.c.Height)
 	lines = append(lines, m.statusBar(w))
-	lines = append(lines, block(body, w, bh)...)
-	lines = append(lines, fit(m.taskLine(w), w), fit(m.footer(w), w))
+	lines = append(lines, common.Block(body, w, bh)...)
+	lines = append(lines, common.Fit(m.taskLine(w), w), common.Fit(m.footer(w), w))
 	return strings.Join(lines, "\n")
 }
 
@@ -572,21 +562,4 @@ func (m *Model) screenView(w, h int) []string {
 		return m.logView(w, h)
 	}
 	return m.fleetView(w, h)
-}
-
-// spinner returns the current spinner frame.
-func (m *Model) spinner() string {
-	frames := []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"}
-	return frames[m.frame%len(frames)]
-}
-
-func (m *Model) mode() client.Mode {
-	if m.client == nil {
-		return client.ModeDirect
-	}
-	return m.client.Mode()
-}
-
-func (m *Model) reqCtx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(m.ctx, requestTimeout)
 }
