@@ -2,6 +2,8 @@ package ui
 
 import (
 	tea "charm.land/bubbletea/v2"
+
+	"github.com/cfgsnap/cfgsnap/ui/common"
 )
 
 // wheelStep is how many lines one wheel notch scrolls.
@@ -56,7 +58,7 @@ func (m *Model) onWheel(ms tea.Mouse) tea.Cmd {
 	case screenSnapshot:
 		m.snapWheel(delta)
 	case screenLog:
-		m.logWheel(delta)
+		m.logv.Update(common.WheelMsg{X: ms.X, Y: ms.Y - 1, Delta: delta})
 	}
 	return nil
 }

@@ -214,7 +214,7 @@ func (m *Model) shortHelp() []key.Binding {
 	case screenSnapshot:
 		return []key.Binding{k.Search, k.NextMatch, k.PrevMatch, k.Copy, k.Back, k.Help, k.Quit}
 	case screenLog:
-		return []key.Binding{k.Down, k.Up, common.WithHelp(k.Back, "esc/L", "close log"), k.Help, k.Quit}
+		return m.logv.ShortHelp()
 	}
 	if m.focusTenants && m.c.Wide() {
 		return []key.Binding{k.Down, k.Up, common.WithHelp(k.Focus, "enter/tab", "devices"), k.Help, k.Quit}

@@ -22,6 +22,7 @@ import (
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/backend/client"
 	"github.com/cfgsnap/cfgsnap/ui/common"
+	"github.com/cfgsnap/cfgsnap/ui/logpane"
 )
 
 // Options configure the TUI.
@@ -101,7 +102,7 @@ type Model struct {
 	hist    *historyState
 	diff    *diffState
 	snap    *snapState
-	logv    logState
+	logv    *logpane.Model
 
 	screens []screen
 	overlay overlay
@@ -146,6 +147,7 @@ func newModel(ctx context.Context, opts Options) *Model {
 		Tasks:   &m.tasks,
 	}
 	m.tasks.now = m.c.Now
+	m.logv = logpane.New(m.c)
 	m.fleet.init()
 	m.jobs.init()
 	m.setStyles()
@@ -293,8 +295,20 @@ func (m *Model) pop() {
 // Update routes messages: async results to the screen that asked for
 // them (by request or job ID), keys to the overlay or screen in front.
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
-	cmd := m.update(msg)
-	return m, tea.Batch(cmd, m.ensureTick())
+	cmds := []tea.Cmd{m.update(msg)}
+	// What components sent while handling msg is handled now, in order,
+	// before the frame is drawn.
+	for out := m.c.TakeOutbox(); len(out) > 0; out = m.c.TakeOutbox() {
+		for _, o := range out {
+			cmds = append(cmds, m.update(o))
+		}
+	}
+	return m, tea.Batch(append(cmds, m.ensureTick())...)
+}
+
+// addLog records an entry in the session log.
+func (m *Model) addLog(level common.LogLevel, format string, args ...any) {
+	m.logv.Add(level, format, args...)
 }
 
 func (m *Model) update(msg tea.Msg) tea.Cmd {
@@ -344,6 +358,11 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		return nil
 	case tea.KeyPressMsg:
 		return m.onKey(msg)
+	case common.BackMsg:
+		m.pop()
+		return nil
+	case common.CopyMsg:
+		return m.copyText(msg.Text, msg.What)
 	case tea.MouseClickMsg:
 		return m.onClick(msg.Mouse())
 	case tea.MouseWheelMsg:
@@ -413,7 +432,7 @@ func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
 			m.pop()
 		} else {
 			m.push(screenLog)
-			m.logv.follow = true
+			m.logv.Open()
 		}
 		return nil
 	}
@@ -427,7 +446,7 @@ func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
 	case screenSnapshot:
 		return m.snapKey(msg)
 	case screenLog:
-		return m.logKey(msg)
+		return m.logv.Update(msg)
 	}
 	return nil
 }
@@ -559,7 +578,7 @@ func (m *Model) screenView(w, h int) []string {
 	case screenSnapshot:
 		return m.snapView(w, h)
 	case screenLog:
-		return m.logView(w, h)
+		return strings.Split(m.logv.View(), "\n")
 	}
 	return m.fleetView(w, h)
 }

@@ -114,3 +114,19 @@ func (c *Common) BodyHeight() int { return max(c.Height-3, 1) }
 
 // Wide reports whether the window has room for the tenant pane.
 func (c *Common) Wide() bool { return c.Width >= 100 }
+
+// Messages components send to the root (through Send or as commands).
+
+// BackMsg closes the screen in front.
+type BackMsg struct{}
+
+// WheelMsg is a mouse wheel notch over a component, in body coordinates;
+// Delta is negative upwards.
+type WheelMsg struct{ X, Y, Delta int }
+
+// ClickMsg is a left click in body coordinates.
+type ClickMsg struct{ X, Y int }
+
+// CopyMsg asks the root to copy Text to the clipboard; What says what it
+// is, for the footer and the log.
+type CopyMsg struct{ Text, What string }
