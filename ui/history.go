@@ -13,6 +13,8 @@ import (
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/ui/common"
+	"github.com/cfgsnap/cfgsnap/ui/diffview"
+	"github.com/cfgsnap/cfgsnap/ui/snapview"
 )
 
 // historyPage is how many snapshots one request asks for; scrolling to
@@ -485,4 +487,18 @@ func (m *Model) historyWheel(delta int) tea.Cmd {
 		return m.loadHistory(true)
 	}
 	return nil
+}
+
+func (m *Model) openDiff(tenant, device, devName string, from, to api.SnapshotRecord) tea.Cmd {
+	var cmd tea.Cmd
+	m.diff, cmd = diffview.Open(m.c, &m.contents, tenant, device, devName, from, to)
+	m.push(screenDiff)
+	return cmd
+}
+
+func (m *Model) openSnapshot(tenant, device, devName string, rec api.SnapshotRecord) tea.Cmd {
+	var cmd tea.Cmd
+	m.snap, cmd = snapview.Open(m.c, &m.contents, tenant, device, devName, rec)
+	m.push(screenSnapshot)
+	return cmd
 }

@@ -54,9 +54,13 @@ func (m *Model) onWheel(ms tea.Mouse) tea.Cmd {
 	case screenHistory:
 		return m.historyWheel(delta)
 	case screenDiff:
-		m.diffWheel(delta)
+		if m.diff != nil {
+			m.diff.Update(common.WheelMsg{X: ms.X, Y: ms.Y - 1, Delta: delta})
+		}
 	case screenSnapshot:
-		m.snapWheel(delta)
+		if m.snap != nil {
+			m.snap.Update(common.WheelMsg{X: ms.X, Y: ms.Y - 1, Delta: delta})
+		}
 	case screenLog:
 		m.logv.Update(common.WheelMsg{X: ms.X, Y: ms.Y - 1, Delta: delta})
 	}

@@ -59,32 +59,6 @@ func TestFingerprints(t *testing.T) {
 	}
 }
 
-func TestComputeDiff(t *testing.T) {
-	old := "a\nb\nc\nd\ne\nf\ng\nh\ni\nj\nk\n"
-	new := "a\nB\nc\nd\ne\nf\ng\nh\ni\nj\nk\nl"
-	res, err := computeDiff(old, new)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.adds != 2 || res.dels != 1 || len(res.hunks) != 2 {
-		t.Fatalf("+%d −%d in %d hunks, want +2 −1 in 2", res.adds, res.dels, len(res.hunks))
-	}
-	var got []string
-	for _, l := range res.lines {
-		got = append(got, fmt.Sprintf("%c%d/%d %s", l.kind, l.oldNo, l.newNo, l.text))
-	}
-	want := []string{
-		"@0/0 @@ -1,5 +1,5 @@", " 1/1 a", "-2/0 b", "+0/2 B", " 3/3 c", " 4/4 d", " 5/5 e",
-		"@0/0 @@ -9,3 +9,4 @@", " 9/9 i", " 10/10 j", " 11/11 k", "+0/12 l", `\0/0 \ No newline at end of file`,
-	}
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Fatalf("diff lines:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
-	if same, _ := computeDiff(old, old); len(same.lines) != 0 {
-		t.Fatal("identical inputs gave a diff")
-	}
-}
-
 func TestCleanRemovesControls(t *testing.T) {
 	for in, want := range map[string]string{
 		"plain":                "plain",

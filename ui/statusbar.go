@@ -210,9 +210,13 @@ func (m *Model) shortHelp() []key.Binding {
 	case screenHistory:
 		return []key.Binding{k.View, k.Diff, k.Mark, k.Copy, k.Backup, k.Back, k.Help, k.Quit}
 	case screenDiff:
-		return []key.Binding{k.NextHunk, k.PrevHunk, k.Down, k.PageDown, k.Back, k.Help, k.Quit}
+		if m.diff != nil {
+			return m.diff.ShortHelp()
+		}
 	case screenSnapshot:
-		return []key.Binding{k.Search, k.NextMatch, k.PrevMatch, k.Copy, k.Back, k.Help, k.Quit}
+		if m.snap != nil {
+			return m.snap.ShortHelp()
+		}
 	case screenLog:
 		return m.logv.ShortHelp()
 	}

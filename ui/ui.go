@@ -22,7 +22,9 @@ import (
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/backend/client"
 	"github.com/cfgsnap/cfgsnap/ui/common"
+	"github.com/cfgsnap/cfgsnap/ui/diffview"
 	"github.com/cfgsnap/cfgsnap/ui/logpane"
+	"github.com/cfgsnap/cfgsnap/ui/snapview"
 )
 
 // Options configure the TUI.
@@ -100,8 +102,8 @@ type Model struct {
 	jobs    jobQueue
 	results map[devKey]*result
 	hist    *historyState
-	diff    *diffState
-	snap    *snapState
+	diff    *diffview.Model
+	snap    *snapview.Model
 	logv    *logpane.Model
 
 	screens []screen
@@ -111,7 +113,7 @@ type Model struct {
 	tasks   taskList
 
 	snapWatch snapWatch
-	contents  contentCache
+	contents  common.ContentCache
 }
 
 type devKey struct{ tenant, device string }
@@ -237,7 +239,7 @@ func (m *Model) ensureTick() tea.Cmd {
 
 func (m *Model) animating() bool {
 	return m.jobs.activeCount() > 0 || m.tasks.running() > 0 || m.tenantsLoading || m.fleet.loading ||
-		(m.hist != nil && m.hist.loading) || (m.diff != nil && m.diff.loading) || (m.snap != nil && m.snap.loading)
+		(m.hist != nil && m.hist.loading) || (m.diff != nil && m.diff.Loading()) || (m.snap != nil && m.snap.Loading())
 }
 
 func (m *Model) onTick(msg tickMsg) tea.Cmd {
@@ -347,11 +349,21 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		return nil
 	case historyMsg:
 		return m.onHistory(msg)
-	case contentMsg:
-		m.onContent(msg)
+	case snapview.LoadedMsg:
+		if msg.Err == nil {
+			m.contents.Put(msg.Rec.SHA256, msg.Content)
+		}
+		if m.snap != nil {
+			return m.snap.Update(msg)
+		}
 		return nil
-	case diffMsg:
-		m.onDiff(msg)
+	case diffview.LoadedMsg:
+		for h, b := range msg.Contents {
+			m.contents.Put(h, b)
+		}
+		if m.diff != nil {
+			return m.diff.Update(msg)
+		}
 		return nil
 	case forgetMsg:
 		m.onForget(msg)
@@ -442,9 +454,13 @@ func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
 	case screenHistory:
 		return m.historyKey(msg)
 	case screenDiff:
-		return m.diffKey(msg)
+		if m.diff != nil {
+			return m.diff.Update(msg)
+		}
 	case screenSnapshot:
-		return m.snapKey(msg)
+		if m.snap != nil {
+			return m.snap.Update(msg)
+		}
 	case screenLog:
 		return m.logv.Update(msg)
 	}
@@ -456,7 +472,7 @@ func (m *Model) inputActive() bool {
 	case screenFleet:
 		return m.fleet.filtering
 	case screenSnapshot:
-		return m.snap != nil && m.snap.searching
+		return m.snap != nil && m.snap.Searching()
 	}
 	return false
 }
@@ -470,8 +486,7 @@ func (m *Model) onPaste(s string) {
 		m.fleet.filter.Paste(s)
 		m.resortKeep()
 	case screenSnapshot:
-		m.snap.search.Paste(s)
-		m.snap.find(m.snap.search.String())
+		m.snap.Update(tea.PasteMsg{Content: s})
 	}
 }
 
@@ -480,7 +495,7 @@ func (m *Model) inputKey(msg tea.KeyPressMsg) tea.Cmd {
 	case screenFleet:
 		m.fleetFilterKey(msg)
 	case screenSnapshot:
-		m.snapSearchKey(msg)
+		m.snap.Update(msg)
 	}
 	return nil
 }
@@ -515,12 +530,6 @@ func (m *Model) clampAll() {
 	m.fleet.clamp(m.fleetListRows())
 	if m.hist != nil {
 		m.hist.clamp(m.historyRows())
-	}
-	if m.diff != nil {
-		m.diff.clamp(m.c.BodyHeight() - 2)
-	}
-	if m.snap != nil {
-		m.snap.clamp(m.c.BodyHeight() - 2)
 	}
 }
 
@@ -574,9 +583,15 @@ func (m *Model) screenView(w, h int) []string {
 	case screenHistory:
 		return m.historyView(w, h)
 	case screenDiff:
-		return m.diffView(w, h)
+		if m.diff != nil {
+			return strings.Split(m.diff.View(), "\n")
+		}
+		return nil
 	case screenSnapshot:
-		return m.snapView(w, h)
+		if m.snap != nil {
+			return strings.Split(m.snap.View(), "\n")
+		}
+		return nil
 	case screenLog:
 		return strings.Split(m.logv.View(), "\n")
 	}
