@@ -407,8 +407,8 @@ func TestHistoryPagesOnScroll(t *testing.T) {
 	h.keys("G")
 	h.mustShow("120 snapshots")
 	h.keys("G")
-	if len(h.m.hist.recs) != 120 {
-		t.Fatalf("%d snapshots loaded, want 120 without duplicates", len(h.m.hist.recs))
+	if h.m.hist.Len() != 120 {
+		t.Fatalf("%d snapshots loaded, want 120 without duplicates", h.m.hist.Len())
 	}
 }
 

@@ -88,7 +88,7 @@ func renderDetail(dd detailData, w int, st *common.Styles) []string {
 		head := st.OK.Render("✓ Backed up"+by) + " " + common.Stamp(at, dd.loc) + st.Dim.Render(" ("+common.Ago(dd.now, at)+")") + " · " + changedText(r.IsChanged(), r.PreviousHash, st)
 		add(head)
 		out = append(out, hashLines(common.Clean(r.SHA256), common.Clean(r.PreviousHash), r.IsChanged(), st)...)
-		add(st.Dim.Render(common.JoinNonEmpty(" · ", common.HumanSize(r.SizeBytes), rosText(r.RouterOSVersion), "took "+common.Millis(r.DurationMS), shortJob(r.JobID))))
+		add(st.Dim.Render(common.JoinNonEmpty(" · ", common.HumanSize(r.SizeBytes), common.RosText(r.RouterOSVersion), "took "+common.Millis(r.DurationMS), shortJob(r.JobID))))
 		return out
 	}
 
@@ -108,18 +108,11 @@ func renderDetail(dd detailData, w int, st *common.Styles) []string {
 		}
 		add("Last backup " + common.Stamp(lb.CollectedAt, dd.loc) + st.Dim.Render(" ("+common.Ago(dd.now, lb.CollectedAt)+", "+common.Clean(string(lb.Trigger))+by+")") + " · " + changedText(lb.Changed, lb.PreviousHash, st))
 		out = append(out, hashLines(common.Clean(lb.SHA256), common.Clean(lb.PreviousHash), lb.Changed, st)...)
-		add(st.Dim.Render(common.JoinNonEmpty(" · ", common.HumanSize(lb.SizeBytes), rosText(lb.RouterOSVersion), "took "+common.Millis(lb.DurationMS))))
+		add(st.Dim.Render(common.JoinNonEmpty(" · ", common.HumanSize(lb.SizeBytes), common.RosText(lb.RouterOSVersion), "took "+common.Millis(lb.DurationMS))))
 	} else if !d.Busy {
 		add(st.Dim.Render("Never backed up. b backs it up now."))
 	}
 	return out
-}
-
-func rosText(v string) string {
-	if v == "" {
-		return ""
-	}
-	return "RouterOS " + common.Clean(v)
 }
 
 func shortJob(id string) string {

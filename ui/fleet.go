@@ -13,6 +13,7 @@ import (
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/ui/common"
+	"github.com/cfgsnap/cfgsnap/ui/history"
 )
 
 type sortKey int
@@ -418,8 +419,8 @@ func (m *Model) onSnapshot(ev snapshotMsg) {
 			}
 		}
 	}
-	if h := m.hist; h != nil && h.tenant == ev.tenant && h.device == rec.DeviceID {
-		h.add(rec)
+	if m.hist != nil && m.hist.Shows(ev.tenant, rec.DeviceID) {
+		m.hist.Add(rec)
 	}
 }
 
@@ -518,7 +519,10 @@ func (m *Model) fleetKey(msg tea.KeyPressMsg) tea.Cmd {
 		return m.backupMany()
 	case key.Matches(msg, k.History):
 		if d, ok := f.current(); ok {
-			return m.openHistory(f.tenant, d)
+			var cmd tea.Cmd
+			m.hist, cmd = history.Open(m.c, f.tenant, m.tenantName(f.tenant), d)
+			m.push(screenHistory)
+			return cmd
 		}
 	case key.Matches(msg, k.Copy):
 		if d, ok := f.current(); ok {

@@ -30,7 +30,9 @@ func (m *Model) onClick(ms tea.Mouse) tea.Cmd {
 	case screenFleet:
 		return m.fleetClick(ms.X, y)
 	case screenHistory:
-		m.historyClick(y)
+		if m.hist != nil {
+			m.hist.Update(common.ClickMsg{X: ms.X, Y: y})
+		}
 	}
 	return nil
 }
@@ -52,7 +54,9 @@ func (m *Model) onWheel(ms tea.Mouse) tea.Cmd {
 	case screenFleet:
 		m.fleetWheel(ms.X, ms.Y-1, delta)
 	case screenHistory:
-		return m.historyWheel(delta)
+		if m.hist != nil {
+			return m.hist.Update(common.WheelMsg{X: ms.X, Y: ms.Y - 1, Delta: delta})
+		}
 	case screenDiff:
 		if m.diff != nil {
 			m.diff.Update(common.WheelMsg{X: ms.X, Y: ms.Y - 1, Delta: delta})

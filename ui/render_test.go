@@ -11,6 +11,7 @@ import (
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/ui/common"
+	"github.com/cfgsnap/cfgsnap/ui/history"
 )
 
 func TestAgo(t *testing.T) {
@@ -92,8 +93,8 @@ func TestTablesFitTheirWidth(t *testing.T) {
 		if got := ansi.StringWidth(renderDeviceHeader(c, sortName, false, &st)); got > w {
 			t.Fatalf("device header is %d cells at width %d", got, w)
 		}
-		hc := historyColumns(w)
-		if got := ansi.StringWidth(renderHistoryRow(rec, fixedNow, time.UTC, hc, true, true, false, &st)); got > w {
+		hc := history.Columns(w)
+		if got := ansi.StringWidth(history.RenderRow(rec, fixedNow, time.UTC, hc, true, true, false, &st)); got > w {
 			t.Fatalf("history row is %d cells at width %d", got, w)
 		}
 	}

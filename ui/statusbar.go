@@ -208,7 +208,9 @@ func (m *Model) shortHelp() []key.Binding {
 	}
 	switch m.screen() {
 	case screenHistory:
-		return []key.Binding{k.View, k.Diff, k.Mark, k.Copy, k.Backup, k.Back, k.Help, k.Quit}
+		if m.hist != nil {
+			return m.hist.ShortHelp()
+		}
 	case screenDiff:
 		if m.diff != nil {
 			return m.diff.ShortHelp()

@@ -23,6 +23,7 @@ import (
 	"github.com/cfgsnap/cfgsnap/backend/client"
 	"github.com/cfgsnap/cfgsnap/ui/common"
 	"github.com/cfgsnap/cfgsnap/ui/diffview"
+	"github.com/cfgsnap/cfgsnap/ui/history"
 	"github.com/cfgsnap/cfgsnap/ui/logpane"
 	"github.com/cfgsnap/cfgsnap/ui/snapview"
 )
@@ -101,7 +102,7 @@ type Model struct {
 	fleet   fleetState
 	jobs    jobQueue
 	results map[devKey]*result
-	hist    *historyState
+	hist    *history.Model
 	diff    *diffview.Model
 	snap    *snapview.Model
 	logv    *logpane.Model
@@ -239,7 +240,7 @@ func (m *Model) ensureTick() tea.Cmd {
 
 func (m *Model) animating() bool {
 	return m.jobs.activeCount() > 0 || m.tasks.running() > 0 || m.tenantsLoading || m.fleet.loading ||
-		(m.hist != nil && m.hist.loading) || (m.diff != nil && m.diff.Loading()) || (m.snap != nil && m.snap.Loading())
+		(m.hist != nil && m.hist.Loading()) || (m.diff != nil && m.diff.Loading()) || (m.snap != nil && m.snap.Loading())
 }
 
 func (m *Model) onTick(msg tickMsg) tea.Cmd {
@@ -347,8 +348,26 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 	case watchStartedMsg:
 		m.onWatchStarted(msg)
 		return nil
-	case historyMsg:
-		return m.onHistory(msg)
+	case history.LoadedMsg:
+		if m.hist != nil {
+			return m.hist.Update(msg)
+		}
+		return nil
+	case common.OpenDiffMsg:
+		var cmd tea.Cmd
+		m.diff, cmd = diffview.Open(m.c, &m.contents, msg.Tenant, msg.Device, msg.DevName, msg.From, msg.To)
+		m.push(screenDiff)
+		return cmd
+	case common.OpenSnapshotMsg:
+		var cmd tea.Cmd
+		m.snap, cmd = snapview.Open(m.c, &m.contents, msg.Tenant, msg.Device, msg.DevName, msg.Rec)
+		m.push(screenSnapshot)
+		return cmd
+	case common.BackupMsg:
+		if i, ok := m.fleet.index[msg.Device]; ok && m.fleet.tenant == msg.Tenant {
+			return m.enqueue([]api.Device{m.fleet.devices[i]})
+		}
+		return nil
 	case snapview.LoadedMsg:
 		if msg.Err == nil {
 			m.contents.Put(msg.Rec.SHA256, msg.Content)
@@ -407,7 +426,7 @@ func (m *Model) onBridge(msg bridgeMsg) tea.Cmd {
 		m.addLog(common.LogWarn, "%d notifications dropped under load; reloading", msg.dropped)
 		cmds = append(cmds, m.loadDevices())
 		if m.hist != nil {
-			cmds = append(cmds, m.loadHistory(false))
+			cmds = append(cmds, m.hist.Reload())
 		}
 	}
 	return tea.Batch(cmds...)
@@ -452,7 +471,9 @@ func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
 	case screenFleet:
 		return m.fleetKey(msg)
 	case screenHistory:
-		return m.historyKey(msg)
+		if m.hist != nil {
+			return m.hist.Update(msg)
+		}
 	case screenDiff:
 		if m.diff != nil {
 			return m.diff.Update(msg)
@@ -529,7 +550,7 @@ func (m *Model) requestQuit() tea.Cmd {
 func (m *Model) clampAll() {
 	m.fleet.clamp(m.fleetListRows())
 	if m.hist != nil {
-		m.hist.clamp(m.historyRows())
+		m.hist.Clamp()
 	}
 }
 
@@ -581,7 +602,10 @@ func (m *Model) render() string {
 func (m *Model) screenView(w, h int) []string {
 	switch m.screen() {
 	case screenHistory:
-		return m.historyView(w, h)
+		if m.hist != nil {
+			return strings.Split(m.hist.View(), "\n")
+		}
+		return nil
 	case screenDiff:
 		if m.diff != nil {
 			return strings.Split(m.diff.View(), "\n")

@@ -12,6 +12,7 @@ import (
 	"charm.land/bubbles/v2/spinner"
 	tea "charm.land/bubbletea/v2"
 
+	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/backend/client"
 )
 
@@ -130,3 +131,18 @@ type ClickMsg struct{ X, Y int }
 // CopyMsg asks the root to copy Text to the clipboard; What says what it
 // is, for the footer and the log.
 type CopyMsg struct{ Text, What string }
+
+// OpenDiffMsg opens the diff screen on two snapshots of a device.
+type OpenDiffMsg struct {
+	Tenant, Device, DevName string
+	From, To                api.SnapshotRecord
+}
+
+// OpenSnapshotMsg opens the snapshot screen.
+type OpenSnapshotMsg struct {
+	Tenant, Device, DevName string
+	Rec                     api.SnapshotRecord
+}
+
+// BackupMsg asks for a backup of one device of the fleet in front.
+type BackupMsg struct{ Tenant, Device string }

@@ -256,3 +256,11 @@ func HumanSizeOrDash(n int64) string {
 	}
 	return HumanSize(n)
 }
+
+// RosText is "RouterOS <version>", or nothing without a version.
+func RosText(v string) string {
+	if v == "" {
+		return ""
+	}
+	return "RouterOS " + Clean(v)
+}
