@@ -79,7 +79,6 @@ type Model struct {
 	help    help.Model
 
 	conn     client.ConnState
-	frame    int
 	tickGen  int
 	tickFast bool
 	// syncMode is for model tests: no bridge listener and no ticks are
@@ -89,7 +88,6 @@ type Model struct {
 	stillSpinner bool
 
 	bridge *bridge
-	seq    int
 
 	tenants        []api.Tenant
 	tenantsErr     error
