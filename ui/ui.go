@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"charm.land/bubbles/v2/help"
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/spinner"
 	tea "charm.land/bubbletea/v2"
@@ -26,6 +25,7 @@ import (
 	"github.com/cfgsnap/cfgsnap/ui/history"
 	"github.com/cfgsnap/cfgsnap/ui/logpane"
 	"github.com/cfgsnap/cfgsnap/ui/snapview"
+	"github.com/cfgsnap/cfgsnap/ui/statusbar"
 )
 
 // Options configure the TUI.
@@ -76,7 +76,7 @@ type Model struct {
 	cancel  context.CancelFunc
 	noColor bool
 	isDark  bool
-	help    help.Model
+	bar     *statusbar.Model
 
 	conn     client.ConnState
 	tickGen  int
@@ -109,7 +109,6 @@ type Model struct {
 	overlay overlay
 	confirm *confirmState
 	picker  pickerState
-	tasks   taskList
 
 	snapWatch snapWatch
 	contents  common.ContentCache
@@ -135,7 +134,6 @@ func newModel(ctx context.Context, opts Options) *Model {
 		cancel:  cancel,
 		noColor: opts.NoColor || os.Getenv("NO_COLOR") != "",
 		isDark:  true, // most terminals on jump hosts; the query corrects it
-		help:    help.New(),
 		bridge:  newBridge(),
 		results: map[devKey]*result{},
 		screens: []screen{screenFleet},
@@ -145,9 +143,9 @@ func newModel(ctx context.Context, opts Options) *Model {
 		User: opts.User, Concurrency: opts.Concurrency, Version: opts.Version,
 		Spinner: spinner.New(spinner.WithSpinner(spinner.MiniDot)),
 		Log:     m.addLog,
-		Tasks:   &m.tasks,
 	}
-	m.tasks.now = m.c.Now
+	m.bar = statusbar.New(m.c)
+	m.c.Tasks = m.bar.Tasks
 	m.logv = logpane.New(m.c)
 	m.fleet.init()
 	m.jobs.init()
@@ -160,7 +158,7 @@ func newModel(ctx context.Context, opts Options) *Model {
 
 func (m *Model) setStyles() {
 	m.c.Styles = common.NewStyles(m.noColor, m.isDark)
-	m.help.Styles = m.c.Styles.HelpStyles()
+	m.bar.SetStyles()
 }
 
 // Run runs the TUI in the alternate screen with the mouse on and returns
@@ -237,7 +235,7 @@ func (m *Model) ensureTick() tea.Cmd {
 }
 
 func (m *Model) animating() bool {
-	return m.jobs.activeCount() > 0 || m.tasks.running() > 0 || m.tenantsLoading || m.fleet.loading ||
+	return m.jobs.activeCount() > 0 || m.bar.Tasks.Running() > 0 || m.tenantsLoading || m.fleet.loading ||
 		(m.hist != nil && m.hist.Loading()) || (m.diff != nil && m.diff.Loading()) || (m.snap != nil && m.snap.Loading())
 }
 
@@ -251,7 +249,7 @@ func (m *Model) onTick(msg tickMsg) tea.Cmd {
 		m.c.Spinner, _ = m.c.Spinner.Update(m.c.Spinner.Tick())
 	}
 	m.pollConn()
-	m.tasks.expire(m.c.Now())
+	m.bar.Tasks.Expire(m.c.Now())
 	return m.startTick(m.animating())
 }
 
@@ -316,7 +314,6 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.c.Width, m.c.Height, m.c.Sized = msg.Width, msg.Height, true
-		m.help.SetWidth(msg.Width)
 		if !m.c.Wide() {
 			m.focusTenants = false // the tenant pane is gone
 		}
@@ -591,9 +588,9 @@ func (m *Model) render() string {
 		}
 	}
 	lines := make([]string, 0, m.c.Height)
-	lines = append(lines, m.statusBar(w))
+	lines = append(lines, m.bar.Bar(m.statusInfo(), w))
 	lines = append(lines, common.Block(body, w, bh)...)
-	lines = append(lines, common.Fit(m.taskLine(w), w), common.Fit(m.footer(w), w))
+	lines = append(lines, common.Fit(m.bar.TaskLine(w), w), common.Fit(m.bar.Footer(m.shortHelp(), w), w))
 	return strings.Join(lines, "\n")
 }
 
