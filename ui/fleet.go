@@ -14,6 +14,7 @@ import (
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/ui/common"
 	"github.com/cfgsnap/cfgsnap/ui/history"
+	"github.com/cfgsnap/cfgsnap/ui/overlay"
 )
 
 type sortKey int
@@ -479,7 +480,7 @@ func (m *Model) fleetKey(msg tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(msg, k.PrevTenant):
 		return m.selectTenant(m.tenant-1, true)
 	case key.Matches(msg, k.Tenants):
-		m.openPicker()
+		m.ov.OpenPicker(m.tenants, m.tenant)
 	case key.Matches(msg, k.Filter):
 		f.filtering = true
 	case key.Matches(msg, k.Back):
@@ -617,16 +618,16 @@ func (m *Model) backupMany() tea.Cmd {
 		return nil
 	}
 	n := len(f.devices)
-	m.openConfirm(&confirmState{
-		kind:  confirmBackupAll,
-		title: "Back up the whole tenant?",
-		lines: []string{
+	m.ov.OpenConfirm(&overlay.Question{
+		Ask:   overlay.AskBackupAll,
+		Title: "Back up the whole tenant?",
+		Lines: []string{
 			fmt.Sprintf("Back up all %s of %s now?", common.Plural(n, "device", "devices"), common.Clean(m.tenantName(f.tenant))),
 			fmt.Sprintf("At most %d run at once; the rest wait their turn.", m.c.Concurrency),
 			"Tip: space marks devices to back up only those.",
 		},
-		yes:    "back up all",
-		tenant: f.tenant,
+		Yes:    "back up all",
+		Tenant: f.tenant,
 	})
 	return nil
 }

@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"cmp"
 	"fmt"
 	"strings"
 
@@ -105,23 +104,9 @@ func (m *Model) tenantPane(w, h int) []string {
 		return append(out, st.Bad.Render("failed"), st.Dim.Render("r retries"))
 	}
 	for i := m.tenantOffset; i < len(m.tenants) && len(out) < h; i++ {
-		out = append(out, renderTenantRow(m.tenants[i], w, i == m.tenant, m.focusTenants, st))
+		out = append(out, common.RenderTenantRow(m.tenants[i], w, i == m.tenant, m.focusTenants, st))
 	}
 	return out
-}
-
-// renderTenantRow is a pure function: one tenant line of the left pane.
-func renderTenantRow(t api.Tenant, w int, current, focused bool, st *common.Styles) string {
-	cur := "  "
-	if current {
-		cur = "▸ "
-	}
-	count := fmt.Sprintf(" %d", t.DeviceCount)
-	label := cur + common.Fit(common.Clean(cmp.Or(t.Name, t.ID)), max(w-2-len(count), 1)) + count
-	if current {
-		return st.Sel(lipgloss.NewStyle(), true, focused).Render(label)
-	}
-	return label
 }
 
 func (m *Model) devicePane(l fleetLayout, bh int) []string {

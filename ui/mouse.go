@@ -17,14 +17,8 @@ func (m *Model) onClick(ms tea.Mouse) tea.Cmd {
 	if y < 0 || y >= m.c.BodyHeight() {
 		return nil
 	}
-	switch m.overlay {
-	case overlayHelp:
-		m.overlay = overlayNone
-		return nil
-	case overlayPicker:
-		return m.pickerClick(ms.X, y)
-	case overlayConfirm:
-		return nil // answer with the keyboard: a stray click must not confirm
+	if m.ov.Active() {
+		return m.ov.Update(common.ClickMsg{X: ms.X, Y: y})
 	}
 	switch m.screen() {
 	case screenFleet:
@@ -38,7 +32,7 @@ func (m *Model) onClick(ms tea.Mouse) tea.Cmd {
 }
 
 func (m *Model) onWheel(ms tea.Mouse) tea.Cmd {
-	if !m.c.Sized || m.overlay != overlayNone {
+	if !m.c.Sized || m.ov.Active() {
 		return nil
 	}
 	var delta int

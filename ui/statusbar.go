@@ -20,13 +20,8 @@ func (m *Model) statusInfo() statusbar.Info {
 
 func (m *Model) shortHelp() []key.Binding {
 	k := m.c.Keys
-	switch m.overlay {
-	case overlayConfirm:
-		return []key.Binding{k.Yes, k.No}
-	case overlayHelp:
-		return []key.Binding{common.WithHelp(k.Back, "any key", "closes help")}
-	case overlayPicker:
-		return []key.Binding{common.WithHelp(k.Yes, "enter", "select"), common.WithHelp(k.Back, "esc", "cancel")}
+	if m.ov.Active() {
+		return m.ov.ShortHelp()
 	}
 	if m.inputActive() {
 		return statusbar.InputHelp(&k)

@@ -24,6 +24,7 @@ import (
 	"github.com/cfgsnap/cfgsnap/ui/diffview"
 	"github.com/cfgsnap/cfgsnap/ui/history"
 	"github.com/cfgsnap/cfgsnap/ui/logpane"
+	"github.com/cfgsnap/cfgsnap/ui/overlay"
 	"github.com/cfgsnap/cfgsnap/ui/snapview"
 	"github.com/cfgsnap/cfgsnap/ui/statusbar"
 )
@@ -57,15 +58,6 @@ const (
 	screenDiff
 	screenSnapshot
 	screenLog
-)
-
-type overlay int
-
-const (
-	overlayNone overlay = iota
-	overlayHelp
-	overlayConfirm
-	overlayPicker
 )
 
 // Model is the root Bubble Tea model. Screens keep their own state here and
@@ -106,9 +98,7 @@ type Model struct {
 	logv    *logpane.Model
 
 	screens []screen
-	overlay overlay
-	confirm *confirmState
-	picker  pickerState
+	ov      *overlay.Model
 
 	snapWatch snapWatch
 	contents  common.ContentCache
@@ -147,6 +137,7 @@ func newModel(ctx context.Context, opts Options) *Model {
 	m.bar = statusbar.New(m.c)
 	m.c.Tasks = m.bar.Tasks
 	m.logv = logpane.New(m.c)
+	m.ov = overlay.New(m.c)
 	m.fleet.init()
 	m.jobs.init()
 	m.setStyles()
@@ -379,9 +370,19 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 			return m.diff.Update(msg)
 		}
 		return nil
-	case forgetMsg:
+	case forgotMsg:
 		m.onForget(msg)
 		return nil
+	case overlay.QuitMsg:
+		return tea.Quit
+	case overlay.RequestQuitMsg:
+		return m.requestQuit()
+	case overlay.BackupAllMsg:
+		return m.backupAll(msg.Tenant)
+	case overlay.ForgetMsg:
+		return m.forget(msg.Tenant, msg.Device)
+	case overlay.PickMsg:
+		return m.selectTenant(msg.Index, msg.Index != m.tenant)
 	case tea.KeyPressMsg:
 		return m.onKey(msg)
 	case common.BackMsg:
@@ -429,17 +430,8 @@ func (m *Model) onBridge(msg bridgeMsg) tea.Cmd {
 
 func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
 	k := &m.c.Keys
-	switch m.overlay {
-	case overlayConfirm:
-		return m.confirmKey(msg)
-	case overlayHelp:
-		if key.Matches(msg, k.Interrupt) {
-			return m.requestQuit()
-		}
-		m.overlay = overlayNone
-		return nil
-	case overlayPicker:
-		return m.pickerKey(msg)
+	if m.ov.Active() {
+		return m.ov.Update(msg)
 	}
 	if m.inputActive() {
 		if key.Matches(msg, k.Interrupt) {
@@ -451,7 +443,7 @@ func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(msg, k.Quit):
 		return m.requestQuit()
 	case key.Matches(msg, k.Help):
-		m.overlay = overlayHelp
+		m.ov.OpenHelp()
 		return nil
 	case key.Matches(msg, k.Log):
 		if m.screen() == screenLog {
@@ -518,7 +510,7 @@ func (m *Model) inputKey(msg tea.KeyPressMsg) tea.Cmd {
 
 // requestQuit quits at once unless backups of ours are still running.
 func (m *Model) requestQuit() tea.Cmd {
-	if m.overlay == overlayConfirm && m.confirm != nil && m.confirm.kind == confirmQuit {
+	if m.ov.AskingQuit() {
 		return tea.Quit // a second ctrl+c means it
 	}
 	if n := m.jobs.mineActive(); n > 0 {
@@ -530,11 +522,11 @@ func (m *Model) requestQuit() tea.Cmd {
 		if m.c.Client != nil && m.c.Client.Mode() == client.ModeRemote {
 			what = "The backup service finishes " + them + " and keeps the result."
 		}
-		m.openConfirm(&confirmState{
-			kind:  confirmQuit,
-			title: "Quit?",
-			lines: []string{common.Plural(n, "backup is", "backups are") + " still running.", what},
-			yes:   "quit",
+		m.ov.OpenConfirm(&overlay.Question{
+			Ask:   overlay.AskQuit,
+			Title: "Quit?",
+			Lines: []string{common.Plural(n, "backup is", "backups are") + " still running.", what},
+			Yes:   "quit",
 		})
 		return nil
 	}
@@ -576,17 +568,10 @@ func (m *Model) View() tea.View {
 func (m *Model) render() string {
 	w, bh := m.c.Width, m.c.BodyHeight()
 	var body []string
-	if m.overlay == overlayHelp {
-		body = m.helpView(w, bh)
-	} else {
+	if m.ov.Kind() != overlay.Help {
 		body = m.screenView(w, bh)
-		switch m.overlay {
-		case overlayConfirm:
-			body = m.overlayBox(body, w, m.confirmView(w))
-		case overlayPicker:
-			body = m.overlayBox(body, w, m.pickerView(w, bh))
-		}
 	}
+	body = m.ov.View(body, w, bh)
 	lines := make([]string, 0, m.c.Height)
 	lines = append(lines, m.bar.Bar(m.statusInfo(), w))
 	lines = append(lines, common.Block(body, w, bh)...)

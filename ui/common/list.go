@@ -1,5 +1,14 @@
 package common
 
+import (
+	"cmp"
+	"fmt"
+
+	"charm.land/lipgloss/v2"
+
+	"github.com/cfgsnap/cfgsnap/backend/api"
+)
+
 // ListWindow is the cursor and scroll offset of a selectable list (the
 // devices, the tenants, the history). The scrolling text viewers use
 // bubbles' viewport; a list of 10,000 devices cannot, because a viewport
@@ -27,4 +36,18 @@ func (l *ListWindow) Scroll(delta, n, rows int) {
 	l.Offset = min(max(l.Offset+delta, 0), max(n-rows, 0))
 	l.Cursor = min(max(l.Cursor, l.Offset), l.Offset+rows-1)
 	l.Clamp(n, rows)
+}
+
+// RenderTenantRow is one tenant line of the tenant pane and the picker.
+func RenderTenantRow(t api.Tenant, w int, current, focused bool, st *Styles) string {
+	cur := "  "
+	if current {
+		cur = "▸ "
+	}
+	count := fmt.Sprintf(" %d", t.DeviceCount)
+	label := cur + Fit(Clean(cmp.Or(t.Name, t.ID)), max(w-2-len(count), 1)) + count
+	if current {
+		return st.Sel(lipgloss.NewStyle(), true, focused).Render(label)
+	}
+	return label
 }
