@@ -76,4 +76,3 @@ func (m *Model) onForget(msg forgotMsg) {
 		}
 	}
 }
-
