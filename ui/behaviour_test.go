@@ -12,6 +12,7 @@ import (
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/backend/client"
 	"github.com/cfgsnap/cfgsnap/ui/common"
+	"github.com/cfgsnap/cfgsnap/ui/jobs"
 )
 
 func TestBulkBackupIsBoundedAndCarriesTheUser(t *testing.T) {
@@ -142,10 +143,10 @@ func TestStaleProgressAfterTheResultIsIgnored(t *testing.T) {
 	f := newFake()
 	h := newHarness(t, f, 80, 24)
 	backupOne(h, "core-rtr-1")
-	id := h.m.jobs.active[devKey{"acme", "core-rtr-1"}].id
+	id := h.m.jobs.ActiveID(jobs.Key{Tenant: "acme", Device: "core-rtr-1"})
 	f.finish(t, "acme/core-rtr-1", successReply("core-rtr-1", true))
 	h.settle()
-	h.m.bridge.pushProgress(id, api.ProgressEvent{Stage: api.StageExporting})
+	h.m.bridge.PushProgress(id, api.ProgressEvent{Stage: api.StageExporting})
 	h.settle()
 	if !strings.Contains(h.line("▸ core-rtr-1"), "✓ ok") {
 		t.Fatalf("late progress revived a finished job: %q", h.line("▸ core-rtr-1"))

@@ -105,14 +105,11 @@ func BenchmarkProgressUpdate(b *testing.B) {
 	m.Update(keyPress("space"))
 	m.Update(keyPress("space"))
 	m.Update(keyPress("B")) // three jobs; their commands are not run here
-	ids := []int{}
-	for _, j := range m.jobs.list {
-		ids = append(ids, j.id)
-	}
+	ids := m.jobs.IDs()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		m.bridge.pushProgress(ids[i%3], api.ProgressEvent{Stage: api.StageExporting, ElapsedMS: int64(i), Bytes: int64(i) * 100})
+		m.bridge.PushProgress(ids[i%3], api.ProgressEvent{Stage: api.StageExporting, ElapsedMS: int64(i), Bytes: int64(i) * 100})
 		msg, _ := m.bridge.take()
 		m.Update(msg)
 		_ = m.View()

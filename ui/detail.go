@@ -9,6 +9,7 @@ import (
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/backend/client"
 	"github.com/cfgsnap/cfgsnap/ui/common"
+	"github.com/cfgsnap/cfgsnap/ui/jobs"
 )
 
 // detailData is what the detail pane under the device list shows for the
@@ -17,22 +18,20 @@ import (
 type detailData struct {
 	dev    api.Device
 	tenant string
-	job    *jobLine
-	res    *result
+	job    *jobs.Line
+	res    *jobs.Result
 	mode   client.Mode
 	now    time.Time
 	loc    *time.Location
 }
 
 func (m *Model) detailOf(d api.Device) detailData {
-	key := devKey{m.fleet.tenant, d.ID}
 	dd := detailData{dev: d, tenant: m.fleet.tenant, mode: m.c.Mode(), now: m.c.Now(), loc: m.c.Loc}
-	if j := m.jobs.active[key]; j != nil {
-		l := m.jobLineOf(j)
+	if l, ok := m.jobs.Active(m.fleet.tenant, d.ID); ok {
 		dd.job = &l
 		return dd
 	}
-	if r := m.results[key]; r != nil && (d.LastBackup == nil || !d.LastBackup.CollectedAt.After(r.at)) {
+	if r := m.jobs.Result(jobs.Key{Tenant: m.fleet.tenant, Device: d.ID}); r != nil && (d.LastBackup == nil || !d.LastBackup.CollectedAt.After(r.At)) {
 		dd.res = r
 	}
 	return dd
@@ -55,35 +54,35 @@ func renderDetail(dd detailData, w int, st *common.Styles) []string {
 	case dd.job != nil:
 		j := dd.job
 		who := "you"
-		if j.kind == jobWatch {
-			who = j.holder
+		if j.Kind == jobs.Watch {
+			who = j.Holder
 		}
-		if j.state == jobWaiting {
-			add(st.Dim.Render("… Queued in this TUI, " + j.slotInfo))
+		if j.State == jobs.Waiting {
+			add(st.Dim.Render("… Queued in this TUI, " + j.SlotInfo))
 		} else {
-			add(st.Running.Render(fmt.Sprintf("%s Backing up, started by %s: %s", j.spin, who, stageTitle(j.stage))))
-			add(fmt.Sprintf("received %s · %s elapsed", common.HumanSizeOrDash(j.bytes), common.Millis(max(j.elapsed, 0))))
+			add(st.Running.Render(fmt.Sprintf("%s Backing up, started by %s: %s", j.Spin, who, jobs.StageTitle(j.Stage))))
+			add(fmt.Sprintf("received %s · %s elapsed", common.HumanSizeOrDash(j.Bytes), common.Millis(max(j.Elapsed, 0))))
 		}
 		if d.LastBackup != nil {
 			add(st.Dim.Render("previous backup " + common.Stamp(d.LastBackup.CollectedAt, dd.loc) + " (" + common.Ago(dd.now, d.LastBackup.CollectedAt) + ")"))
 			add(st.Dim.Render("sha256   ") + st.Hash.Render(common.Clean(d.LastBackup.SHA256)))
 		}
 		return out
-	case dd.res != nil && dd.res.err != nil:
-		return renderFailure(dd, "", dd.res.err.Error(), w, st)
-	case dd.res != nil && dd.res.reply.Status == api.StatusLocked:
+	case dd.res != nil && dd.res.Err != nil:
+		return renderFailure(dd, "", dd.res.Err.Error(), w, st)
+	case dd.res != nil && dd.res.Reply.Status == api.StatusLocked:
 		return renderLocked(dd, w, st)
-	case dd.res != nil && dd.res.reply.Status != api.StatusSuccess:
-		return renderFailure(dd, dd.res.reply.ErrorKind, dd.res.reply.Error, w, st)
+	case dd.res != nil && dd.res.Reply.Status != api.StatusSuccess:
+		return renderFailure(dd, dd.res.Reply.ErrorKind, dd.res.Reply.Error, w, st)
 	case dd.res != nil:
-		r := dd.res.reply
+		r := dd.res.Reply
 		by := ""
-		if dd.res.watched {
-			by = " by " + common.Clean(dd.res.holder)
+		if dd.res.Watched {
+			by = " by " + common.Clean(dd.res.Holder)
 		}
 		at := r.CollectedAt
 		if at.IsZero() {
-			at = dd.res.at
+			at = dd.res.At
 		}
 		head := st.OK.Render("✓ Backed up"+by) + " " + common.Stamp(at, dd.loc) + st.Dim.Render(" ("+common.Ago(dd.now, at)+")") + " · " + changedText(r.IsChanged(), r.PreviousHash, st)
 		add(head)
@@ -144,34 +143,14 @@ func hashLines(hash, prev string, changed bool, st *common.Styles) []string {
 	return lines
 }
 
-func stageTitle(s api.Stage) string {
-	switch s {
-	case api.StageQueued:
-		return "queued at the service"
-	case api.StageLockAcquired:
-		return "device locked for the backup"
-	case api.StageConnecting:
-		return "connecting over SSH"
-	case api.StageAuthenticating:
-		return "logging in"
-	case api.StageExporting:
-		return "exporting the configuration"
-	case api.StageStoring:
-		return "storing the snapshot"
-	case "":
-		return "starting"
-	}
-	return common.Clean(string(s))
-}
-
 func renderLocked(dd detailData, w int, st *common.Styles) []string {
-	l := dd.res.reply.Lock
+	l := dd.res.Reply.Lock
 	var out []string
 	if l == nil {
 		out = append(out, st.Warn.Render("⊘ Locked: another backup of this device is running."))
 	} else {
 		out = append(out, st.Warn.Render("⊘ Locked by "+common.Clean(l.Holder)))
-		out = append(out, fmt.Sprintf("since %s (%s) · stage %s", common.Stamp(l.Since, dd.loc), common.Ago(dd.now, l.Since), stageTitle(l.Stage)))
+		out = append(out, fmt.Sprintf("since %s (%s) · stage %s", common.Stamp(l.Since, dd.loc), common.Ago(dd.now, l.Since), jobs.StageTitle(l.Stage)))
 		if l.JobID != "" {
 			out = append(out, st.Dim.Render("job "+common.Clean(l.JobID)))
 		}
@@ -180,35 +159,6 @@ func renderLocked(dd detailData, w int, st *common.Styles) []string {
 		out = append(out, s)
 	}
 	return out
-}
-
-// kindTitle says what happened, for a person in a hurry.
-func kindTitle(k api.ErrorKind) string {
-	switch k {
-	case "":
-		return "No reply from the backup service"
-	case api.KindAuthFailed:
-		return "Wrong credentials: the router refused the login"
-	case api.KindHostKeyMismatch:
-		return "Host key mismatch: the router's SSH key is not the recorded one"
-	case api.KindUnreachable:
-		return "Unreachable: no SSH connection to the router"
-	case api.KindTimeout:
-		return "Timed out: the router did not finish in time"
-	case api.KindTruncated:
-		return "Truncated export: the configuration arrived incomplete"
-	case api.KindInvalidOutput:
-		return "Not a RouterOS export: the router answered something else"
-	case api.KindNotFound:
-		return "Unknown device: the service has no such device in this tenant"
-	case api.KindBadRequest:
-		return "Request rejected by the service"
-	case api.KindStorage:
-		return "The snapshot could not be stored"
-	case api.KindInternal:
-		return "Internal error in the backup pipeline"
-	}
-	return "Backup failed (" + common.Clean(string(k)) + ")"
 }
 
 // kindAdvice says what to do about it.
@@ -284,7 +234,7 @@ func fingerprints(msg string) (presented string, recorded []string) {
 
 func renderFailure(dd detailData, kind api.ErrorKind, errText string, w int, st *common.Styles) []string {
 	target := dd.tenant + "/" + dd.dev.ID
-	out := []string{st.Bad.Render("✗ " + kindTitle(kind))}
+	out := []string{st.Bad.Render("✗ " + jobs.KindTitle(kind))}
 	if kind == api.KindHostKeyMismatch {
 		pres, rec := fingerprints(errText)
 		if pres != "" {

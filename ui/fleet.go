@@ -14,6 +14,7 @@ import (
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/ui/common"
 	"github.com/cfgsnap/cfgsnap/ui/history"
+	"github.com/cfgsnap/cfgsnap/ui/jobs"
 	"github.com/cfgsnap/cfgsnap/ui/overlay"
 )
 
@@ -118,7 +119,7 @@ func (m *Model) resort(keep string) {
 	if f.sort == sortState {
 		ranks = make([]int, len(f.devices))
 		for i, d := range f.devices {
-			ranks[i] = m.deviceState(d).kind.rank()
+			ranks[i] = m.jobs.State(f.tenant, d).Kind.Rank()
 		}
 	}
 	name := func(i int) string { return cmp.Or(f.devices[i].Name, f.devices[i].ID) }
@@ -378,7 +379,7 @@ func (m *Model) startSnapWatch(tenant string) tea.Cmd {
 	req, c, ctx, b := m.snapWatch.req, m.c.Client, m.c.Ctx, m.bridge
 	return func() tea.Msg {
 		stop, err := c.WatchSnapshots(ctx, tenant, func(rec api.SnapshotRecord) {
-			b.push(snapshotMsg{tenant: tenant, rec: rec})
+			b.Push(snapshotMsg{tenant: tenant, rec: rec})
 		})
 		return snapWatchMsg{req: req, tenant: tenant, stop: stop, err: err}
 	}
@@ -514,7 +515,7 @@ func (m *Model) fleetKey(msg tea.KeyPressMsg) tea.Cmd {
 		return tea.Batch(m.loadTenants(), m.loadDevices())
 	case key.Matches(msg, k.Backup):
 		if d, ok := f.current(); ok {
-			return m.enqueue([]api.Device{d})
+			return m.jobs.Enqueue(f.tenant, []api.Device{d})
 		}
 	case key.Matches(msg, k.BackupMany):
 		return m.backupMany()
@@ -531,7 +532,7 @@ func (m *Model) fleetKey(msg tea.KeyPressMsg) tea.Cmd {
 		}
 	case key.Matches(msg, k.Watch):
 		if d, ok := f.current(); ok {
-			return m.toggleWatch(d)
+			return m.jobs.ToggleWatch(f.tenant, d)
 		}
 	case key.Matches(msg, k.Forget):
 		if d, ok := f.current(); ok {
@@ -612,7 +613,7 @@ func (m *Model) backupMany() tea.Cmd {
 			}
 		}
 		clear(mk)
-		return m.enqueue(devs)
+		return m.jobs.Enqueue(f.tenant, devs)
 	}
 	if len(f.devices) == 0 {
 		return nil
@@ -640,13 +641,13 @@ func (m *Model) backupAll(tenant string) tea.Cmd {
 	for _, i := range m.fleet.sorted {
 		devs = append(devs, m.fleet.devices[i])
 	}
-	return m.enqueue(devs)
+	return m.jobs.Enqueue(tenant, devs)
 }
 
 func (m *Model) copyHash(d api.Device) tea.Cmd {
 	hash := ""
-	if r := m.results[devKey{m.fleet.tenant, d.ID}]; r != nil && r.reply != nil && r.reply.SHA256 != "" {
-		hash = r.reply.SHA256
+	if r := m.jobs.Result(jobs.Key{Tenant: m.fleet.tenant, Device: d.ID}); r != nil && r.Reply != nil && r.Reply.SHA256 != "" {
+		hash = r.Reply.SHA256
 	} else if d.LastBackup != nil {
 		hash = d.LastBackup.SHA256
 	}
@@ -672,4 +673,56 @@ func backupTime(d api.Device) time.Time {
 		return time.Time{}
 	}
 	return d.LastBackup.CollectedAt
+}
+
+// onResult puts a backup's result into the device row, so the row's age,
+// hash and version are right without reloading the tenant, and re-sorts.
+func (m *Model) onResult(msg jobs.ResultMsg) {
+	if r := msg.Res.Reply; msg.Res.Err == nil && r != nil {
+		switch r.Status {
+		case api.StatusSuccess:
+			m.recordBackup(msg.Key, r)
+		case api.StatusLocked:
+		default:
+			m.recordError(msg.Key, r)
+		}
+	}
+	if m.fleet.sort != sortName {
+		m.resortKeep()
+	}
+}
+
+func (m *Model) recordBackup(key jobs.Key, r *api.TriggerReply) {
+	if key.Tenant != m.fleet.tenant {
+		return
+	}
+	i, ok := m.fleet.index[key.Device]
+	if !ok {
+		return
+	}
+	d := &m.fleet.devices[i]
+	at := r.CollectedAt
+	if at.IsZero() {
+		at = m.c.Now()
+	}
+	if d.LastBackup != nil && d.LastBackup.CollectedAt.After(at) {
+		return
+	}
+	d.LastBackup = &api.SnapshotRecord{
+		SnapshotID: r.SnapshotID, TenantID: key.Tenant, DeviceID: key.Device, SHA256: r.SHA256,
+		CollectedAt: at, SizeBytes: r.SizeBytes, Changed: r.IsChanged(), PreviousHash: r.PreviousHash,
+		Trigger: api.TriggerManual, RouterOSVersion: r.RouterOSVersion,
+		NormalizationVersion: r.NormalizationVersion, DurationMS: r.DurationMS,
+	}
+	d.Busy = false
+}
+
+func (m *Model) recordError(key jobs.Key, r *api.TriggerReply) {
+	if key.Tenant != m.fleet.tenant {
+		return
+	}
+	if i, ok := m.fleet.index[key.Device]; ok {
+		m.fleet.devices[i].LastError = &api.DeviceError{Kind: r.ErrorKind, Error: r.Error, At: m.c.Now()}
+		m.fleet.devices[i].Busy = false
+	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/ui/common"
+	"github.com/cfgsnap/cfgsnap/ui/jobs"
 )
 
 // fleetLayout is where the parts of the fleet screen go, in body
@@ -35,7 +36,7 @@ func (m *Model) fleetLayout(w, bh int) fleetLayout {
 	if bh >= 30 {
 		l.detailH = 10
 	}
-	if n := len(m.jobsShown()); n > 0 {
+	if n := m.jobs.Shown(); n > 0 {
 		maxRows := 3
 		if bh >= 30 {
 			maxRows = 8
@@ -148,16 +149,7 @@ func (m *Model) devicePane(l fleetLayout, bh int) []string {
 	out = append(out, common.RowsOf(rows, l.listH)...)
 
 	if l.jobsH > 0 {
-		out = append(out, st.SectionRule(m.jobsHeader(), w))
-		jobs := m.jobsShown()
-		nameW := 10
-		for _, j := range jobs {
-			nameW = max(nameW, common.Width(common.Clean(j.devName)))
-		}
-		nameW = min(nameW, max(w/4, 10))
-		for i := 0; i < l.jobsH-1 && i < len(jobs); i++ {
-			out = append(out, common.Fit(renderJobLine(m.jobLineOf(jobs[i]), nameW, w, st), w))
-		}
+		out = append(out, m.jobs.Panel(f.tenant, w, l.jobsH)...)
 		for len(out) < l.detailY {
 			out = append(out, "")
 		}
@@ -280,12 +272,12 @@ type deviceRow struct {
 	name, host, version, age, hash string
 	changed                        string // "yes", "no" or ""
 	never                          bool
-	state                          rowState
+	state                          jobs.RowState
 	spin                           string
 }
 
 func (m *Model) deviceRowOf(d api.Device, long bool) deviceRow {
-	r := deviceRow{name: common.Clean(name(d)), host: common.Clean(d.Host), age: "never", never: true, state: m.deviceState(d), spin: m.c.Spin()}
+	r := deviceRow{name: common.Clean(name(d)), host: common.Clean(d.Host), age: "never", never: true, state: m.jobs.State(m.fleet.tenant, d), spin: m.c.Spin()}
 	if lb := d.LastBackup; lb != nil {
 		r.version = common.Clean(lb.RouterOSVersion)
 		r.age = common.Ago(m.c.Now(), lb.CollectedAt)
@@ -335,29 +327,13 @@ func renderDeviceRow(r deviceRow, c deviceCols, cursor, marked, focused bool, st
 		style lipgloss.Style
 	}{
 		{r.version, c.ver, st.Dim}, {r.age, c.age, ageStyle}, {r.hash, c.hash, st.Hash}, {r.changed, c.chg, chgStyle},
-		{stateText(r.state, r.spin, c.state > 13), c.state, stateStyle(r.state.kind, st)},
+		{jobs.StateText(r.state, r.spin, c.state > 13), c.state, jobs.StateStyle(r.state.Kind, st)},
 	} {
 		if cell.w > 0 {
 			b.WriteString(sp + sel(cell.style).Render(common.Fit(cell.text, cell.w)))
 		}
 	}
 	return b.String()
-}
-
-func stateStyle(k stateKind, st *common.Styles) lipgloss.Style {
-	switch k {
-	case stRunning:
-		return st.Running
-	case stWaiting, stIdle:
-		return st.Dim
-	case stLocked:
-		return st.Warn
-	case stFailed:
-		return st.Bad
-	case stOK:
-		return st.OK
-	}
-	return lipgloss.NewStyle()
 }
 
 // Mouse.

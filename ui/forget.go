@@ -9,6 +9,7 @@ import (
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/backend/client"
 	"github.com/cfgsnap/cfgsnap/ui/common"
+	"github.com/cfgsnap/cfgsnap/ui/jobs"
 	"github.com/cfgsnap/cfgsnap/ui/overlay"
 )
 
@@ -23,14 +24,14 @@ type forgotMsg struct {
 }
 
 func (m *Model) askForget(d api.Device) {
-	key := devKey{m.fleet.tenant, d.ID}
+	key := jobs.Key{Tenant: m.fleet.tenant, Device: d.ID}
 	lines := []string{
 		fmt.Sprintf("The recorded SSH host key of %s (%s) is removed; the next backup trusts and records whatever key the device presents then.", common.Clean(name(d)), common.Clean(d.Host)),
 		"Only do this after checking the new fingerprint with whoever runs the device.",
 	}
 	errText := ""
-	if r := m.results[key]; r != nil && r.reply != nil && r.reply.ErrorKind == api.KindHostKeyMismatch {
-		errText = r.reply.Error
+	if r := m.jobs.Result(key); r != nil && r.Reply != nil && r.Reply.ErrorKind == api.KindHostKeyMismatch {
+		errText = r.Reply.Error
 	} else if d.LastError != nil && d.LastError.Kind == api.KindHostKeyMismatch {
 		errText = d.LastError.Error
 	}
@@ -61,7 +62,7 @@ func (m *Model) forget(tenant string, d api.Device) tea.Cmd {
 }
 
 func (m *Model) onForget(msg forgotMsg) {
-	key := devKey{msg.tenant, msg.device}
+	key := jobs.Key{Tenant: msg.tenant, Device: msg.device}
 	if msg.err != nil {
 		m.c.Tasks.Finish(msg.task, false, "could not forget the host key of "+common.Clean(msg.name)+": "+common.Clean(msg.err.Error()))
 		m.addLog(common.LogError, "forget host key of %s: %s", key, common.Clean(msg.err.Error()))
@@ -69,7 +70,7 @@ func (m *Model) onForget(msg forgotMsg) {
 	}
 	m.c.Tasks.Finish(msg.task, true, "forgot the host key of "+common.Clean(msg.name)+": b records the new one")
 	m.addLog(common.LogOK, "forgot the recorded host key of %s", key)
-	delete(m.results, key)
+	m.jobs.Forget(key)
 	if msg.tenant == m.fleet.tenant {
 		if i, ok := m.fleet.index[msg.device]; ok {
 			m.fleet.devices[i].LastError = nil

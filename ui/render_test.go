@@ -11,6 +11,7 @@ import (
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/ui/common"
+	"github.com/cfgsnap/cfgsnap/ui/jobs"
 	"github.com/cfgsnap/cfgsnap/ui/history"
 )
 
@@ -82,7 +83,7 @@ func TestCleanRemovesControls(t *testing.T) {
 func TestTablesFitTheirWidth(t *testing.T) {
 	st := common.NewStyles(false, true)
 	row := deviceRow{name: strings.Repeat("n", 80), host: strings.Repeat("h", 80), version: "6.49.10", age: "59m ago",
-		hash: "0123456789ab", changed: "yes", state: rowState{kind: stFailed, err: api.KindHostKeyMismatch}, spin: "⠋"}
+		hash: "0123456789ab", changed: "yes", state: jobs.RowState{Kind: jobs.StFailed, Err: api.KindHostKeyMismatch}, spin: "⠋"}
 	rec := api.SnapshotRecord{SHA256: strings.Repeat("f", 64), CollectedAt: fixedNow, SizeBytes: 123456,
 		Trigger: api.TriggerScheduled, RequestedBy: strings.Repeat("u", 50), Reason: strings.Repeat("r", 90)}
 	for w := 50; w <= 260; w++ {
@@ -103,12 +104,12 @@ func TestTablesFitTheirWidth(t *testing.T) {
 func TestBridgeCoalescesProgressPerJob(t *testing.T) {
 	b := newBridge()
 	for i := 0; i < 1000; i++ {
-		b.pushProgress(1, api.ProgressEvent{ElapsedMS: int64(i)})
+		b.PushProgress(1, api.ProgressEvent{ElapsedMS: int64(i)})
 		if i%100 == 0 {
-			b.pushProgress(2, api.ProgressEvent{ElapsedMS: int64(i)})
+			b.PushProgress(2, api.ProgressEvent{ElapsedMS: int64(i)})
 		}
 	}
-	b.push(snapshotMsg{tenant: "acme"})
+	b.Push(snapshotMsg{tenant: "acme"})
 	m, ok := b.take()
 	if !ok || len(m.progress) != 2 || len(m.events) != 1 {
 		t.Fatalf("take = %d progress, %d events; want 2 and 1", len(m.progress), len(m.events))
@@ -117,10 +118,10 @@ func TestBridgeCoalescesProgressPerJob(t *testing.T) {
 		t.Fatalf("not the latest event per job: %+v", m.progress)
 	}
 	// Stages that were coalesced away still say when they began.
-	b.pushProgress(3, api.ProgressEvent{Stage: api.StageQueued, ElapsedMS: 1})
-	b.pushProgress(3, api.ProgressEvent{Stage: api.StageConnecting, ElapsedMS: 20})
-	b.pushProgress(3, api.ProgressEvent{Stage: api.StageConnecting, ElapsedMS: 25})
-	b.pushProgress(3, api.ProgressEvent{Stage: api.StageExporting, ElapsedMS: 90})
+	b.PushProgress(3, api.ProgressEvent{Stage: api.StageQueued, ElapsedMS: 1})
+	b.PushProgress(3, api.ProgressEvent{Stage: api.StageConnecting, ElapsedMS: 20})
+	b.PushProgress(3, api.ProgressEvent{Stage: api.StageConnecting, ElapsedMS: 25})
+	b.PushProgress(3, api.ProgressEvent{Stage: api.StageExporting, ElapsedMS: 90})
 	m, _ = b.take()
 	p := m.progress[0]
 	if p.ev.Stage != api.StageExporting || p.reached[api.StageQueued] != 1 || p.reached[api.StageConnecting] != 20 || p.reached[api.StageExporting] != 90 {
@@ -143,8 +144,8 @@ func TestBridgeCallbacksNeverBlock(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for i := 0; i < 5000; i++ {
-					b.pushProgress(g, api.ProgressEvent{ElapsedMS: int64(i)})
-					b.push(snapshotMsg{})
+					b.PushProgress(g, api.ProgressEvent{ElapsedMS: int64(i)})
+					b.Push(snapshotMsg{})
 				}
 			}()
 		}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/ui/common"
+	"github.com/cfgsnap/cfgsnap/ui/jobs"
 	"github.com/cfgsnap/cfgsnap/ui/statusbar"
 )
 
@@ -14,7 +15,7 @@ func (m *Model) statusInfo() statusbar.Info {
 	if in.Tenant != "" {
 		in.TenantName = m.tenantName(in.Tenant)
 	}
-	in.Running, in.Waiting, in.Watching, _ = m.jobs.counts()
+	in.Running, in.Waiting, in.Watching, _ = m.jobs.Counts()
 	return in
 }
 
@@ -47,11 +48,11 @@ func (m *Model) shortHelp() []key.Binding {
 	}
 	var b []key.Binding
 	if d, ok := m.fleet.current(); ok {
-		s := m.deviceState(d)
-		if s.kind == stLocked {
+		s := m.jobs.State(m.fleet.tenant, d)
+		if s.Kind == jobs.StLocked {
 			b = append(b, k.Watch)
 		}
-		if s.kind == stFailed && s.err == api.KindHostKeyMismatch {
+		if s.Kind == jobs.StFailed && s.Err == api.KindHostKeyMismatch {
 			b = append(b, k.Forget)
 		}
 	}

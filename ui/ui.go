@@ -23,6 +23,7 @@ import (
 	"github.com/cfgsnap/cfgsnap/ui/common"
 	"github.com/cfgsnap/cfgsnap/ui/diffview"
 	"github.com/cfgsnap/cfgsnap/ui/history"
+	"github.com/cfgsnap/cfgsnap/ui/jobs"
 	"github.com/cfgsnap/cfgsnap/ui/logpane"
 	"github.com/cfgsnap/cfgsnap/ui/overlay"
 	"github.com/cfgsnap/cfgsnap/ui/snapview"
@@ -90,8 +91,7 @@ type Model struct {
 	focusTenants   bool
 
 	fleet   fleetState
-	jobs    jobQueue
-	results map[devKey]*result
+	jobs    *jobs.Model
 	hist    *history.Model
 	diff    *diffview.Model
 	snap    *snapview.Model
@@ -103,10 +103,6 @@ type Model struct {
 	snapWatch snapWatch
 	contents  common.ContentCache
 }
-
-type devKey struct{ tenant, device string }
-
-func (k devKey) String() string { return k.tenant + "/" + k.device }
 
 // New returns the root model without starting anything; Init does that.
 func New(opts Options) *Model { return newModel(context.Background(), opts) }
@@ -125,7 +121,6 @@ func newModel(ctx context.Context, opts Options) *Model {
 		noColor: opts.NoColor || os.Getenv("NO_COLOR") != "",
 		isDark:  true, // most terminals on jump hosts; the query corrects it
 		bridge:  newBridge(),
-		results: map[devKey]*result{},
 		screens: []screen{screenFleet},
 	}
 	m.c = &common.Common{
@@ -139,7 +134,7 @@ func newModel(ctx context.Context, opts Options) *Model {
 	m.logv = logpane.New(m.c)
 	m.ov = overlay.New(m.c)
 	m.fleet.init()
-	m.jobs.init()
+	m.jobs = jobs.New(m.c, m.bridge)
 	m.setStyles()
 	if m.c.Client != nil {
 		m.conn = m.c.Client.ConnState()
@@ -179,12 +174,7 @@ func Run(ctx context.Context, opts Options) error {
 // shutdown stops watchers and cancels what runs on the user's behalf.
 func (m *Model) shutdown() {
 	m.stopSnapWatch()
-	for _, j := range m.jobs.list {
-		if j.stop != nil {
-			j.stop()
-			j.stop = nil
-		}
-	}
+	m.jobs.Shutdown()
 	m.cancel()
 }
 
@@ -226,7 +216,7 @@ func (m *Model) ensureTick() tea.Cmd {
 }
 
 func (m *Model) animating() bool {
-	return m.jobs.activeCount() > 0 || m.bar.Tasks.Running() > 0 || m.tenantsLoading || m.fleet.loading ||
+	return m.jobs.ActiveCount() > 0 || m.bar.Tasks.Running() > 0 || m.tenantsLoading || m.fleet.loading ||
 		(m.hist != nil && m.hist.Loading()) || (m.diff != nil && m.diff.Loading()) || (m.snap != nil && m.snap.Loading())
 }
 
@@ -329,10 +319,13 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 	case snapWatchMsg:
 		m.onSnapWatch(msg)
 		return nil
-	case backupDoneMsg:
-		return m.onBackupDone(msg)
-	case watchStartedMsg:
-		m.onWatchStarted(msg)
+	case jobs.ResultMsg:
+		m.onResult(msg)
+		return nil
+	case jobs.QueuedMsg:
+		if m.fleet.sort == sortState {
+			m.resortKeep()
+		}
 		return nil
 	case history.LoadedMsg:
 		if m.hist != nil {
@@ -351,7 +344,7 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		return cmd
 	case common.BackupMsg:
 		if i, ok := m.fleet.index[msg.Device]; ok && m.fleet.tenant == msg.Tenant {
-			return m.enqueue([]api.Device{m.fleet.devices[i]})
+			return m.jobs.Enqueue(msg.Tenant, []api.Device{m.fleet.devices[i]})
 		}
 		return nil
 	case snapview.LoadedMsg:
@@ -398,22 +391,22 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		m.onPaste(msg.Content)
 		return nil
 	}
-	return nil
+	return m.jobs.Update(msg)
 }
 
 // onBridge applies client callbacks: progress first (it precedes the
 // events that were queued with it), then events in order.
 func (m *Model) onBridge(msg bridgeMsg) tea.Cmd {
 	for _, p := range msg.progress {
-		m.onProgress(p.job, p.ev, p.reached)
+		m.jobs.OnProgress(p.job, p.ev, p.reached)
 	}
 	var cmds []tea.Cmd
 	for _, ev := range msg.events {
 		switch ev := ev.(type) {
 		case snapshotMsg:
 			m.onSnapshot(ev)
-		case watchFinalMsg:
-			cmds = append(cmds, m.onWatchFinal(ev))
+		case jobs.WatchFinalMsg:
+			cmds = append(cmds, m.jobs.Update(ev))
 		}
 	}
 	if msg.dropped > 0 {
@@ -513,7 +506,7 @@ func (m *Model) requestQuit() tea.Cmd {
 	if m.ov.AskingQuit() {
 		return tea.Quit // a second ctrl+c means it
 	}
-	if n := m.jobs.mineActive(); n > 0 {
+	if n := m.jobs.MineActive(); n > 0 {
 		them := "them"
 		if n == 1 {
 			them = "it"
