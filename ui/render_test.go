@@ -11,8 +11,8 @@ import (
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/ui/common"
-	"github.com/cfgsnap/cfgsnap/ui/jobs"
 	"github.com/cfgsnap/cfgsnap/ui/history"
+	"github.com/cfgsnap/cfgsnap/ui/jobs"
 )
 
 func TestAgo(t *testing.T) {

@@ -90,12 +90,12 @@ type Model struct {
 	tenantOffset   int
 	focusTenants   bool
 
-	fleet   fleetState
-	jobs    *jobs.Model
-	hist    *history.Model
-	diff    *diffview.Model
-	snap    *snapview.Model
-	logv    *logpane.Model
+	fleet fleetState
+	jobs  *jobs.Model
+	hist  *history.Model
+	diff  *diffview.Model
+	snap  *snapview.Model
+	logv  *logpane.Model
 
 	screens []screen
 	ov      *overlay.Model
