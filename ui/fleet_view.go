@@ -9,6 +9,7 @@ import (
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/ui/common"
+	"github.com/cfgsnap/cfgsnap/ui/detail"
 	"github.com/cfgsnap/cfgsnap/ui/jobs"
 )
 
@@ -167,7 +168,7 @@ func (m *Model) devicePane(l fleetLayout, bh int) []string {
 			title += " · " + common.Clean(strings.Join(d.Tags, ","))
 		}
 		out = append(out, st.SectionRule(title, w))
-		out = append(out, common.RowsOf(renderDetail(m.detailOf(d), w, st), l.detailH-1)...)
+		out = append(out, common.RowsOf(detail.Render(m.detailOf(d), w, st), l.detailH-1)...)
 	}
 	return common.RowsOf(out, bh)
 }
@@ -369,4 +370,17 @@ func (m *Model) fleetWheel(x, y, delta int) {
 	// Keep the cursor on screen, as lazygit does when scrolling.
 	f.cursor = min(max(f.cursor, f.offset), f.offset+l.listH-1)
 	f.clamp(l.listH)
+}
+
+// detailOf is what the detail pane shows of d.
+func (m *Model) detailOf(d api.Device) detail.Data {
+	dd := detail.Data{Dev: d, Tenant: m.fleet.tenant, Mode: m.c.Mode(), Now: m.c.Now(), Loc: m.c.Loc}
+	if l, ok := m.jobs.Active(m.fleet.tenant, d.ID); ok {
+		dd.Job = &l
+		return dd
+	}
+	if r := m.jobs.Result(jobs.Key{Tenant: m.fleet.tenant, Device: d.ID}); r != nil && (d.LastBackup == nil || !d.LastBackup.CollectedAt.After(r.At)) {
+		dd.Res = r
+	}
+	return dd
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/backend/client"
 	"github.com/cfgsnap/cfgsnap/ui/common"
+	"github.com/cfgsnap/cfgsnap/ui/detail"
 	"github.com/cfgsnap/cfgsnap/ui/jobs"
 	"github.com/cfgsnap/cfgsnap/ui/overlay"
 )
@@ -35,7 +36,7 @@ func (m *Model) askForget(d api.Device) {
 	} else if d.LastError != nil && d.LastError.Kind == api.KindHostKeyMismatch {
 		errText = d.LastError.Error
 	}
-	if pres, _ := fingerprints(errText); pres != "" {
+	if pres, _ := detail.Fingerprints(errText); pres != "" {
 		lines = append(lines, "It presented: "+pres)
 	}
 	if m.c.Mode() == client.ModeRemote {

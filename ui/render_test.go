@@ -11,6 +11,7 @@ import (
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/ui/common"
+	"github.com/cfgsnap/cfgsnap/ui/detail"
 	"github.com/cfgsnap/cfgsnap/ui/history"
 	"github.com/cfgsnap/cfgsnap/ui/jobs"
 )
@@ -53,7 +54,7 @@ func TestFingerprints(t *testing.T) {
 		"none":           {"host key changed", "", nil},
 	} {
 		t.Run(name, func(t *testing.T) {
-			p, r := fingerprints(tc.msg)
+			p, r := detail.Fingerprints(tc.msg)
 			if p != tc.presented || fmt.Sprint(r) != fmt.Sprint(tc.recorded) {
 				t.Fatalf("fingerprints = %q, %q; want %q, %q", p, r, tc.presented, tc.recorded)
 			}

@@ -1,4 +1,7 @@
-package ui
+// Package detail is the detail pane under the device list: a pure
+// renderer from a device, its job or latest result to lines of text that
+// say what happened and what to do about it.
+package detail
 
 import (
 	"fmt"
@@ -12,35 +15,23 @@ import (
 	"github.com/cfgsnap/cfgsnap/ui/jobs"
 )
 
-// detailData is what the detail pane under the device list shows for the
+// Data is what the detail pane under the device list shows for the
 // selected device: its running job, the latest result of this session or
 // what the inventory knows.
-type detailData struct {
-	dev    api.Device
-	tenant string
-	job    *jobs.Line
-	res    *jobs.Result
-	mode   client.Mode
-	now    time.Time
-	loc    *time.Location
+type Data struct {
+	Dev    api.Device
+	Tenant string
+	Job    *jobs.Line
+	Res    *jobs.Result
+	Mode   client.Mode
+	Now    time.Time
+	Loc    *time.Location
 }
 
-func (m *Model) detailOf(d api.Device) detailData {
-	dd := detailData{dev: d, tenant: m.fleet.tenant, mode: m.c.Mode(), now: m.c.Now(), loc: m.c.Loc}
-	if l, ok := m.jobs.Active(m.fleet.tenant, d.ID); ok {
-		dd.job = &l
-		return dd
-	}
-	if r := m.jobs.Result(jobs.Key{Tenant: m.fleet.tenant, Device: d.ID}); r != nil && (d.LastBackup == nil || !d.LastBackup.CollectedAt.After(r.At)) {
-		dd.res = r
-	}
-	return dd
-}
-
-// renderDetail is a pure function from a device's state to the lines of
+// Render is a pure function from a device's state to the lines of
 // the detail pane, w cells wide.
-func renderDetail(dd detailData, w int, st *common.Styles) []string {
-	d := dd.dev
+func Render(dd Data, w int, st *common.Styles) []string {
+	d := dd.Dev
 	var out []string
 	add := func(s string) { out = append(out, s) }
 	wrap := func(style func(...string) string, s string) {
@@ -51,8 +42,8 @@ func renderDetail(dd detailData, w int, st *common.Styles) []string {
 	plain := func(s ...string) string { return strings.Join(s, " ") }
 
 	switch {
-	case dd.job != nil:
-		j := dd.job
+	case dd.Job != nil:
+		j := dd.Job
 		who := "you"
 		if j.Kind == jobs.Watch {
 			who = j.Holder
@@ -64,27 +55,27 @@ func renderDetail(dd detailData, w int, st *common.Styles) []string {
 			add(fmt.Sprintf("received %s · %s elapsed", common.HumanSizeOrDash(j.Bytes), common.Millis(max(j.Elapsed, 0))))
 		}
 		if d.LastBackup != nil {
-			add(st.Dim.Render("previous backup " + common.Stamp(d.LastBackup.CollectedAt, dd.loc) + " (" + common.Ago(dd.now, d.LastBackup.CollectedAt) + ")"))
+			add(st.Dim.Render("previous backup " + common.Stamp(d.LastBackup.CollectedAt, dd.Loc) + " (" + common.Ago(dd.Now, d.LastBackup.CollectedAt) + ")"))
 			add(st.Dim.Render("sha256   ") + st.Hash.Render(common.Clean(d.LastBackup.SHA256)))
 		}
 		return out
-	case dd.res != nil && dd.res.Err != nil:
-		return renderFailure(dd, "", dd.res.Err.Error(), w, st)
-	case dd.res != nil && dd.res.Reply.Status == api.StatusLocked:
+	case dd.Res != nil && dd.Res.Err != nil:
+		return renderFailure(dd, "", dd.Res.Err.Error(), w, st)
+	case dd.Res != nil && dd.Res.Reply.Status == api.StatusLocked:
 		return renderLocked(dd, w, st)
-	case dd.res != nil && dd.res.Reply.Status != api.StatusSuccess:
-		return renderFailure(dd, dd.res.Reply.ErrorKind, dd.res.Reply.Error, w, st)
-	case dd.res != nil:
-		r := dd.res.Reply
+	case dd.Res != nil && dd.Res.Reply.Status != api.StatusSuccess:
+		return renderFailure(dd, dd.Res.Reply.ErrorKind, dd.Res.Reply.Error, w, st)
+	case dd.Res != nil:
+		r := dd.Res.Reply
 		by := ""
-		if dd.res.Watched {
-			by = " by " + common.Clean(dd.res.Holder)
+		if dd.Res.Watched {
+			by = " by " + common.Clean(dd.Res.Holder)
 		}
 		at := r.CollectedAt
 		if at.IsZero() {
-			at = dd.res.At
+			at = dd.Res.At
 		}
-		head := st.OK.Render("✓ Backed up"+by) + " " + common.Stamp(at, dd.loc) + st.Dim.Render(" ("+common.Ago(dd.now, at)+")") + " · " + changedText(r.IsChanged(), r.PreviousHash, st)
+		head := st.OK.Render("✓ Backed up"+by) + " " + common.Stamp(at, dd.Loc) + st.Dim.Render(" ("+common.Ago(dd.Now, at)+")") + " · " + changedText(r.IsChanged(), r.PreviousHash, st)
 		add(head)
 		out = append(out, hashLines(common.Clean(r.SHA256), common.Clean(r.PreviousHash), r.IsChanged(), st)...)
 		add(st.Dim.Render(common.JoinNonEmpty(" · ", common.HumanSize(r.SizeBytes), common.RosText(r.RouterOSVersion), "took "+common.Millis(r.DurationMS), shortJob(r.JobID))))
@@ -93,7 +84,7 @@ func renderDetail(dd detailData, w int, st *common.Styles) []string {
 
 	if e := d.LastError; e != nil && !d.Busy && (d.LastBackup == nil || e.At.After(d.LastBackup.CollectedAt)) {
 		out = renderFailure(dd, e.Kind, e.Error, w, st)
-		out[0] += st.Dim.Render(" (" + common.Ago(dd.now, e.At) + ")")
+		out[0] += st.Dim.Render(" (" + common.Ago(dd.Now, e.At) + ")")
 		return out
 	}
 	if d.Busy {
@@ -105,7 +96,7 @@ func renderDetail(dd detailData, w int, st *common.Styles) []string {
 		if lb.RequestedBy != "" {
 			by = " by " + common.Clean(lb.RequestedBy)
 		}
-		add("Last backup " + common.Stamp(lb.CollectedAt, dd.loc) + st.Dim.Render(" ("+common.Ago(dd.now, lb.CollectedAt)+", "+common.Clean(string(lb.Trigger))+by+")") + " · " + changedText(lb.Changed, lb.PreviousHash, st))
+		add("Last backup " + common.Stamp(lb.CollectedAt, dd.Loc) + st.Dim.Render(" ("+common.Ago(dd.Now, lb.CollectedAt)+", "+common.Clean(string(lb.Trigger))+by+")") + " · " + changedText(lb.Changed, lb.PreviousHash, st))
 		out = append(out, hashLines(common.Clean(lb.SHA256), common.Clean(lb.PreviousHash), lb.Changed, st)...)
 		add(st.Dim.Render(common.JoinNonEmpty(" · ", common.HumanSize(lb.SizeBytes), common.RosText(lb.RouterOSVersion), "took "+common.Millis(lb.DurationMS))))
 	} else if !d.Busy {
@@ -143,14 +134,14 @@ func hashLines(hash, prev string, changed bool, st *common.Styles) []string {
 	return lines
 }
 
-func renderLocked(dd detailData, w int, st *common.Styles) []string {
-	l := dd.res.Reply.Lock
+func renderLocked(dd Data, w int, st *common.Styles) []string {
+	l := dd.Res.Reply.Lock
 	var out []string
 	if l == nil {
 		out = append(out, st.Warn.Render("⊘ Locked: another backup of this device is running."))
 	} else {
 		out = append(out, st.Warn.Render("⊘ Locked by "+common.Clean(l.Holder)))
-		out = append(out, fmt.Sprintf("since %s (%s) · stage %s", common.Stamp(l.Since, dd.loc), common.Ago(dd.now, l.Since), jobs.StageTitle(l.Stage)))
+		out = append(out, fmt.Sprintf("since %s (%s) · stage %s", common.Stamp(l.Since, dd.Loc), common.Ago(dd.Now, l.Since), jobs.StageTitle(l.Stage)))
 		if l.JobID != "" {
 			out = append(out, st.Dim.Render("job "+common.Clean(l.JobID)))
 		}
@@ -199,10 +190,10 @@ func kindAdvice(k api.ErrorKind, mode client.Mode, target string) string {
 
 var fingerprintRE = regexp.MustCompile(`SHA256:[A-Za-z0-9+/]{16,}={0,2}`)
 
-// fingerprints finds the SHA256 fingerprints in a host key error and
+// Fingerprints finds the SHA256 fingerprints in a host key error and
 // labels each by the words before it: the backend says which key the
 // device presented and which is recorded or pinned.
-func fingerprints(msg string) (presented string, recorded []string) {
+func Fingerprints(msg string) (presented string, recorded []string) {
 	locs := fingerprintRE.FindAllStringIndex(msg, -1)
 	prevEnd := 0
 	var unlabelled []string
@@ -232,11 +223,11 @@ func fingerprints(msg string) (presented string, recorded []string) {
 	return presented, recorded
 }
 
-func renderFailure(dd detailData, kind api.ErrorKind, errText string, w int, st *common.Styles) []string {
-	target := dd.tenant + "/" + dd.dev.ID
+func renderFailure(dd Data, kind api.ErrorKind, errText string, w int, st *common.Styles) []string {
+	target := dd.Tenant + "/" + dd.Dev.ID
 	out := []string{st.Bad.Render("✗ " + jobs.KindTitle(kind))}
 	if kind == api.KindHostKeyMismatch {
-		pres, rec := fingerprints(errText)
+		pres, rec := Fingerprints(errText)
 		if pres != "" {
 			out = append(out, st.Dim.Render("presented ")+st.Bold.Render(pres))
 		}
@@ -244,14 +235,14 @@ func renderFailure(dd detailData, kind api.ErrorKind, errText string, w int, st 
 			out = append(out, st.Dim.Render("recorded  ")+r)
 		}
 	}
-	if kind == api.KindUnreachable && dd.dev.Host != "" {
-		addr := common.Clean(dd.dev.Host)
-		if dd.dev.Port > 0 {
-			addr = fmt.Sprintf("%s:%d", addr, dd.dev.Port)
+	if kind == api.KindUnreachable && dd.Dev.Host != "" {
+		addr := common.Clean(dd.Dev.Host)
+		if dd.Dev.Port > 0 {
+			addr = fmt.Sprintf("%s:%d", addr, dd.Dev.Port)
 		}
 		out[0] += st.Dim.Render(" (" + addr + ")")
 	}
-	out = append(out, common.WrapText(kindAdvice(kind, dd.mode, common.Clean(target)), w)...)
+	out = append(out, common.WrapText(kindAdvice(kind, dd.Mode, common.Clean(target)), w)...)
 	for _, l := range common.WrapText("error: "+common.Clean(errText), w) {
 		out = append(out, st.Dim.Render(l))
 	}
