@@ -331,7 +331,7 @@ func TestMouse(t *testing.T) {
 		h := newHarness(t, newFake(), 80, 24)
 		// Screen line 0 is the status bar, body line 2 the first row.
 		h.send(tea.MouseClickMsg{X: 5, Y: 1 + 2 + 2, Button: tea.MouseLeft})
-		if d, _ := h.m.fleet.current(); d.ID != "edge-rtr-2" {
+		if d, _ := h.m.fleet.Current(); d.ID != "edge-rtr-2" {
 			t.Fatalf("clicked the third row, selected %s", d.ID)
 		}
 	})
@@ -339,8 +339,8 @@ func TestMouse(t *testing.T) {
 		h := newHarness(t, newFake(), 120, 30)
 		h.send(tea.MouseClickMsg{X: 3, Y: 1 + 2, Button: tea.MouseLeft})
 		h.mustShow("gx-core")
-		if h.m.currentTenant() != "globex" {
-			t.Fatalf("tenant %s after clicking Globex", h.m.currentTenant())
+		if h.m.fleet.CurrentTenant() != "globex" {
+			t.Fatalf("tenant %s after clicking Globex", h.m.fleet.CurrentTenant())
 		}
 	})
 	t.Run("wheel scrolls", func(t *testing.T) {
@@ -348,8 +348,8 @@ func TestMouse(t *testing.T) {
 		f.devices["acme"] = manyDevices("acme", 200)
 		h := newHarness(t, f, 80, 24)
 		h.send(tea.MouseWheelMsg{X: 10, Y: 5, Button: tea.MouseWheelDown})
-		if h.m.fleet.offset != wheelStep {
-			t.Fatalf("offset %d after one notch, want %d", h.m.fleet.offset, wheelStep)
+		if h.m.fleet.Offset() != wheelStep {
+			t.Fatalf("offset %d after one notch, want %d", h.m.fleet.Offset(), wheelStep)
 		}
 		h.mustShow("dev-00003")
 		h.mustNotShow("dev-00000 ")
@@ -379,7 +379,7 @@ func TestFilterIsFuzzyAndKeepsTheCursor(t *testing.T) {
 	h.typeText("ed2") // e…d…2: edge-rtr-2 only
 	h.mustShow("1 of 6", "Edge router 2")
 	h.mustNotShow("core-rtr-1")
-	if d, _ := h.m.fleet.current(); d.ID != "edge-rtr-2" {
+	if d, _ := h.m.fleet.Current(); d.ID != "edge-rtr-2" {
 		t.Fatalf("cursor on %s", d.ID)
 	}
 	h.keys("backspace")
@@ -573,21 +573,21 @@ func TestFinishedJobsLeaveThePanelButNotTheLog(t *testing.T) {
 func TestTenantPaneFocus(t *testing.T) {
 	h := newHarness(t, newFake(), 120, 30)
 	h.keys("tab", "down")
-	if h.m.currentTenant() != "globex" {
-		t.Fatalf("j in the tenant pane selected %s", h.m.currentTenant())
+	if h.m.fleet.CurrentTenant() != "globex" {
+		t.Fatalf("j in the tenant pane selected %s", h.m.fleet.CurrentTenant())
 	}
 	h.mustShow("gx-core")
 	h.keys("enter")
-	if h.m.focusTenants {
+	if h.m.fleet.FocusTenants() {
 		t.Fatal("enter did not move the focus to the devices")
 	}
 	h.keys("tab")
 	h.send(tea.WindowSizeMsg{Width: 80, Height: 24})
-	if h.m.focusTenants {
+	if h.m.fleet.FocusTenants() {
 		t.Fatal("the focus stayed on a tenant pane that is no longer drawn")
 	}
 	h.keys("down")
-	if d, _ := h.m.fleet.current(); d.ID != "gx-edge" {
+	if d, _ := h.m.fleet.Current(); d.ID != "gx-edge" {
 		t.Fatalf("down moved to %s, want gx-edge", d.ID)
 	}
 }
@@ -605,8 +605,8 @@ func TestMarkAllShownAndTenantPicker(t *testing.T) {
 	h.mustShow("Globex Corp")
 	h.mustNotShow("Initech")
 	h.keys("enter")
-	if h.m.currentTenant() != "globex" {
-		t.Fatalf("picked %s", h.m.currentTenant())
+	if h.m.fleet.CurrentTenant() != "globex" {
+		t.Fatalf("picked %s", h.m.fleet.CurrentTenant())
 	}
 	h.mustShow("gx-core", "Globex Corp [2/3]")
 }

@@ -215,13 +215,7 @@ func (h *harness) line(s string) string {
 // selectDevice moves the cursor to the device with ID id.
 func (h *harness) selectDevice(id string) {
 	h.t.Helper()
-	f := &h.m.fleet
-	for i, di := range f.view {
-		if f.devices[di].ID == id {
-			f.cursor = i
-			f.clamp(h.m.fleetListRows())
-			return
-		}
+	if !h.m.fleet.Select(id) {
+		h.t.Fatalf("device %s is not in the list", id)
 	}
-	h.t.Fatalf("device %s is not in the list", id)
 }

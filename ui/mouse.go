@@ -22,7 +22,7 @@ func (m *Model) onClick(ms tea.Mouse) tea.Cmd {
 	}
 	switch m.screen() {
 	case screenFleet:
-		return m.fleetClick(ms.X, y)
+		return m.fleet.Update(common.ClickMsg{X: ms.X, Y: y})
 	case screenHistory:
 		if m.hist != nil {
 			m.hist.Update(common.ClickMsg{X: ms.X, Y: y})
@@ -46,7 +46,7 @@ func (m *Model) onWheel(ms tea.Mouse) tea.Cmd {
 	}
 	switch m.screen() {
 	case screenFleet:
-		m.fleetWheel(ms.X, ms.Y-1, delta)
+		m.fleet.Update(common.WheelMsg{X: ms.X, Y: ms.Y - 1, Delta: delta})
 	case screenHistory:
 		if m.hist != nil {
 			return m.hist.Update(common.WheelMsg{X: ms.X, Y: ms.Y - 1, Delta: delta})

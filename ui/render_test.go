@@ -12,8 +12,8 @@ import (
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/ui/common"
 	"github.com/cfgsnap/cfgsnap/ui/detail"
+	"github.com/cfgsnap/cfgsnap/ui/fleet"
 	"github.com/cfgsnap/cfgsnap/ui/history"
-	"github.com/cfgsnap/cfgsnap/ui/jobs"
 )
 
 func TestAgo(t *testing.T) {
@@ -83,18 +83,9 @@ func TestCleanRemovesControls(t *testing.T) {
 
 func TestTablesFitTheirWidth(t *testing.T) {
 	st := common.NewStyles(false, true)
-	row := deviceRow{name: strings.Repeat("n", 80), host: strings.Repeat("h", 80), version: "6.49.10", age: "59m ago",
-		hash: "0123456789ab", changed: "yes", state: jobs.RowState{Kind: jobs.StFailed, Err: api.KindHostKeyMismatch}, spin: "⠋"}
 	rec := api.SnapshotRecord{SHA256: strings.Repeat("f", 64), CollectedAt: fixedNow, SizeBytes: 123456,
 		Trigger: api.TriggerScheduled, RequestedBy: strings.Repeat("u", 50), Reason: strings.Repeat("r", 90)}
 	for w := 50; w <= 260; w++ {
-		c := deviceColumns(w)
-		if got := ansi.StringWidth(renderDeviceRow(row, c, true, true, true, &st)); got > w {
-			t.Fatalf("device row is %d cells at width %d", got, w)
-		}
-		if got := ansi.StringWidth(renderDeviceHeader(c, sortName, false, &st)); got > w {
-			t.Fatalf("device header is %d cells at width %d", got, w)
-		}
 		hc := history.Columns(w)
 		if got := ansi.StringWidth(history.RenderRow(rec, fixedNow, time.UTC, hc, true, true, false, &st)); got > w {
 			t.Fatalf("history row is %d cells at width %d", got, w)
@@ -110,7 +101,7 @@ func TestBridgeCoalescesProgressPerJob(t *testing.T) {
 			b.PushProgress(2, api.ProgressEvent{ElapsedMS: int64(i)})
 		}
 	}
-	b.Push(snapshotMsg{tenant: "acme"})
+	b.Push(fleet.SnapshotMsg{Tenant: "acme"})
 	m, ok := b.take()
 	if !ok || len(m.progress) != 2 || len(m.events) != 1 {
 		t.Fatalf("take = %d progress, %d events; want 2 and 1", len(m.progress), len(m.events))
@@ -146,7 +137,7 @@ func TestBridgeCallbacksNeverBlock(t *testing.T) {
 				defer wg.Done()
 				for i := 0; i < 5000; i++ {
 					b.PushProgress(g, api.ProgressEvent{ElapsedMS: int64(i)})
-					b.Push(snapshotMsg{})
+					b.Push(fleet.SnapshotMsg{})
 				}
 			}()
 		}

@@ -18,10 +18,10 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/colorprofile"
 
-	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/backend/client"
 	"github.com/cfgsnap/cfgsnap/ui/common"
 	"github.com/cfgsnap/cfgsnap/ui/diffview"
+	"github.com/cfgsnap/cfgsnap/ui/fleet"
 	"github.com/cfgsnap/cfgsnap/ui/history"
 	"github.com/cfgsnap/cfgsnap/ui/jobs"
 	"github.com/cfgsnap/cfgsnap/ui/logpane"
@@ -82,15 +82,7 @@ type Model struct {
 
 	bridge *bridge
 
-	tenants        []api.Tenant
-	tenantsErr     error
-	tenantsLoading bool
-	tenantReq      int
-	tenant         int
-	tenantOffset   int
-	focusTenants   bool
-
-	fleet fleetState
+	fleet *fleet.Model
 	jobs  *jobs.Model
 	hist  *history.Model
 	diff  *diffview.Model
@@ -100,8 +92,7 @@ type Model struct {
 	screens []screen
 	ov      *overlay.Model
 
-	snapWatch snapWatch
-	contents  common.ContentCache
+	contents common.ContentCache
 }
 
 // New returns the root model without starting anything; Init does that.
@@ -133,8 +124,8 @@ func newModel(ctx context.Context, opts Options) *Model {
 	m.c.Tasks = m.bar.Tasks
 	m.logv = logpane.New(m.c)
 	m.ov = overlay.New(m.c)
-	m.fleet.init()
 	m.jobs = jobs.New(m.c, m.bridge)
+	m.fleet = fleet.New(m.c, m.jobs, m.bridge)
 	m.setStyles()
 	if m.c.Client != nil {
 		m.conn = m.c.Client.ConnState()
@@ -173,14 +164,14 @@ func Run(ctx context.Context, opts Options) error {
 
 // shutdown stops watchers and cancels what runs on the user's behalf.
 func (m *Model) shutdown() {
-	m.stopSnapWatch()
+	m.fleet.Shutdown()
 	m.jobs.Shutdown()
 	m.cancel()
 }
 
 // Init loads the tenants and starts the bridge listener and the tick.
 func (m *Model) Init() tea.Cmd {
-	cmds := []tea.Cmd{m.loadTenants(), tea.RequestBackgroundColor}
+	cmds := []tea.Cmd{m.fleet.LoadTenants(), tea.RequestBackgroundColor}
 	if !m.syncMode {
 		cmds = append(cmds, m.bridge.listen(m.c.Ctx), m.startTick(false))
 	}
@@ -216,7 +207,7 @@ func (m *Model) ensureTick() tea.Cmd {
 }
 
 func (m *Model) animating() bool {
-	return m.jobs.ActiveCount() > 0 || m.bar.Tasks.Running() > 0 || m.tenantsLoading || m.fleet.loading ||
+	return m.jobs.ActiveCount() > 0 || m.bar.Tasks.Running() > 0 || m.fleet.Loading() ||
 		(m.hist != nil && m.hist.Loading()) || (m.diff != nil && m.diff.Loading()) || (m.snap != nil && m.snap.Loading())
 }
 
@@ -295,9 +286,6 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.c.Width, m.c.Height, m.c.Sized = msg.Width, msg.Height, true
-		if !m.c.Wide() {
-			m.focusTenants = false // the tenant pane is gone
-		}
 		m.clampAll()
 		return nil
 	case tea.BackgroundColorMsg:
@@ -312,21 +300,6 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 			return cmd
 		}
 		return tea.Batch(cmd, m.bridge.listen(m.c.Ctx))
-	case tenantsMsg:
-		return m.onTenants(msg)
-	case devicesMsg:
-		return m.onDevices(msg)
-	case snapWatchMsg:
-		m.onSnapWatch(msg)
-		return nil
-	case jobs.ResultMsg:
-		m.onResult(msg)
-		return nil
-	case jobs.QueuedMsg:
-		if m.fleet.sort == sortState {
-			m.resortKeep()
-		}
-		return nil
 	case history.LoadedMsg:
 		if m.hist != nil {
 			return m.hist.Update(msg)
@@ -342,11 +315,11 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		m.snap, cmd = snapview.Open(m.c, &m.contents, msg.Tenant, msg.Device, msg.DevName, msg.Rec)
 		m.push(screenSnapshot)
 		return cmd
-	case common.BackupMsg:
-		if i, ok := m.fleet.index[msg.Device]; ok && m.fleet.tenant == msg.Tenant {
-			return m.jobs.Enqueue(msg.Tenant, []api.Device{m.fleet.devices[i]})
-		}
-		return nil
+	case common.OpenHistoryMsg:
+		var cmd tea.Cmd
+		m.hist, cmd = history.Open(m.c, msg.Tenant, msg.TenantName, msg.Device)
+		m.push(screenHistory)
+		return cmd
 	case snapview.LoadedMsg:
 		if msg.Err == nil {
 			m.contents.Put(msg.Rec.SHA256, msg.Content)
@@ -363,19 +336,22 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 			return m.diff.Update(msg)
 		}
 		return nil
-	case forgotMsg:
-		m.onForget(msg)
-		return nil
 	case overlay.QuitMsg:
 		return tea.Quit
 	case overlay.RequestQuitMsg:
 		return m.requestQuit()
 	case overlay.BackupAllMsg:
-		return m.backupAll(msg.Tenant)
+		return m.fleet.BackupAll(msg.Tenant)
 	case overlay.ForgetMsg:
-		return m.forget(msg.Tenant, msg.Device)
+		return m.fleet.Forget(msg.Tenant, msg.Device)
 	case overlay.PickMsg:
-		return m.selectTenant(msg.Index, msg.Index != m.tenant)
+		return m.fleet.SelectTenant(msg.Index)
+	case overlay.AskMsg:
+		m.ov.OpenConfirm(msg.Q)
+		return nil
+	case overlay.PickTenantMsg:
+		m.ov.OpenPicker(msg.Tenants, msg.Current)
+		return nil
 	case tea.KeyPressMsg:
 		return m.onKey(msg)
 	case common.BackMsg:
@@ -391,7 +367,7 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		m.onPaste(msg.Content)
 		return nil
 	}
-	return m.jobs.Update(msg)
+	return tea.Batch(m.fleet.Update(msg), m.jobs.Update(msg))
 }
 
 // onBridge applies client callbacks: progress first (it precedes the
@@ -403,8 +379,11 @@ func (m *Model) onBridge(msg bridgeMsg) tea.Cmd {
 	var cmds []tea.Cmd
 	for _, ev := range msg.events {
 		switch ev := ev.(type) {
-		case snapshotMsg:
-			m.onSnapshot(ev)
+		case fleet.SnapshotMsg:
+			m.fleet.Update(ev)
+			if m.hist != nil && m.hist.Shows(ev.Tenant, ev.Rec.DeviceID) {
+				m.hist.Add(ev.Rec)
+			}
 		case jobs.WatchFinalMsg:
 			cmds = append(cmds, m.jobs.Update(ev))
 		}
@@ -413,7 +392,7 @@ func (m *Model) onBridge(msg bridgeMsg) tea.Cmd {
 		// Notifications were lost under load: reload rather than show a
 		// stale fleet.
 		m.addLog(common.LogWarn, "%d notifications dropped under load; reloading", msg.dropped)
-		cmds = append(cmds, m.loadDevices())
+		cmds = append(cmds, m.fleet.Reload())
 		if m.hist != nil {
 			cmds = append(cmds, m.hist.Reload())
 		}
@@ -449,7 +428,7 @@ func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
 	}
 	switch m.screen() {
 	case screenFleet:
-		return m.fleetKey(msg)
+		return m.fleet.Update(msg)
 	case screenHistory:
 		if m.hist != nil {
 			return m.hist.Update(msg)
@@ -471,7 +450,7 @@ func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
 func (m *Model) inputActive() bool {
 	switch m.screen() {
 	case screenFleet:
-		return m.fleet.filtering
+		return m.fleet.Filtering()
 	case screenSnapshot:
 		return m.snap != nil && m.snap.Searching()
 	}
@@ -484,8 +463,7 @@ func (m *Model) onPaste(s string) {
 	}
 	switch m.screen() {
 	case screenFleet:
-		m.fleet.filter.Paste(s)
-		m.resortKeep()
+		m.fleet.Update(tea.PasteMsg{Content: s})
 	case screenSnapshot:
 		m.snap.Update(tea.PasteMsg{Content: s})
 	}
@@ -494,7 +472,7 @@ func (m *Model) onPaste(s string) {
 func (m *Model) inputKey(msg tea.KeyPressMsg) tea.Cmd {
 	switch m.screen() {
 	case screenFleet:
-		m.fleetFilterKey(msg)
+		m.fleet.Update(msg)
 	case screenSnapshot:
 		m.snap.Update(msg)
 	}
@@ -528,7 +506,7 @@ func (m *Model) requestQuit() tea.Cmd {
 
 // clampAll keeps cursors and offsets valid after a resize.
 func (m *Model) clampAll() {
-	m.fleet.clamp(m.fleetListRows())
+	m.fleet.Resize()
 	if m.hist != nil {
 		m.hist.Clamp()
 	}
@@ -592,5 +570,13 @@ func (m *Model) screenView(w, h int) []string {
 	case screenLog:
 		return strings.Split(m.logv.View(), "\n")
 	}
-	return m.fleetView(w, h)
+	return m.fleet.View(w, h)
+}
+
+// copyText copies through OSC 52, which the terminal on the user's side
+// handles: it works over SSH where no local clipboard exists.
+func (m *Model) copyText(s, what string) tea.Cmd {
+	m.c.Tasks.Done("copied %s to the clipboard (%s)", what, common.ShortHash(s))
+	m.c.Log(common.LogInfo, "copied %s: %s", what, s)
+	return tea.SetClipboard(s)
 }

@@ -146,3 +146,9 @@ type OpenSnapshotMsg struct {
 
 // BackupMsg asks for a backup of one device of the fleet in front.
 type BackupMsg struct{ Tenant, Device string }
+
+// OpenHistoryMsg opens the history screen of a device.
+type OpenHistoryMsg struct {
+	Tenant, TenantName string
+	Device             api.Device
+}

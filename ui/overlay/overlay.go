@@ -145,3 +145,14 @@ func Box(body []string, w int, box string) []string {
 	}
 	return body
 }
+
+// Requests to open an overlay, which components send to the root.
+type (
+	// AskMsg opens a confirmation.
+	AskMsg struct{ Q *Question }
+	// PickTenantMsg opens the tenant picker on Tenants, at Current.
+	PickTenantMsg struct {
+		Tenants []api.Tenant
+		Current int
+	}
+)

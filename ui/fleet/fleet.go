@@ -1,4 +1,8 @@
-package ui
+// Package fleet is the main screen: the tenants on the left, the devices
+// of the selected one with their filter, sort and marks, the jobs panel
+// and the detail pane of the selected device. It loads the inventory,
+// follows the tenant's snapshots live and asks the jobs for backups.
+package fleet
 
 import (
 	"cmp"
@@ -13,7 +17,6 @@ import (
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/ui/common"
-	"github.com/cfgsnap/cfgsnap/ui/history"
 	"github.com/cfgsnap/cfgsnap/ui/jobs"
 	"github.com/cfgsnap/cfgsnap/ui/overlay"
 )
@@ -33,14 +36,13 @@ func (s sortKey) String() string {
 // fleetState is the device list of the selected tenant with its filter,
 // sort, marks and cursor.
 type fleetState struct {
-	tenant  string
-	devices []api.Device
-	index   map[string]int // device ID → position in devices
-	hay     []string       // lower-case text the filter matches, per device
-	sorted  []int          // all devices in sort order
-	view    []int          // sorted, filtered
-	cursor  int            // into view
-	offset  int
+	tenant            string
+	devices           []api.Device
+	index             map[string]int // device ID → position in devices
+	hay               []string       // lower-case text the filter matches, per device
+	sorted            []int          // all devices in sort order
+	view              []int          // sorted, filtered
+	common.ListWindow                // the cursor is into view
 
 	loading bool
 	err     error
@@ -63,10 +65,10 @@ func (f *fleetState) init() {
 }
 
 func (f *fleetState) current() (api.Device, bool) {
-	if f.cursor < 0 || f.cursor >= len(f.view) {
+	if f.Cursor < 0 || f.Cursor >= len(f.view) {
 		return api.Device{}, false
 	}
-	return f.devices[f.view[f.cursor]], true
+	return f.devices[f.view[f.Cursor]], true
 }
 
 func (f *fleetState) tenantMarks() map[string]bool {
@@ -76,18 +78,6 @@ func (f *fleetState) tenantMarks() map[string]bool {
 		f.marks[f.tenant] = mk
 	}
 	return mk
-}
-
-func (f *fleetState) clamp(rows int) {
-	f.cursor = min(max(f.cursor, 0), max(len(f.view)-1, 0))
-	rows = max(rows, 1)
-	if f.cursor < f.offset {
-		f.offset = f.cursor
-	}
-	if f.cursor >= f.offset+rows {
-		f.offset = f.cursor - rows + 1
-	}
-	f.offset = min(max(f.offset, 0), max(len(f.view)-rows, 0))
 }
 
 // setDevices replaces the list, keeping the cursor on the same device.
@@ -177,15 +167,15 @@ func (m *Model) refilter(keep string) {
 	}
 	f.view = view
 	f.lastQuery = q
-	f.cursor = 0
+	f.Cursor = 0
 	if keep != "" {
 		if at, ok := f.index[keep]; ok {
 			if p := slices.Index(f.view, at); p >= 0 {
-				f.cursor = p
+				f.Cursor = p
 			}
 		}
 	}
-	f.clamp(m.fleetListRows())
+	f.Clamp(len(f.view), m.listRows())
 }
 
 // matchAll is a fuzzy match: every term must appear in hay as a
@@ -236,10 +226,10 @@ func (m *Model) onTenants(msg tenantsMsg) tea.Cmd {
 	m.tenantsLoading = false
 	m.tenantsErr = msg.err
 	if msg.err != nil {
-		m.addLog(common.LogError, "loading tenants: %s", common.Clean(msg.err.Error()))
+		m.c.Log(common.LogError, "loading tenants: %s", common.Clean(msg.err.Error()))
 		return nil
 	}
-	cur := m.currentTenant()
+	cur := m.CurrentTenant()
 	m.tenants = msg.tenants
 	idx := 0
 	for i, t := range m.tenants {
@@ -251,13 +241,6 @@ func (m *Model) onTenants(msg tenantsMsg) tea.Cmd {
 		return nil
 	}
 	return m.selectTenant(idx, cur != m.tenants[idx].ID)
-}
-
-func (m *Model) currentTenant() string {
-	if m.tenant >= 0 && m.tenant < len(m.tenants) {
-		return m.tenants[m.tenant].ID
-	}
-	return ""
 }
 
 func (m *Model) tenantName(id string) string {
@@ -288,7 +271,7 @@ func (m *Model) selectTenant(i int, switched bool) tea.Cmd {
 			f.cache[f.tenant] = f.devices
 		}
 		f.tenant = id
-		f.cursor, f.offset = 0, 0
+		f.Cursor, f.Offset = 0, 0
 		f.filter.Set("")
 		f.filtering = false
 		f.err = nil
@@ -326,7 +309,7 @@ func (m *Model) onDevices(msg devicesMsg) tea.Cmd {
 	f.loading = false
 	f.err = msg.err
 	if msg.err != nil {
-		m.addLog(common.LogError, "loading devices of %s: %s", common.Clean(msg.tenant), common.Clean(msg.err.Error()))
+		m.c.Log(common.LogError, "loading devices of %s: %s", common.Clean(msg.tenant), common.Clean(msg.err.Error()))
 		return nil
 	}
 	// Snapshots seen while the request was in flight may be newer than
@@ -365,11 +348,6 @@ type snapWatchMsg struct {
 	err    error
 }
 
-type snapshotMsg struct {
-	tenant string
-	rec    api.SnapshotRecord
-}
-
 func (m *Model) startSnapWatch(tenant string) tea.Cmd {
 	m.stopSnapWatch()
 	if m.c.Client == nil {
@@ -379,7 +357,7 @@ func (m *Model) startSnapWatch(tenant string) tea.Cmd {
 	req, c, ctx, b := m.snapWatch.req, m.c.Client, m.c.Ctx, m.bridge
 	return func() tea.Msg {
 		stop, err := c.WatchSnapshots(ctx, tenant, func(rec api.SnapshotRecord) {
-			b.Push(snapshotMsg{tenant: tenant, rec: rec})
+			b.Push(SnapshotMsg{Tenant: tenant, Rec: rec})
 		})
 		return snapWatchMsg{req: req, tenant: tenant, stop: stop, err: err}
 	}
@@ -400,15 +378,15 @@ func (m *Model) onSnapWatch(msg snapWatchMsg) {
 		return
 	}
 	if msg.err != nil {
-		m.addLog(common.LogWarn, "live snapshot updates for %s unavailable: %s", common.Clean(msg.tenant), common.Clean(msg.err.Error()))
+		m.c.Log(common.LogWarn, "live snapshot updates for %s unavailable: %s", common.Clean(msg.tenant), common.Clean(msg.err.Error()))
 		return
 	}
 	m.snapWatch.stop = msg.stop
 }
 
-func (m *Model) onSnapshot(ev snapshotMsg) {
-	rec := ev.rec
-	if ev.tenant == m.fleet.tenant {
+func (m *Model) onSnapshot(ev SnapshotMsg) {
+	rec := ev.Rec
+	if ev.Tenant == m.fleet.tenant {
 		f := &m.fleet
 		if i, ok := f.index[rec.DeviceID]; ok {
 			d := &f.devices[i]
@@ -420,9 +398,6 @@ func (m *Model) onSnapshot(ev snapshotMsg) {
 				}
 			}
 		}
-	}
-	if m.hist != nil && m.hist.Shows(ev.tenant, rec.DeviceID) {
-		m.hist.Add(rec)
 	}
 }
 
@@ -439,7 +414,7 @@ func (m *Model) resortKeep() {
 func (m *Model) fleetKey(msg tea.KeyPressMsg) tea.Cmd {
 	k := m.c.Keys
 	f := &m.fleet
-	rows := m.fleetListRows()
+	rows := m.listRows()
 	if m.focusTenants && m.c.Wide() {
 		switch {
 		case key.Matches(msg, k.Up):
@@ -457,17 +432,17 @@ func (m *Model) fleetKey(msg tea.KeyPressMsg) tea.Cmd {
 	}
 	switch {
 	case key.Matches(msg, k.Up):
-		f.cursor--
+		f.Cursor--
 	case key.Matches(msg, k.Down):
-		f.cursor++
+		f.Cursor++
 	case key.Matches(msg, k.PageUp):
-		f.cursor -= rows
+		f.Cursor -= rows
 	case key.Matches(msg, k.PageDown):
-		f.cursor += rows
+		f.Cursor += rows
 	case key.Matches(msg, k.Top):
-		f.cursor = 0
+		f.Cursor = 0
 	case key.Matches(msg, k.Bottom):
-		f.cursor = len(f.view) - 1
+		f.Cursor = len(f.view) - 1
 	case key.Matches(msg, k.Focus):
 		if m.c.Wide() {
 			m.focusTenants = !m.focusTenants
@@ -481,7 +456,7 @@ func (m *Model) fleetKey(msg tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(msg, k.PrevTenant):
 		return m.selectTenant(m.tenant-1, true)
 	case key.Matches(msg, k.Tenants):
-		m.ov.OpenPicker(m.tenants, m.tenant)
+		m.c.Send(overlay.PickTenantMsg{Tenants: m.tenants, Current: m.tenant})
 	case key.Matches(msg, k.Filter):
 		f.filtering = true
 	case key.Matches(msg, k.Back):
@@ -507,7 +482,7 @@ func (m *Model) fleetKey(msg tea.KeyPressMsg) tea.Cmd {
 			} else {
 				mk[d.ID] = true
 			}
-			f.cursor++
+			f.Cursor++
 		}
 	case key.Matches(msg, k.MarkAll):
 		m.markAllShown()
@@ -521,10 +496,8 @@ func (m *Model) fleetKey(msg tea.KeyPressMsg) tea.Cmd {
 		return m.backupMany()
 	case key.Matches(msg, k.History):
 		if d, ok := f.current(); ok {
-			var cmd tea.Cmd
-			m.hist, cmd = history.Open(m.c, f.tenant, m.tenantName(f.tenant), d)
-			m.push(screenHistory)
-			return cmd
+			m.c.Send(common.OpenHistoryMsg{Tenant: f.tenant, TenantName: m.tenantName(f.tenant), Device: d})
+			return nil
 		}
 	case key.Matches(msg, k.Copy):
 		if d, ok := f.current(); ok {
@@ -539,7 +512,7 @@ func (m *Model) fleetKey(msg tea.KeyPressMsg) tea.Cmd {
 			m.askForget(d)
 		}
 	}
-	f.clamp(rows)
+	f.Clamp(len(f.view), rows)
 	return nil
 }
 
@@ -562,7 +535,7 @@ func (m *Model) markAllShown() {
 	}
 }
 
-func (m *Model) fleetFilterKey(msg tea.KeyPressMsg) {
+func (m *Model) filterKey(msg tea.KeyPressMsg) {
 	f := &m.fleet
 	k := &m.c.Keys
 	switch {
@@ -580,15 +553,15 @@ func (m *Model) fleetFilterKey(msg tea.KeyPressMsg) {
 		// Moving through the matches while still typing.
 		switch {
 		case key.Matches(msg, k.InputUp):
-			f.cursor--
+			f.Cursor--
 		case key.Matches(msg, k.InputDown):
-			f.cursor++
+			f.Cursor++
 		case key.Matches(msg, k.InputPageUp):
-			f.cursor -= m.fleetListRows()
+			f.Cursor -= m.listRows()
 		case key.Matches(msg, k.InputPageDown):
-			f.cursor += m.fleetListRows()
+			f.Cursor += m.listRows()
 		}
-		f.clamp(m.fleetListRows())
+		f.Clamp(len(f.view), m.listRows())
 		return
 	}
 	keep := ""
@@ -619,7 +592,7 @@ func (m *Model) backupMany() tea.Cmd {
 		return nil
 	}
 	n := len(f.devices)
-	m.ov.OpenConfirm(&overlay.Question{
+	m.c.Send(overlay.AskMsg{Q: &overlay.Question{
 		Ask:   overlay.AskBackupAll,
 		Title: "Back up the whole tenant?",
 		Lines: []string{
@@ -629,7 +602,7 @@ func (m *Model) backupMany() tea.Cmd {
 		},
 		Yes:    "back up all",
 		Tenant: f.tenant,
-	})
+	}})
 	return nil
 }
 
@@ -655,15 +628,8 @@ func (m *Model) copyHash(d api.Device) tea.Cmd {
 		m.c.Tasks.Fail("%s has no backup yet: nothing to copy", common.Clean(name(d)))
 		return nil
 	}
-	return m.copyText(hash, fmt.Sprintf("sha256 of %s", common.Clean(name(d))))
-}
-
-// copyText copies through OSC 52, which the terminal on the user's side
-// handles: it works over SSH where no local clipboard exists.
-func (m *Model) copyText(s, what string) tea.Cmd {
-	m.c.Tasks.Done("copied %s to the clipboard (%s)", what, common.ShortHash(s))
-	m.addLog(common.LogInfo, "copied %s: %s", what, s)
-	return tea.SetClipboard(s)
+	m.c.Send(common.CopyMsg{Text: hash, What: fmt.Sprintf("sha256 of %s", common.Clean(name(d)))})
+	return nil
 }
 
 func name(d api.Device) string { return cmp.Or(d.Name, d.ID) }

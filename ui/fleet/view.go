@@ -1,4 +1,4 @@
-package ui
+package fleet
 
 import (
 	"fmt"
@@ -58,7 +58,7 @@ func (m *Model) fleetLayout(w, bh int) fleetLayout {
 	return l
 }
 
-func (m *Model) fleetListRows() int {
+func (m *Model) listRows() int {
 	if !m.c.Sized {
 		return 10
 	}
@@ -75,7 +75,8 @@ func (m *Model) clampTenantOffset() {
 	}
 }
 
-func (m *Model) fleetView(w, bh int) []string {
+// View is the fleet screen, bh lines of w cells.
+func (m *Model) View(w, bh int) []string {
 	st := &m.c.Styles
 	l := m.fleetLayout(w, bh)
 	right := m.devicePane(l, bh)
@@ -142,9 +143,9 @@ func (m *Model) devicePane(l fleetLayout, bh int) []string {
 	default:
 		mk := f.marks[f.tenant]
 		long := cols.state > 13
-		for i := f.offset; i < len(f.view) && len(rows) < l.listH; i++ {
+		for i := f.Offset; i < len(f.view) && len(rows) < l.listH; i++ {
 			d := f.devices[f.view[i]]
-			rows = append(rows, renderDeviceRow(m.deviceRowOf(d, long), cols, i == f.cursor, mk[d.ID], !m.focusTenants, st))
+			rows = append(rows, renderDeviceRow(m.deviceRowOf(d, long), cols, i == f.Cursor, mk[d.ID], !m.focusTenants, st))
 		}
 	}
 	out = append(out, common.RowsOf(rows, l.listH)...)
@@ -339,7 +340,7 @@ func renderDeviceRow(r deviceRow, c deviceCols, cursor, marked, focused bool, st
 
 // Mouse.
 
-func (m *Model) fleetClick(x, y int) tea.Cmd {
+func (m *Model) click(x, y int) tea.Cmd {
 	l := m.fleetLayout(m.c.Width, m.c.BodyHeight())
 	if l.tenantW > 0 && x < l.tenantW {
 		if i := m.tenantOffset + y - 1; y >= 1 && i < len(m.tenants) {
@@ -349,16 +350,16 @@ func (m *Model) fleetClick(x, y int) tea.Cmd {
 		return nil
 	}
 	if y >= l.listY && y < l.listY+l.listH {
-		i := m.fleet.offset + y - l.listY
+		i := m.fleet.Offset + y - l.listY
 		if i < len(m.fleet.view) {
 			m.focusTenants = false
-			m.fleet.cursor = i
+			m.fleet.Cursor = i
 		}
 	}
 	return nil
 }
 
-func (m *Model) fleetWheel(x, y, delta int) {
+func (m *Model) wheel(x, y, delta int) {
 	l := m.fleetLayout(m.c.Width, m.c.BodyHeight())
 	if l.tenantW > 0 && x < l.tenantW {
 		rows := max(m.c.BodyHeight()-1, 1)
@@ -366,10 +367,7 @@ func (m *Model) fleetWheel(x, y, delta int) {
 		return
 	}
 	f := &m.fleet
-	f.offset = min(max(f.offset+delta, 0), max(len(f.view)-l.listH, 0))
-	// Keep the cursor on screen, as lazygit does when scrolling.
-	f.cursor = min(max(f.cursor, f.offset), f.offset+l.listH-1)
-	f.clamp(l.listH)
+	f.Scroll(delta, len(f.view), l.listH)
 }
 
 // detailOf is what the detail pane shows of d.

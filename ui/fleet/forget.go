@@ -1,4 +1,4 @@
-package ui
+package fleet
 
 import (
 	"context"
@@ -42,13 +42,14 @@ func (m *Model) askForget(d api.Device) {
 	if m.c.Mode() == client.ModeRemote {
 		lines = append(lines, "Remote mode: the key is kept by the backup service, which may refuse; then run 'cfgsnap hostkey forget "+common.Clean(key.String())+"' on its host.")
 	}
-	m.ov.OpenConfirm(&overlay.Question{
+	m.c.Send(overlay.AskMsg{Q: &overlay.Question{
 		Ask: overlay.AskForget, Title: "Forget the host key of " + common.Clean(name(d)) + "?",
 		Lines: lines, Yes: "forget the old key", Danger: true, Tenant: m.fleet.tenant, Device: d,
-	})
+	}})
 }
 
-func (m *Model) forget(tenant string, d api.Device) tea.Cmd {
+// Forget asks the backend to forget the recorded host key of d.
+func (m *Model) Forget(tenant string, d api.Device) tea.Cmd {
 	if m.c.Client == nil {
 		return nil
 	}
@@ -66,11 +67,11 @@ func (m *Model) onForget(msg forgotMsg) {
 	key := jobs.Key{Tenant: msg.tenant, Device: msg.device}
 	if msg.err != nil {
 		m.c.Tasks.Finish(msg.task, false, "could not forget the host key of "+common.Clean(msg.name)+": "+common.Clean(msg.err.Error()))
-		m.addLog(common.LogError, "forget host key of %s: %s", key, common.Clean(msg.err.Error()))
+		m.c.Log(common.LogError, "forget host key of %s: %s", key, common.Clean(msg.err.Error()))
 		return
 	}
 	m.c.Tasks.Finish(msg.task, true, "forgot the host key of "+common.Clean(msg.name)+": b records the new one")
-	m.addLog(common.LogOK, "forgot the recorded host key of %s", key)
+	m.c.Log(common.LogOK, "forgot the recorded host key of %s", key)
 	m.jobs.Forget(key)
 	if msg.tenant == m.fleet.tenant {
 		if i, ok := m.fleet.index[msg.device]; ok {
