@@ -11,6 +11,8 @@ import (
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/backend/client"
+	"github.com/cfgsnap/cfgsnap/ui/common"
+	"github.com/cfgsnap/cfgsnap/ui/jobs"
 )
 
 func TestBulkBackupIsBoundedAndCarriesTheUser(t *testing.T) {
@@ -131,7 +133,7 @@ func TestProgressAndResultUpdateTheRow(t *testing.T) {
 	f.finish(t, "acme/pop1-sw-3", r)
 	h.settle()
 	l := h.line("▸ pop1-sw-3")
-	if !strings.Contains(l, "now") || !strings.Contains(l, shortHash(r.SHA256)) || !strings.Contains(l, "✓ ok") {
+	if !strings.Contains(l, "now") || !strings.Contains(l, common.ShortHash(r.SHA256)) || !strings.Contains(l, "✓ ok") {
 		t.Fatalf("row after success: %q", l)
 	}
 	h.mustShow("sha256   "+r.SHA256, "first snapshot")
@@ -141,10 +143,10 @@ func TestStaleProgressAfterTheResultIsIgnored(t *testing.T) {
 	f := newFake()
 	h := newHarness(t, f, 80, 24)
 	backupOne(h, "core-rtr-1")
-	id := h.m.jobs.active[devKey{"acme", "core-rtr-1"}].id
+	id := h.m.jobs.ActiveID(jobs.Key{Tenant: "acme", Device: "core-rtr-1"})
 	f.finish(t, "acme/core-rtr-1", successReply("core-rtr-1", true))
 	h.settle()
-	h.m.bridge.pushProgress(id, api.ProgressEvent{Stage: api.StageExporting})
+	h.m.bridge.PushProgress(id, api.ProgressEvent{Stage: api.StageExporting})
 	h.settle()
 	if !strings.Contains(h.line("▸ core-rtr-1"), "✓ ok") {
 		t.Fatalf("late progress revived a finished job: %q", h.line("▸ core-rtr-1"))
@@ -329,7 +331,7 @@ func TestMouse(t *testing.T) {
 		h := newHarness(t, newFake(), 80, 24)
 		// Screen line 0 is the status bar, body line 2 the first row.
 		h.send(tea.MouseClickMsg{X: 5, Y: 1 + 2 + 2, Button: tea.MouseLeft})
-		if d, _ := h.m.fleet.current(); d.ID != "edge-rtr-2" {
+		if d, _ := h.m.fleet.Current(); d.ID != "edge-rtr-2" {
 			t.Fatalf("clicked the third row, selected %s", d.ID)
 		}
 	})
@@ -337,8 +339,8 @@ func TestMouse(t *testing.T) {
 		h := newHarness(t, newFake(), 120, 30)
 		h.send(tea.MouseClickMsg{X: 3, Y: 1 + 2, Button: tea.MouseLeft})
 		h.mustShow("gx-core")
-		if h.m.currentTenant() != "globex" {
-			t.Fatalf("tenant %s after clicking Globex", h.m.currentTenant())
+		if h.m.fleet.CurrentTenant() != "globex" {
+			t.Fatalf("tenant %s after clicking Globex", h.m.fleet.CurrentTenant())
 		}
 	})
 	t.Run("wheel scrolls", func(t *testing.T) {
@@ -346,8 +348,8 @@ func TestMouse(t *testing.T) {
 		f.devices["acme"] = manyDevices("acme", 200)
 		h := newHarness(t, f, 80, 24)
 		h.send(tea.MouseWheelMsg{X: 10, Y: 5, Button: tea.MouseWheelDown})
-		if h.m.fleet.offset != wheelStep {
-			t.Fatalf("offset %d after one notch, want %d", h.m.fleet.offset, wheelStep)
+		if h.m.fleet.Offset() != wheelStep {
+			t.Fatalf("offset %d after one notch, want %d", h.m.fleet.Offset(), wheelStep)
 		}
 		h.mustShow("dev-00003")
 		h.mustNotShow("dev-00000 ")
@@ -377,7 +379,7 @@ func TestFilterIsFuzzyAndKeepsTheCursor(t *testing.T) {
 	h.typeText("ed2") // e…d…2: edge-rtr-2 only
 	h.mustShow("1 of 6", "Edge router 2")
 	h.mustNotShow("core-rtr-1")
-	if d, _ := h.m.fleet.current(); d.ID != "edge-rtr-2" {
+	if d, _ := h.m.fleet.Current(); d.ID != "edge-rtr-2" {
 		t.Fatalf("cursor on %s", d.ID)
 	}
 	h.keys("backspace")
@@ -406,8 +408,8 @@ func TestHistoryPagesOnScroll(t *testing.T) {
 	h.keys("G")
 	h.mustShow("120 snapshots")
 	h.keys("G")
-	if len(h.m.hist.recs) != 120 {
-		t.Fatalf("%d snapshots loaded, want 120 without duplicates", len(h.m.hist.recs))
+	if h.m.hist.Len() != 120 {
+		t.Fatalf("%d snapshots loaded, want 120 without duplicates", h.m.hist.Len())
 	}
 }
 
@@ -419,7 +421,7 @@ func TestLiveSnapshotUpdatesTheFleetRow(t *testing.T) {
 	f.emitSnapshot(rec)
 	h.settle()
 	l := h.line("Edge router 2")
-	for _, want := range []string{"6.49.11", "2s ago", shortHash(rec.SHA256), "yes"} {
+	for _, want := range []string{"6.49.11", "2s ago", common.ShortHash(rec.SHA256), "yes"} {
 		if !strings.Contains(l, want) {
 			t.Fatalf("row %q does not show %q", l, want)
 		}
@@ -571,21 +573,21 @@ func TestFinishedJobsLeaveThePanelButNotTheLog(t *testing.T) {
 func TestTenantPaneFocus(t *testing.T) {
 	h := newHarness(t, newFake(), 120, 30)
 	h.keys("tab", "down")
-	if h.m.currentTenant() != "globex" {
-		t.Fatalf("j in the tenant pane selected %s", h.m.currentTenant())
+	if h.m.fleet.CurrentTenant() != "globex" {
+		t.Fatalf("j in the tenant pane selected %s", h.m.fleet.CurrentTenant())
 	}
 	h.mustShow("gx-core")
 	h.keys("enter")
-	if h.m.focusTenants {
+	if h.m.fleet.FocusTenants() {
 		t.Fatal("enter did not move the focus to the devices")
 	}
 	h.keys("tab")
 	h.send(tea.WindowSizeMsg{Width: 80, Height: 24})
-	if h.m.focusTenants {
+	if h.m.fleet.FocusTenants() {
 		t.Fatal("the focus stayed on a tenant pane that is no longer drawn")
 	}
 	h.keys("down")
-	if d, _ := h.m.fleet.current(); d.ID != "gx-edge" {
+	if d, _ := h.m.fleet.Current(); d.ID != "gx-edge" {
 		t.Fatalf("down moved to %s, want gx-edge", d.ID)
 	}
 }
@@ -603,8 +605,8 @@ func TestMarkAllShownAndTenantPicker(t *testing.T) {
 	h.mustShow("Globex Corp")
 	h.mustNotShow("Initech")
 	h.keys("enter")
-	if h.m.currentTenant() != "globex" {
-		t.Fatalf("picked %s", h.m.currentTenant())
+	if h.m.fleet.CurrentTenant() != "globex" {
+		t.Fatalf("picked %s", h.m.fleet.CurrentTenant())
 	}
 	h.mustShow("gx-core", "Globex Corp [2/3]")
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/charmbracelet/colorprofile"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
+	"github.com/cfgsnap/cfgsnap/ui/fleet"
 )
 
 // Performance with 10,000 devices in one tenant. Run with
@@ -34,10 +35,17 @@ func loadedModel(tb testing.TB, f *fakeClient) *Model {
 	m := New(Options{Client: f, User: "ops@jump1", Now: func() time.Time { return fixedNow }})
 	m.syncMode = true
 	m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
-	m.tenants = f.tenants
-	m.fleet.tenant = "acme"
-	m.fleet.req = 1
+	m.Update(m.fleet.LoadTenants()()) // selects acme and asks for its devices
+	if tenant, _ := m.fleet.Request(); tenant != "acme" {
+		tb.Fatalf("tenant %q selected, want acme", tenant)
+	}
 	return m
+}
+
+// devicesReply is the reply to m's outstanding devices request.
+func devicesReply(m *Model, devs []api.Device) tea.Msg {
+	tenant, req := m.fleet.Request()
+	return fleet.DevicesReply(req, tenant, devs)
 }
 
 // BenchmarkFirstFrame10k is the time from the devices reply arriving to
@@ -55,7 +63,7 @@ func BenchmarkFirstFrame10k(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		m := loadedModel(b, f)
-		msg := devicesMsg{req: 1, tenant: "acme", devices: slices.Clone(devs)}
+		msg := devicesReply(m, slices.Clone(devs))
 		b.StartTimer()
 		m.Update(msg)
 		if v := m.View(); !strings.Contains(v.Content, "dev-00000") {
@@ -75,7 +83,7 @@ func BenchmarkFirstFrame10k(b *testing.B) {
 func BenchmarkFilterKeystroke10k(b *testing.B) {
 	f := bigFake()
 	m := loadedModel(b, f)
-	m.Update(devicesMsg{req: 1, tenant: "acme", devices: f.devices["acme"]})
+	m.Update(devicesReply(m, f.devices["acme"]))
 	m.Update(keyPress("/"))
 	var lat []time.Duration
 	b.ReportAllocs()
@@ -100,19 +108,16 @@ func BenchmarkFilterKeystroke10k(b *testing.B) {
 func BenchmarkProgressUpdate(b *testing.B) {
 	f := bigFake()
 	m := loadedModel(b, f)
-	m.Update(devicesMsg{req: 1, tenant: "acme", devices: f.devices["acme"]})
+	m.Update(devicesReply(m, f.devices["acme"]))
 	m.Update(keyPress("space"))
 	m.Update(keyPress("space"))
 	m.Update(keyPress("space"))
 	m.Update(keyPress("B")) // three jobs; their commands are not run here
-	ids := []int{}
-	for _, j := range m.jobs.list {
-		ids = append(ids, j.id)
-	}
+	ids := m.jobs.IDs()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		m.bridge.pushProgress(ids[i%3], api.ProgressEvent{Stage: api.StageExporting, ElapsedMS: int64(i), Bytes: int64(i) * 100})
+		m.bridge.PushProgress(ids[i%3], api.ProgressEvent{Stage: api.StageExporting, ElapsedMS: int64(i), Bytes: int64(i) * 100})
 		msg, _ := m.bridge.take()
 		m.Update(msg)
 		_ = m.View()

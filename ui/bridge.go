@@ -48,7 +48,8 @@ func newBridge() *bridge {
 	return &bridge{progress: map[int]*jobProgress{}, wake: make(chan struct{}, 1)}
 }
 
-func (b *bridge) pushProgress(job int, ev api.ProgressEvent) {
+// PushProgress records the latest progress of job.
+func (b *bridge) PushProgress(job int, ev api.ProgressEvent) {
 	b.mu.Lock()
 	p := b.progress[job]
 	if p == nil {
@@ -64,7 +65,8 @@ func (b *bridge) pushProgress(job int, ev api.ProgressEvent) {
 	b.signal()
 }
 
-func (b *bridge) push(msg tea.Msg) {
+// Push records an event.
+func (b *bridge) Push(msg tea.Msg) {
 	b.mu.Lock()
 	if len(b.events) >= maxBridgeEvents {
 		b.dropped++

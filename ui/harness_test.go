@@ -36,7 +36,7 @@ func newHarness(t testing.TB, f *fakeClient, w, h int, tweak ...func(*Options)) 
 	}
 	m := New(opts)
 	m.syncMode = true
-	m.loc = time.UTC
+	m.c.Loc = time.UTC
 	hs := &harness{t: t, m: m, f: f, msgs: make(chan tea.Msg, 4096)}
 	t.Cleanup(m.shutdown)
 	hs.run(m.Init())
@@ -170,12 +170,12 @@ func (h *harness) golden() {
 func (h *harness) checkFrame(v string) {
 	h.t.Helper()
 	lines := strings.Split(v, "\n")
-	if len(lines) != h.m.height {
-		h.t.Fatalf("frame has %d lines, window is %d high", len(lines), h.m.height)
+	if len(lines) != h.m.c.Height {
+		h.t.Fatalf("frame has %d lines, window is %d high", len(lines), h.m.c.Height)
 	}
 	for i, l := range lines {
-		if w := ansi.StringWidth(l); w > h.m.width {
-			h.t.Fatalf("line %d is %d cells wide, window is %d: %q", i, w, h.m.width, ansi.Strip(l))
+		if w := ansi.StringWidth(l); w > h.m.c.Width {
+			h.t.Fatalf("line %d is %d cells wide, window is %d: %q", i, w, h.m.c.Width, ansi.Strip(l))
 		}
 	}
 }
@@ -215,13 +215,7 @@ func (h *harness) line(s string) string {
 // selectDevice moves the cursor to the device with ID id.
 func (h *harness) selectDevice(id string) {
 	h.t.Helper()
-	f := &h.m.fleet
-	for i, di := range f.view {
-		if f.devices[di].ID == id {
-			f.cursor = i
-			f.clamp(h.m.fleetListRows())
-			return
-		}
+	if !h.m.fleet.Select(id) {
+		h.t.Fatalf("device %s is not in the list", id)
 	}
-	h.t.Fatalf("device %s is not in the list", id)
 }

@@ -2,39 +2,37 @@ package ui
 
 import (
 	tea "charm.land/bubbletea/v2"
+
+	"github.com/cfgsnap/cfgsnap/ui/common"
 )
 
 // wheelStep is how many lines one wheel notch scrolls.
 const wheelStep = 3
 
 func (m *Model) onClick(ms tea.Mouse) tea.Cmd {
-	if !m.sized || ms.Button != tea.MouseLeft {
+	if !m.c.Sized || ms.Button != tea.MouseLeft {
 		return nil
 	}
 	y := ms.Y - 1 // body coordinates: the status bar is line 0
-	if y < 0 || y >= m.bodyHeight() {
+	if y < 0 || y >= m.c.BodyHeight() {
 		return nil
 	}
-	switch m.overlay {
-	case overlayHelp:
-		m.overlay = overlayNone
-		return nil
-	case overlayPicker:
-		return m.pickerClick(ms.X, y)
-	case overlayConfirm:
-		return nil // answer with the keyboard: a stray click must not confirm
+	if m.ov.Active() {
+		return m.ov.Update(common.ClickMsg{X: ms.X, Y: y})
 	}
 	switch m.screen() {
 	case screenFleet:
-		return m.fleetClick(ms.X, y)
+		return m.fleet.Update(common.ClickMsg{X: ms.X, Y: y})
 	case screenHistory:
-		m.historyClick(y)
+		if m.hist != nil {
+			m.hist.Update(common.ClickMsg{X: ms.X, Y: y})
+		}
 	}
 	return nil
 }
 
 func (m *Model) onWheel(ms tea.Mouse) tea.Cmd {
-	if !m.sized || m.overlay != overlayNone {
+	if !m.c.Sized || m.ov.Active() {
 		return nil
 	}
 	var delta int
@@ -48,15 +46,21 @@ func (m *Model) onWheel(ms tea.Mouse) tea.Cmd {
 	}
 	switch m.screen() {
 	case screenFleet:
-		m.fleetWheel(ms.X, ms.Y-1, delta)
+		m.fleet.Update(common.WheelMsg{X: ms.X, Y: ms.Y - 1, Delta: delta})
 	case screenHistory:
-		return m.historyWheel(delta)
+		if m.hist != nil {
+			return m.hist.Update(common.WheelMsg{X: ms.X, Y: ms.Y - 1, Delta: delta})
+		}
 	case screenDiff:
-		m.diffWheel(delta)
+		if m.diff != nil {
+			m.diff.Update(common.WheelMsg{X: ms.X, Y: ms.Y - 1, Delta: delta})
+		}
 	case screenSnapshot:
-		m.snapWheel(delta)
+		if m.snap != nil {
+			m.snap.Update(common.WheelMsg{X: ms.X, Y: ms.Y - 1, Delta: delta})
+		}
 	case screenLog:
-		m.logWheel(delta)
+		m.logv.Update(common.WheelMsg{X: ms.X, Y: ms.Y - 1, Delta: delta})
 	}
 	return nil
 }

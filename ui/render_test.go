@@ -10,6 +10,10 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
+	"github.com/cfgsnap/cfgsnap/ui/common"
+	"github.com/cfgsnap/cfgsnap/ui/detail"
+	"github.com/cfgsnap/cfgsnap/ui/fleet"
+	"github.com/cfgsnap/cfgsnap/ui/history"
 )
 
 func TestAgo(t *testing.T) {
@@ -18,18 +22,18 @@ func TestAgo(t *testing.T) {
 		47 * time.Hour: "47h ago", 3 * 24 * time.Hour: "3d ago", 20 * 24 * time.Hour: "2w ago",
 		400 * 24 * time.Hour: "1y ago",
 	} {
-		if got := ago(fixedNow, fixedNow.Add(-d)); got != want || len([]rune(got)) > 7 {
+		if got := common.Ago(fixedNow, fixedNow.Add(-d)); got != want || len([]rune(got)) > 7 {
 			t.Errorf("ago(%v) = %q, want %q in at most 7 cells", d, got, want)
 		}
 	}
-	if got := ago(fixedNow, time.Time{}); got != "never" {
+	if got := common.Ago(fixedNow, time.Time{}); got != "never" {
 		t.Errorf("ago(zero) = %q", got)
 	}
 }
 
 func TestHumanSize(t *testing.T) {
 	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 18642: "18 KiB", 5 << 20: "5.0 MiB", -1: "?"} {
-		if got := humanSize(n); got != want {
+		if got := common.HumanSize(n); got != want {
 			t.Errorf("humanSize(%d) = %q, want %q", n, got, want)
 		}
 	}
@@ -50,37 +54,11 @@ func TestFingerprints(t *testing.T) {
 		"none":           {"host key changed", "", nil},
 	} {
 		t.Run(name, func(t *testing.T) {
-			p, r := fingerprints(tc.msg)
+			p, r := detail.Fingerprints(tc.msg)
 			if p != tc.presented || fmt.Sprint(r) != fmt.Sprint(tc.recorded) {
 				t.Fatalf("fingerprints = %q, %q; want %q, %q", p, r, tc.presented, tc.recorded)
 			}
 		})
-	}
-}
-
-func TestComputeDiff(t *testing.T) {
-	old := "a\nb\nc\nd\ne\nf\ng\nh\ni\nj\nk\n"
-	new := "a\nB\nc\nd\ne\nf\ng\nh\ni\nj\nk\nl"
-	res, err := computeDiff(old, new)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.adds != 2 || res.dels != 1 || len(res.hunks) != 2 {
-		t.Fatalf("+%d −%d in %d hunks, want +2 −1 in 2", res.adds, res.dels, len(res.hunks))
-	}
-	var got []string
-	for _, l := range res.lines {
-		got = append(got, fmt.Sprintf("%c%d/%d %s", l.kind, l.oldNo, l.newNo, l.text))
-	}
-	want := []string{
-		"@0/0 @@ -1,5 +1,5 @@", " 1/1 a", "-2/0 b", "+0/2 B", " 3/3 c", " 4/4 d", " 5/5 e",
-		"@0/0 @@ -9,3 +9,4 @@", " 9/9 i", " 10/10 j", " 11/11 k", "+0/12 l", `\0/0 \ No newline at end of file`,
-	}
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Fatalf("diff lines:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
-	if same, _ := computeDiff(old, old); len(same.lines) != 0 {
-		t.Fatal("identical inputs gave a diff")
 	}
 }
 
@@ -94,31 +72,22 @@ func TestCleanRemovesControls(t *testing.T) {
 		"ünïcode ok":           "ünïcode ok",
 		"bell\x07 and del\x7f": "bell\uFFFD and del\uFFFD",
 	} {
-		if got := clean(in); got != want {
+		if got := common.Clean(in); got != want {
 			t.Errorf("clean(%q) = %q, want %q", in, got, want)
 		}
 	}
-	if got := cleanLine("\tadd x"); got != "    add x" {
+	if got := common.CleanLine("\tadd x"); got != "    add x" {
 		t.Errorf("cleanLine kept no indentation: %q", got)
 	}
 }
 
 func TestTablesFitTheirWidth(t *testing.T) {
-	st := newStyles(false, true)
-	row := deviceRow{name: strings.Repeat("n", 80), host: strings.Repeat("h", 80), version: "6.49.10", age: "59m ago",
-		hash: "0123456789ab", changed: "yes", state: rowState{kind: stFailed, err: api.KindHostKeyMismatch}, spin: "⠋"}
+	st := common.NewStyles(false, true)
 	rec := api.SnapshotRecord{SHA256: strings.Repeat("f", 64), CollectedAt: fixedNow, SizeBytes: 123456,
 		Trigger: api.TriggerScheduled, RequestedBy: strings.Repeat("u", 50), Reason: strings.Repeat("r", 90)}
 	for w := 50; w <= 260; w++ {
-		c := deviceColumns(w)
-		if got := ansi.StringWidth(renderDeviceRow(row, c, true, true, true, &st)); got > w {
-			t.Fatalf("device row is %d cells at width %d", got, w)
-		}
-		if got := ansi.StringWidth(renderDeviceHeader(c, sortName, false, &st)); got > w {
-			t.Fatalf("device header is %d cells at width %d", got, w)
-		}
-		hc := historyColumns(w)
-		if got := ansi.StringWidth(renderHistoryRow(rec, fixedNow, time.UTC, hc, true, true, false, &st)); got > w {
+		hc := history.Columns(w)
+		if got := ansi.StringWidth(history.RenderRow(rec, fixedNow, time.UTC, hc, true, true, false, &st)); got > w {
 			t.Fatalf("history row is %d cells at width %d", got, w)
 		}
 	}
@@ -127,12 +96,12 @@ func TestTablesFitTheirWidth(t *testing.T) {
 func TestBridgeCoalescesProgressPerJob(t *testing.T) {
 	b := newBridge()
 	for i := 0; i < 1000; i++ {
-		b.pushProgress(1, api.ProgressEvent{ElapsedMS: int64(i)})
+		b.PushProgress(1, api.ProgressEvent{ElapsedMS: int64(i)})
 		if i%100 == 0 {
-			b.pushProgress(2, api.ProgressEvent{ElapsedMS: int64(i)})
+			b.PushProgress(2, api.ProgressEvent{ElapsedMS: int64(i)})
 		}
 	}
-	b.push(snapshotMsg{tenant: "acme"})
+	b.Push(fleet.SnapshotMsg{Tenant: "acme"})
 	m, ok := b.take()
 	if !ok || len(m.progress) != 2 || len(m.events) != 1 {
 		t.Fatalf("take = %d progress, %d events; want 2 and 1", len(m.progress), len(m.events))
@@ -141,10 +110,10 @@ func TestBridgeCoalescesProgressPerJob(t *testing.T) {
 		t.Fatalf("not the latest event per job: %+v", m.progress)
 	}
 	// Stages that were coalesced away still say when they began.
-	b.pushProgress(3, api.ProgressEvent{Stage: api.StageQueued, ElapsedMS: 1})
-	b.pushProgress(3, api.ProgressEvent{Stage: api.StageConnecting, ElapsedMS: 20})
-	b.pushProgress(3, api.ProgressEvent{Stage: api.StageConnecting, ElapsedMS: 25})
-	b.pushProgress(3, api.ProgressEvent{Stage: api.StageExporting, ElapsedMS: 90})
+	b.PushProgress(3, api.ProgressEvent{Stage: api.StageQueued, ElapsedMS: 1})
+	b.PushProgress(3, api.ProgressEvent{Stage: api.StageConnecting, ElapsedMS: 20})
+	b.PushProgress(3, api.ProgressEvent{Stage: api.StageConnecting, ElapsedMS: 25})
+	b.PushProgress(3, api.ProgressEvent{Stage: api.StageExporting, ElapsedMS: 90})
 	m, _ = b.take()
 	p := m.progress[0]
 	if p.ev.Stage != api.StageExporting || p.reached[api.StageQueued] != 1 || p.reached[api.StageConnecting] != 20 || p.reached[api.StageExporting] != 90 {
@@ -167,8 +136,8 @@ func TestBridgeCallbacksNeverBlock(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for i := 0; i < 5000; i++ {
-					b.pushProgress(g, api.ProgressEvent{ElapsedMS: int64(i)})
-					b.push(snapshotMsg{})
+					b.PushProgress(g, api.ProgressEvent{ElapsedMS: int64(i)})
+					b.Push(fleet.SnapshotMsg{})
 				}
 			}()
 		}

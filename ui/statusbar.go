@@ -1,244 +1,44 @@
 package ui
 
 import (
-	"fmt"
-	"strings"
-	"time"
-
 	"charm.land/bubbles/v2/key"
-	"github.com/charmbracelet/x/ansi"
 
-	"github.com/cfgsnap/cfgsnap/backend/api"
-	"github.com/cfgsnap/cfgsnap/backend/client"
+	"github.com/cfgsnap/cfgsnap/ui/statusbar"
 )
 
-// statusBar is the top line: mode and where, connection, tenant, device
-// count and running jobs. It is always visible.
-func (m *Model) statusBar(w int) string {
-	st := &m.styles
-	bar := st.StatusBar
-	sep := bar.Render(" │ ")
-	app := st.StatusApp.Render(" cfgsnap ")
-	if !m.wide() {
-		app = bar.Render(" ") // every cell counts at 80 columns
+// statusInfo is what the status bar shows of the fleet and the jobs.
+func (m *Model) statusInfo() statusbar.Info {
+	in := statusbar.Info{Conn: m.conn, Tenant: m.fleet.CurrentTenant(), Devices: m.fleet.DeviceCount()}
+	if in.Tenant != "" {
+		in.TenantName = m.fleet.TenantName(in.Tenant)
 	}
-
-	var conn string
-	switch m.conn {
-	case client.ConnConnected:
-		conn = st.ConnOK.Render("● connected")
-	case client.ConnReconnecting:
-		conn = st.ConnWarn.Render("◐ reconnecting")
-	case client.ConnDisconnected:
-		conn = st.ConnBad.Render("○ disconnected")
-	}
-	var right []string
-	if t := m.currentTenant(); t != "" {
-		// Narrow windows show the tenant's ID; its name is in the title
-		// of the device list there.
-		label := m.tenantName(t)
-		if !m.wide() {
-			label = t
-		}
-		right = append(right, bar.Render(clean(label)))
-		right = append(right, bar.Render(plural(len(m.fleet.devices), "device", "devices")))
-	}
-	running, waiting, watching, _ := m.jobs.counts()
-	var jobs []string
-	if running > 0 {
-		jobs = append(jobs, fmt.Sprintf("%d running", running))
-	}
-	if waiting > 0 {
-		jobs = append(jobs, fmt.Sprintf("%d waiting", waiting))
-	}
-	if watching > 0 {
-		jobs = append(jobs, fmt.Sprintf("%d watched", watching))
-	}
-	if len(jobs) > 0 {
-		right = append(right, st.ConnWarn.Render(m.spinner()+" "+strings.Join(jobs, ", ")))
-	} else {
-		right = append(right, bar.Render("no jobs"))
-	}
-	tail := strings.Join(right, sep) + bar.Render(" ")
-
-	head := app + bar.Render(string(m.mode())+" ")
-	after := ""
-	if conn != "" {
-		after = bar.Render(" ") + conn
-	}
-	// The location gets the room that is left, cut from the left: the end
-	// of a path or URL is the part that tells them apart.
-	where := clean(m.whereText())
-	room := w - ansiWidth(head) - ansiWidth(after) - ansiWidth(sep) - ansiWidth(tail)
-	if ww := ansiWidth(where); ww > room {
-		if room > 1 {
-			where = ansi.TruncateLeft(where, ww-room+1, "…")
-		} else {
-			where = ""
-		}
-	}
-	left := head + bar.Render(where) + after
-	gap := sep
-	if free := w - ansiWidth(left) - ansiWidth(tail); free > ansiWidth(sep) {
-		gap = bar.Render(strings.Repeat(" ", free))
-	}
-	return fit(left+gap+tail, w)
-}
-
-// Footer tasks (gh-dash): a line that says what the tool just did or is
-// doing, with a spinner while it runs; finished ones clear themselves.
-
-type taskState int
-
-const (
-	taskRunning taskState = iota
-	taskDone
-	taskFailed
-)
-
-type task struct {
-	id    int
-	state taskState
-	text  string
-	at    time.Time
-}
-
-type taskList struct {
-	items []task
-	next  int
-}
-
-// taskLinger is how long a finished task stays in the footer.
-const taskLinger = 6 * time.Second
-
-func (t *taskList) start(now time.Time, text string) int {
-	t.next++
-	t.items = append(t.items, task{id: t.next, state: taskRunning, text: text, at: now})
-	return t.next
-}
-
-func (t *taskList) finish(id int, now time.Time, ok bool, text string) {
-	for i := range t.items {
-		if t.items[i].id == id {
-			t.items[i].state, t.items[i].text, t.items[i].at = taskFailed, text, now
-			if ok {
-				t.items[i].state = taskDone
-			}
-			return
-		}
-	}
-}
-
-func (t *taskList) done(now time.Time, format string, args ...any) {
-	t.finish(t.start(now, ""), now, true, fmt.Sprintf(format, args...))
-}
-
-func (t *taskList) fail(now time.Time, format string, args ...any) {
-	t.finish(t.start(now, ""), now, false, fmt.Sprintf(format, args...))
-}
-
-func (t *taskList) expire(now time.Time) {
-	keep := t.items[:0]
-	for _, it := range t.items {
-		if it.state == taskRunning || now.Sub(it.at) < taskLinger {
-			keep = append(keep, it)
-		}
-	}
-	t.items = keep
-}
-
-func (t *taskList) running() int {
-	n := 0
-	for _, it := range t.items {
-		if it.state == taskRunning {
-			n++
-		}
-	}
-	return n
-}
-
-// latest is the task the footer shows: the newest one.
-func (t *taskList) latest() (task, bool) {
-	if len(t.items) == 0 {
-		return task{}, false
-	}
-	return t.items[len(t.items)-1], true
-}
-
-func (m *Model) taskLine(w int) string {
-	st := &m.styles
-	t, ok := m.tasks.latest()
-	if !ok {
-		return ""
-	}
-	switch t.state {
-	case taskRunning:
-		return st.Running.Render(m.spinner()) + " " + trunc(t.text, w-2)
-	case taskDone:
-		return st.OK.Render("✓") + " " + trunc(t.text, w-2)
-	}
-	return st.Bad.Render("✗") + " " + trunc(t.text, w-2)
-}
-
-// footer is the short key help of what is in front, with the keys that
-// apply to the selected device first.
-func (m *Model) footer(w int) string {
-	m.help.SetWidth(w)
-	return m.help.ShortHelpView(m.shortHelp())
+	in.Running, in.Waiting, in.Watching, _ = m.jobs.Counts()
+	return in
 }
 
 func (m *Model) shortHelp() []key.Binding {
-	k := m.keys
-	switch m.overlay {
-	case overlayConfirm:
-		return []key.Binding{k.Yes, k.No}
-	case overlayHelp:
-		return []key.Binding{withHelp(k.Back, "any key", "closes help")}
-	case overlayPicker:
-		return []key.Binding{withHelp(k.Yes, "enter", "select"), withHelp(k.Back, "esc", "cancel")}
+	k := m.c.Keys
+	if m.ov.Active() {
+		return m.ov.ShortHelp()
 	}
 	if m.inputActive() {
-		return []key.Binding{withHelp(k.Yes, "enter", "done"), withHelp(k.Back, "esc", "clear")}
+		return statusbar.InputHelp(&k)
 	}
 	switch m.screen() {
 	case screenHistory:
-		return []key.Binding{k.View, k.Diff, k.Mark, k.Copy, k.Backup, k.Back, k.Help, k.Quit}
+		if m.hist != nil {
+			return m.hist.ShortHelp()
+		}
 	case screenDiff:
-		return []key.Binding{k.NextHunk, k.PrevHunk, k.Down, k.PageDown, k.Back, k.Help, k.Quit}
+		if m.diff != nil {
+			return m.diff.ShortHelp()
+		}
 	case screenSnapshot:
-		return []key.Binding{k.Search, k.NextMatch, k.PrevMatch, k.Copy, k.Back, k.Help, k.Quit}
+		if m.snap != nil {
+			return m.snap.ShortHelp()
+		}
 	case screenLog:
-		return []key.Binding{k.Down, k.Up, withHelp(k.Back, "esc/L", "close log"), k.Help, k.Quit}
+		return m.logv.ShortHelp()
 	}
-	if m.focusTenants && m.wide() {
-		return []key.Binding{k.Down, k.Up, withHelp(k.Focus, "enter/tab", "devices"), k.Help, k.Quit}
-	}
-	var b []key.Binding
-	if d, ok := m.fleet.current(); ok {
-		s := m.deviceState(d)
-		if s.kind == stLocked {
-			b = append(b, k.Watch)
-		}
-		if s.kind == stFailed && s.err == api.KindHostKeyMismatch {
-			b = append(b, k.Forget)
-		}
-	}
-	// What does not fit is cut from the end: ? and q come early.
-	b = append(b, k.Backup, k.BackupMany, k.History, k.Filter, k.Help, k.Quit, k.Mark)
-	if !m.wide() {
-		b = append(b, withHelp(k.NextTenant, "[ ] t", "tenant"))
-	}
-	if d, ok := m.fleet.current(); ok && d.LastBackup != nil {
-		b = append(b, k.Copy)
-	}
-	b = append(b, k.Sort)
-	if m.wide() {
-		b = append(b, k.Focus)
-	}
-	return append(b, k.Log)
-}
-
-func withHelp(b key.Binding, k, desc string) key.Binding {
-	b.SetHelp(k, desc)
-	return b
+	return m.fleet.ShortHelp()
 }

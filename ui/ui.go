@@ -13,12 +13,21 @@ import (
 	"strings"
 	"time"
 
-	"charm.land/bubbles/v2/help"
+	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/spinner"
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/colorprofile"
 
-	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/backend/client"
+	"github.com/cfgsnap/cfgsnap/ui/common"
+	"github.com/cfgsnap/cfgsnap/ui/diffview"
+	"github.com/cfgsnap/cfgsnap/ui/fleet"
+	"github.com/cfgsnap/cfgsnap/ui/history"
+	"github.com/cfgsnap/cfgsnap/ui/jobs"
+	"github.com/cfgsnap/cfgsnap/ui/logpane"
+	"github.com/cfgsnap/cfgsnap/ui/overlay"
+	"github.com/cfgsnap/cfgsnap/ui/snapview"
+	"github.com/cfgsnap/cfgsnap/ui/statusbar"
 )
 
 // Options configure the TUI.
@@ -40,9 +49,6 @@ type Options struct {
 const (
 	tickFast = 100 * time.Millisecond
 	tickSlow = time.Second
-	// requestTimeout bounds inventory, history and snapshot requests: the
-	// user must never wait on a dead link without being told.
-	requestTimeout = 20 * time.Second
 )
 
 type screen int
@@ -55,35 +61,17 @@ const (
 	screenLog
 )
 
-type overlay int
-
-const (
-	overlayNone overlay = iota
-	overlayHelp
-	overlayConfirm
-	overlayPicker
-)
-
 // Model is the root Bubble Tea model. Screens keep their own state here and
 // render through pure functions; only this model returns a tea.View.
 type Model struct {
 	opts    Options
-	client  client.Client
-	ctx     context.Context
+	c       *common.Common
 	cancel  context.CancelFunc
-	now     func() time.Time
-	loc     *time.Location
 	noColor bool
 	isDark  bool
-	styles  Styles
-	keys    keyMap
-	help    help.Model
-
-	width, height int
-	sized         bool
+	bar     *statusbar.Model
 
 	conn     client.ConnState
-	frame    int
 	tickGen  int
 	tickFast bool
 	// syncMode is for model tests: no bridge listener and no ticks are
@@ -93,37 +81,19 @@ type Model struct {
 	stillSpinner bool
 
 	bridge *bridge
-	seq    int
 
-	tenants        []api.Tenant
-	tenantsErr     error
-	tenantsLoading bool
-	tenantReq      int
-	tenant         int
-	tenantOffset   int
-	focusTenants   bool
-
-	fleet   fleetState
-	jobs    jobQueue
-	results map[devKey]*result
-	hist    *historyState
-	diff    *diffState
-	snap    *snapState
-	logv    logState
+	fleet *fleet.Model
+	jobs  *jobs.Model
+	hist  *history.Model
+	diff  *diffview.Model
+	snap  *snapview.Model
+	logv  *logpane.Model
 
 	screens []screen
-	overlay overlay
-	confirm *confirmState
-	picker  pickerState
-	tasks   taskList
+	ov      *overlay.Model
 
-	snapWatch snapWatch
-	contents  contentCache
+	contents common.ContentCache
 }
-
-type devKey struct{ tenant, device string }
-
-func (k devKey) String() string { return k.tenant + "/" + k.device }
 
 // New returns the root model without starting anything; Init does that.
 func New(opts Options) *Model { return newModel(context.Background(), opts) }
@@ -138,31 +108,34 @@ func newModel(ctx context.Context, opts Options) *Model {
 	ctx, cancel := context.WithCancel(ctx)
 	m := &Model{
 		opts:    opts,
-		client:  opts.Client,
-		ctx:     ctx,
 		cancel:  cancel,
-		now:     opts.Now,
-		loc:     time.Local,
 		noColor: opts.NoColor || os.Getenv("NO_COLOR") != "",
 		isDark:  true, // most terminals on jump hosts; the query corrects it
-		keys:    newKeyMap(),
-		help:    help.New(),
 		bridge:  newBridge(),
-		results: map[devKey]*result{},
 		screens: []screen{screenFleet},
 	}
-	m.fleet.init()
-	m.jobs.init()
+	m.c = &common.Common{
+		Ctx: ctx, Client: opts.Client, Keys: common.NewKeyMap(), Now: opts.Now, Loc: time.Local,
+		User: opts.User, Concurrency: opts.Concurrency, Version: opts.Version,
+		Spinner: spinner.New(spinner.WithSpinner(spinner.MiniDot)),
+		Log:     m.addLog,
+	}
+	m.bar = statusbar.New(m.c)
+	m.c.Tasks = m.bar.Tasks
+	m.logv = logpane.New(m.c)
+	m.ov = overlay.New(m.c)
+	m.jobs = jobs.New(m.c, m.bridge)
+	m.fleet = fleet.New(m.c, m.jobs, m.bridge)
 	m.setStyles()
-	if m.client != nil {
-		m.conn = m.client.ConnState()
+	if m.c.Client != nil {
+		m.conn = m.c.Client.ConnState()
 	}
 	return m
 }
 
 func (m *Model) setStyles() {
-	m.styles = newStyles(m.noColor, m.isDark)
-	m.help.Styles = m.styles.helpStyles()
+	m.c.Styles = common.NewStyles(m.noColor, m.isDark)
+	m.bar.SetStyles()
 }
 
 // Run runs the TUI in the alternate screen with the mouse on and returns
@@ -191,26 +164,16 @@ func Run(ctx context.Context, opts Options) error {
 
 // shutdown stops watchers and cancels what runs on the user's behalf.
 func (m *Model) shutdown() {
-	m.stopSnapWatch()
-	for _, j := range m.jobs.list {
-		if j.stop != nil {
-			j.stop()
-			j.stop = nil
-		}
-	}
+	m.fleet.Shutdown()
+	m.jobs.Shutdown()
 	m.cancel()
-}
-
-func (m *Model) nextReq() int {
-	m.seq++
-	return m.seq
 }
 
 // Init loads the tenants and starts the bridge listener and the tick.
 func (m *Model) Init() tea.Cmd {
-	cmds := []tea.Cmd{m.loadTenants(), tea.RequestBackgroundColor}
+	cmds := []tea.Cmd{m.fleet.LoadTenants(), tea.RequestBackgroundColor}
 	if !m.syncMode {
-		cmds = append(cmds, m.bridge.listen(m.ctx), m.startTick(false))
+		cmds = append(cmds, m.bridge.listen(m.c.Ctx), m.startTick(false))
 	}
 	return tea.Batch(cmds...)
 }
@@ -244,8 +207,8 @@ func (m *Model) ensureTick() tea.Cmd {
 }
 
 func (m *Model) animating() bool {
-	return m.jobs.activeCount() > 0 || m.tasks.running() > 0 || m.tenantsLoading || m.fleet.loading ||
-		(m.hist != nil && m.hist.loading) || (m.diff != nil && m.diff.loading) || (m.snap != nil && m.snap.loading)
+	return m.jobs.ActiveCount() > 0 || m.bar.Tasks.Running() > 0 || m.fleet.Loading() ||
+		(m.hist != nil && m.hist.Loading()) || (m.diff != nil && m.diff.Loading()) || (m.snap != nil && m.snap.Loading())
 }
 
 func (m *Model) onTick(msg tickMsg) tea.Cmd {
@@ -253,28 +216,30 @@ func (m *Model) onTick(msg tickMsg) tea.Cmd {
 		return nil // a tick of an older cadence
 	}
 	if m.animating() && !m.stillSpinner {
-		m.frame++
+		// The spinner's own tick would run at its own pace even when
+		// nothing animates; our one tick drives it instead.
+		m.c.Spinner, _ = m.c.Spinner.Update(m.c.Spinner.Tick())
 	}
 	m.pollConn()
-	m.tasks.expire(m.now())
+	m.bar.Tasks.Expire(m.c.Now())
 	return m.startTick(m.animating())
 }
 
 func (m *Model) pollConn() {
-	if m.client == nil {
+	if m.c.Client == nil {
 		return
 	}
-	c := m.client.ConnState()
+	c := m.c.Client.ConnState()
 	if c == m.conn {
 		return
 	}
 	switch c {
 	case client.ConnConnected:
-		m.addLog(logInfo, "connection to %s restored", clean(m.client.Where()))
+		m.addLog(common.LogInfo, "connection to %s restored", common.Clean(m.c.Client.Where()))
 	case client.ConnReconnecting:
-		m.addLog(logWarn, "connection to %s lost, reconnecting", clean(m.client.Where()))
+		m.addLog(common.LogWarn, "connection to %s lost, reconnecting", common.Clean(m.c.Client.Where()))
 	case client.ConnDisconnected:
-		m.addLog(logError, "disconnected from %s", clean(m.client.Where()))
+		m.addLog(common.LogError, "disconnected from %s", common.Clean(m.c.Client.Where()))
 	}
 	m.conn = c
 }
@@ -301,18 +266,26 @@ func (m *Model) pop() {
 // Update routes messages: async results to the screen that asked for
 // them (by request or job ID), keys to the overlay or screen in front.
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
-	cmd := m.update(msg)
-	return m, tea.Batch(cmd, m.ensureTick())
+	cmds := []tea.Cmd{m.update(msg)}
+	// What components sent while handling msg is handled now, in order,
+	// before the frame is drawn.
+	for out := m.c.TakeOutbox(); len(out) > 0; out = m.c.TakeOutbox() {
+		for _, o := range out {
+			cmds = append(cmds, m.update(o))
+		}
+	}
+	return m, tea.Batch(append(cmds, m.ensureTick())...)
+}
+
+// addLog records an entry in the session log.
+func (m *Model) addLog(level common.LogLevel, format string, args ...any) {
+	m.logv.Add(level, format, args...)
 }
 
 func (m *Model) update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
-		m.width, m.height, m.sized = msg.Width, msg.Height, true
-		m.help.SetWidth(msg.Width)
-		if !m.wide() {
-			m.focusTenants = false // the tenant pane is gone
-		}
+		m.c.Width, m.c.Height, m.c.Sized = msg.Width, msg.Height, true
 		m.clampAll()
 		return nil
 	case tea.BackgroundColorMsg:
@@ -326,32 +299,66 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		if m.syncMode {
 			return cmd
 		}
-		return tea.Batch(cmd, m.bridge.listen(m.ctx))
-	case tenantsMsg:
-		return m.onTenants(msg)
-	case devicesMsg:
-		return m.onDevices(msg)
-	case snapWatchMsg:
-		m.onSnapWatch(msg)
+		return tea.Batch(cmd, m.bridge.listen(m.c.Ctx))
+	case history.LoadedMsg:
+		if m.hist != nil {
+			return m.hist.Update(msg)
+		}
 		return nil
-	case backupDoneMsg:
-		return m.onBackupDone(msg)
-	case watchStartedMsg:
-		m.onWatchStarted(msg)
+	case common.OpenDiffMsg:
+		var cmd tea.Cmd
+		m.diff, cmd = diffview.Open(m.c, &m.contents, msg.Tenant, msg.Device, msg.DevName, msg.From, msg.To)
+		m.push(screenDiff)
+		return cmd
+	case common.OpenSnapshotMsg:
+		var cmd tea.Cmd
+		m.snap, cmd = snapview.Open(m.c, &m.contents, msg.Tenant, msg.Device, msg.DevName, msg.Rec)
+		m.push(screenSnapshot)
+		return cmd
+	case common.OpenHistoryMsg:
+		var cmd tea.Cmd
+		m.hist, cmd = history.Open(m.c, msg.Tenant, msg.TenantName, msg.Device)
+		m.push(screenHistory)
+		return cmd
+	case snapview.LoadedMsg:
+		if msg.Err == nil {
+			m.contents.Put(msg.Rec.SHA256, msg.Content)
+		}
+		if m.snap != nil {
+			return m.snap.Update(msg)
+		}
 		return nil
-	case historyMsg:
-		return m.onHistory(msg)
-	case contentMsg:
-		m.onContent(msg)
+	case diffview.LoadedMsg:
+		for h, b := range msg.Contents {
+			m.contents.Put(h, b)
+		}
+		if m.diff != nil {
+			return m.diff.Update(msg)
+		}
 		return nil
-	case diffMsg:
-		m.onDiff(msg)
+	case overlay.QuitMsg:
+		return tea.Quit
+	case overlay.RequestQuitMsg:
+		return m.requestQuit()
+	case overlay.BackupAllMsg:
+		return m.fleet.BackupAll(msg.Tenant)
+	case overlay.ForgetMsg:
+		return m.fleet.Forget(msg.Tenant, msg.Device)
+	case overlay.PickMsg:
+		return m.fleet.SelectTenant(msg.Index)
+	case overlay.AskMsg:
+		m.ov.OpenConfirm(msg.Q)
 		return nil
-	case forgetMsg:
-		m.onForget(msg)
+	case overlay.PickTenantMsg:
+		m.ov.OpenPicker(msg.Tenants, msg.Current)
 		return nil
 	case tea.KeyPressMsg:
 		return m.onKey(msg)
+	case common.BackMsg:
+		m.pop()
+		return nil
+	case common.CopyMsg:
+		return m.copyText(msg.Text, msg.What)
 	case tea.MouseClickMsg:
 		return m.onClick(msg.Mouse())
 	case tea.MouseWheelMsg:
@@ -360,82 +367,82 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		m.onPaste(msg.Content)
 		return nil
 	}
-	return nil
+	return tea.Batch(m.fleet.Update(msg), m.jobs.Update(msg))
 }
 
 // onBridge applies client callbacks: progress first (it precedes the
 // events that were queued with it), then events in order.
 func (m *Model) onBridge(msg bridgeMsg) tea.Cmd {
 	for _, p := range msg.progress {
-		m.onProgress(p.job, p.ev, p.reached)
+		m.jobs.OnProgress(p.job, p.ev, p.reached)
 	}
 	var cmds []tea.Cmd
 	for _, ev := range msg.events {
 		switch ev := ev.(type) {
-		case snapshotMsg:
-			m.onSnapshot(ev)
-		case watchFinalMsg:
-			cmds = append(cmds, m.onWatchFinal(ev))
+		case fleet.SnapshotMsg:
+			m.fleet.Update(ev)
+			if m.hist != nil && m.hist.Shows(ev.Tenant, ev.Rec.DeviceID) {
+				m.hist.Add(ev.Rec)
+			}
+		case jobs.WatchFinalMsg:
+			cmds = append(cmds, m.jobs.Update(ev))
 		}
 	}
 	if msg.dropped > 0 {
 		// Notifications were lost under load: reload rather than show a
 		// stale fleet.
-		m.addLog(logWarn, "%d notifications dropped under load; reloading", msg.dropped)
-		cmds = append(cmds, m.loadDevices())
+		m.addLog(common.LogWarn, "%d notifications dropped under load; reloading", msg.dropped)
+		cmds = append(cmds, m.fleet.Reload())
 		if m.hist != nil {
-			cmds = append(cmds, m.loadHistory(false))
+			cmds = append(cmds, m.hist.Reload())
 		}
 	}
 	return tea.Batch(cmds...)
 }
 
 func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
-	k := msg.String()
-	switch m.overlay {
-	case overlayConfirm:
-		return m.confirmKey(msg)
-	case overlayHelp:
-		if k == "ctrl+c" {
-			return m.requestQuit()
-		}
-		m.overlay = overlayNone
-		return nil
-	case overlayPicker:
-		return m.pickerKey(msg)
+	k := &m.c.Keys
+	if m.ov.Active() {
+		return m.ov.Update(msg)
 	}
 	if m.inputActive() {
-		if k == "ctrl+c" {
+		if key.Matches(msg, k.Interrupt) {
 			return m.requestQuit()
 		}
 		return m.inputKey(msg)
 	}
 	switch {
-	case k == "ctrl+c" || k == "q":
+	case key.Matches(msg, k.Quit):
 		return m.requestQuit()
-	case k == "?":
-		m.overlay = overlayHelp
+	case key.Matches(msg, k.Help):
+		m.ov.OpenHelp()
 		return nil
-	case k == "L":
+	case key.Matches(msg, k.Log):
 		if m.screen() == screenLog {
 			m.pop()
 		} else {
 			m.push(screenLog)
-			m.logv.follow = true
+			m.logv.Open()
 		}
 		return nil
 	}
 	switch m.screen() {
 	case screenFleet:
-		return m.fleetKey(msg)
+		return m.fleet.Update(msg)
 	case screenHistory:
-		return m.historyKey(msg)
+		if m.hist != nil {
+			return m.hist.Update(msg)
+		}
 	case screenDiff:
-		return m.diffKey(msg)
+		if m.diff != nil {
+			return m.diff.Update(msg)
+		}
 	case screenSnapshot:
-		return m.snapKey(msg)
+		if m.snap != nil {
+			return m.snap.Update(msg)
+		}
 	case screenLog:
-		return m.logKey(msg)
+		return m.logv.Update(msg)
 	}
 	return nil
 }
@@ -443,9 +450,9 @@ func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
 func (m *Model) inputActive() bool {
 	switch m.screen() {
 	case screenFleet:
-		return m.fleet.filtering
+		return m.fleet.Filtering()
 	case screenSnapshot:
-		return m.snap != nil && m.snap.searching
+		return m.snap != nil && m.snap.Searching()
 	}
 	return false
 }
@@ -456,43 +463,41 @@ func (m *Model) onPaste(s string) {
 	}
 	switch m.screen() {
 	case screenFleet:
-		m.fleet.filter.paste(s)
-		m.resortKeep()
+		m.fleet.Update(tea.PasteMsg{Content: s})
 	case screenSnapshot:
-		m.snap.search.paste(s)
-		m.snap.find(m.snap.search.String())
+		m.snap.Update(tea.PasteMsg{Content: s})
 	}
 }
 
 func (m *Model) inputKey(msg tea.KeyPressMsg) tea.Cmd {
 	switch m.screen() {
 	case screenFleet:
-		m.fleetFilterKey(msg)
+		m.fleet.Update(msg)
 	case screenSnapshot:
-		m.snapSearchKey(msg)
+		m.snap.Update(msg)
 	}
 	return nil
 }
 
 // requestQuit quits at once unless backups of ours are still running.
 func (m *Model) requestQuit() tea.Cmd {
-	if m.overlay == overlayConfirm && m.confirm != nil && m.confirm.kind == confirmQuit {
+	if m.ov.AskingQuit() {
 		return tea.Quit // a second ctrl+c means it
 	}
-	if n := m.jobs.mineActive(); n > 0 {
+	if n := m.jobs.MineActive(); n > 0 {
 		them := "them"
 		if n == 1 {
 			them = "it"
 		}
 		what := "Quitting cancels " + them + ": the devices are left as they were."
-		if m.client != nil && m.client.Mode() == client.ModeRemote {
+		if m.c.Client != nil && m.c.Client.Mode() == client.ModeRemote {
 			what = "The backup service finishes " + them + " and keeps the result."
 		}
-		m.openConfirm(&confirmState{
-			kind:  confirmQuit,
-			title: "Quit?",
-			lines: []string{plural(n, "backup is", "backups are") + " still running.", what},
-			yes:   "quit",
+		m.ov.OpenConfirm(&overlay.Question{
+			Ask:   overlay.AskQuit,
+			Title: "Quit?",
+			Lines: []string{common.Plural(n, "backup is", "backups are") + " still running.", what},
+			Yes:   "quit",
 		})
 		return nil
 	}
@@ -501,19 +506,11 @@ func (m *Model) requestQuit() tea.Cmd {
 
 // clampAll keeps cursors and offsets valid after a resize.
 func (m *Model) clampAll() {
-	m.fleet.clamp(m.fleetListRows())
+	m.fleet.Resize()
 	if m.hist != nil {
-		m.hist.clamp(m.historyRows())
-	}
-	if m.diff != nil {
-		m.diff.clamp(m.bodyHeight() - 2)
-	}
-	if m.snap != nil {
-		m.snap.clamp(m.bodyHeight() - 2)
+		m.hist.Clamp()
 	}
 }
-
-func (m *Model) bodyHeight() int { return max(m.height-3, 1) }
 
 // Minimum size below which the layout cannot work at all; the brief's
 // target is 80×24, this is only to never draw garbage.
@@ -526,13 +523,13 @@ func (m *Model) View() tea.View {
 	v.AltScreen = true
 	v.MouseMode = tea.MouseModeCellMotion
 	v.WindowTitle = "cfgsnap"
-	if !m.sized {
+	if !m.c.Sized {
 		// The size is not known yet: anything wider would wrap.
 		v.SetContent("cfgsnap")
 		return v
 	}
-	if m.width < minWidth || m.height < minHeight {
-		v.SetContent(trunc(fmt.Sprintf("too small: %d×%d, need %d×%d", m.width, m.height, minWidth, minHeight), m.width))
+	if m.c.Width < minWidth || m.c.Height < minHeight {
+		v.SetContent(common.Trunc(fmt.Sprintf("too small: %d×%d, need %d×%d", m.c.Width, m.c.Height, minWidth, minHeight), m.c.Width))
 		return v
 	}
 	v.SetContent(m.render())
@@ -540,53 +537,46 @@ func (m *Model) View() tea.View {
 }
 
 func (m *Model) render() string {
-	w, bh := m.width, m.bodyHeight()
+	w, bh := m.c.Width, m.c.BodyHeight()
 	var body []string
-	if m.overlay == overlayHelp {
-		body = m.helpView(w, bh)
-	} else {
+	if m.ov.Kind() != overlay.Help {
 		body = m.screenView(w, bh)
-		switch m.overlay {
-		case overlayConfirm:
-			body = m.overlayBox(body, w, m.confirmView(w))
-		case overlayPicker:
-			body = m.overlayBox(body, w, m.pickerView(w, bh))
-		}
 	}
-	lines := make([]string, 0, m.height)
-	lines = append(lines, m.statusBar(w))
-	lines = append(lines, block(body, w, bh)...)
-	lines = append(lines, fit(m.taskLine(w), w), fit(m.footer(w), w))
+	body = m.ov.View(body, w, bh)
+	lines := make([]string, 0, m.c.Height)
+	lines = append(lines, m.bar.Bar(m.statusInfo(), w))
+	lines = append(lines, common.Block(body, w, bh)...)
+	lines = append(lines, common.Fit(m.bar.TaskLine(w), w), common.Fit(m.bar.Footer(m.shortHelp(), w), w))
 	return strings.Join(lines, "\n")
 }
 
 func (m *Model) screenView(w, h int) []string {
 	switch m.screen() {
 	case screenHistory:
-		return m.historyView(w, h)
+		if m.hist != nil {
+			return strings.Split(m.hist.View(), "\n")
+		}
+		return nil
 	case screenDiff:
-		return m.diffView(w, h)
+		if m.diff != nil {
+			return strings.Split(m.diff.View(), "\n")
+		}
+		return nil
 	case screenSnapshot:
-		return m.snapView(w, h)
+		if m.snap != nil {
+			return strings.Split(m.snap.View(), "\n")
+		}
+		return nil
 	case screenLog:
-		return m.logView(w, h)
+		return strings.Split(m.logv.View(), "\n")
 	}
-	return m.fleetView(w, h)
+	return m.fleet.View(w, h)
 }
 
-// spinner returns the current spinner frame.
-func (m *Model) spinner() string {
-	frames := []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"}
-	return frames[m.frame%len(frames)]
-}
-
-func (m *Model) mode() client.Mode {
-	if m.client == nil {
-		return client.ModeDirect
-	}
-	return m.client.Mode()
-}
-
-func (m *Model) reqCtx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(m.ctx, requestTimeout)
+// copyText copies through OSC 52, which the terminal on the user's side
+// handles: it works over SSH where no local clipboard exists.
+func (m *Model) copyText(s, what string) tea.Cmd {
+	m.c.Tasks.Done("copied %s to the clipboard (%s)", what, common.ShortHash(s))
+	m.c.Log(common.LogInfo, "copied %s: %s", what, s)
+	return tea.SetClipboard(s)
 }

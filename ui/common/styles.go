@@ -1,7 +1,8 @@
-package ui
+package common
 
 import (
 	"image/color"
+	"strings"
 
 	"charm.land/bubbles/v2/help"
 	"charm.land/lipgloss/v2"
@@ -11,7 +12,7 @@ import (
 // background (light or dark) so that no render function decides colours on
 // its own.
 type Styles struct {
-	noColor bool
+	NoColor bool
 
 	StatusBar  lipgloss.Style
 	StatusApp  lipgloss.Style
@@ -47,10 +48,10 @@ type Styles struct {
 	New        lipgloss.Style // snapshots that arrived while looking
 }
 
-// newStyles builds the styles. With noColor every colour is dropped and
+// NewStyles builds the styles. With noColor every colour is dropped and
 // emphasis relies on attributes (bold, reverse, faint) that NO_COLOR
 // terminals still render.
-func newStyles(noColor, isDark bool) Styles {
+func NewStyles(noColor, isDark bool) Styles {
 	ld := lipgloss.LightDark(isDark)
 	c := func(light, dark string) color.Color {
 		if noColor {
@@ -63,7 +64,7 @@ func newStyles(noColor, isDark bool) Styles {
 	accent := c("25", "75")
 	green, red, amber := c("28", "78"), c("160", "203"), c("130", "221")
 
-	s := Styles{noColor: noColor}
+	s := Styles{NoColor: noColor}
 	s.StatusBar = lipgloss.NewStyle().Foreground(c("235", "252")).Background(c("252", "236"))
 	s.StatusApp = s.StatusBar.Bold(true).Foreground(accent)
 	s.ConnOK = s.StatusBar.Foreground(green)
@@ -117,8 +118,8 @@ func newStyles(noColor, isDark bool) Styles {
 	return s
 }
 
-// helpStyles matches bubbles' help to ours.
-func (s Styles) helpStyles() help.Styles {
+// HelpStyles matches bubbles' help to ours.
+func (s Styles) HelpStyles() help.Styles {
 	return help.Styles{
 		Ellipsis:       s.Dim,
 		ShortKey:       s.Key,
@@ -130,9 +131,9 @@ func (s Styles) helpStyles() help.Styles {
 	}
 }
 
-// sel returns st as it looks on the cursor row: the row's background (or
+// Sel returns st as it looks on the cursor row: the row's background (or
 // reverse video) under the cell's own foreground.
-func (s Styles) sel(st lipgloss.Style, selected, focused bool) lipgloss.Style {
+func (s Styles) Sel(st lipgloss.Style, selected, focused bool) lipgloss.Style {
 	if !selected {
 		return st
 	}
@@ -140,4 +141,10 @@ func (s Styles) sel(st lipgloss.Style, selected, focused bool) lipgloss.Style {
 		return st.Inherit(s.Selected)
 	}
 	return st.Inherit(s.SelBlur)
+}
+
+// SectionRule is a titled horizontal rule: "── Jobs · 2 running ─────".
+func (s Styles) SectionRule(title string, w int) string {
+	t := "── " + Trunc(title, max(w-4, 1)) + " "
+	return s.Rule.Render("── ") + s.Bold.Render(Trunc(title, max(w-4, 1))) + " " + s.Rule.Render(strings.Repeat("─", max(w-Width(t), 0)))
 }

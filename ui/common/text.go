@@ -1,4 +1,4 @@
-package ui
+package common
 
 import (
 	"fmt"
@@ -9,20 +9,20 @@ import (
 	"github.com/charmbracelet/x/ansi"
 )
 
-// shortHashLen is how much of a SHA-256 the tables show: enough to tell
+// ShortHashLen is how much of a SHA-256 the tables show: enough to tell
 // snapshots apart at a glance, short enough for an 80-column row.
-const shortHashLen = 12
+const ShortHashLen = 12
 
-func shortHash(h string) string {
-	if len(h) > shortHashLen {
-		return h[:shortHashLen]
+func ShortHash(h string) string {
+	if len(h) > ShortHashLen {
+		return h[:ShortHashLen]
 	}
 	return h
 }
 
-// humanSize uses binary units because exports are stored and compared as
+// HumanSize uses binary units because exports are stored and compared as
 // bytes; one decimal below 10 keeps small sizes distinguishable.
-func humanSize(n int64) string {
+func HumanSize(n int64) string {
 	if n < 0 {
 		return "?"
 	}
@@ -42,9 +42,9 @@ func humanSize(n int64) string {
 	return fmt.Sprintf("%.0f %s", v, units[i])
 }
 
-// ago renders the age of t in at most 7 cells ("59m ago"), so that it fits
+// Ago renders the age of t in at most 7 cells ("59m ago"), so that it fits
 // a fixed table column.
-func ago(now, t time.Time) string {
+func Ago(now, t time.Time) string {
 	if t.IsZero() {
 		return "never"
 	}
@@ -68,21 +68,21 @@ func ago(now, t time.Time) string {
 	}
 }
 
-func stamp(t time.Time, loc *time.Location) string {
+func Stamp(t time.Time, loc *time.Location) string {
 	if t.IsZero() {
 		return "-"
 	}
 	return t.In(loc).Format("2006-01-02 15:04:05")
 }
 
-func clock(t time.Time, loc *time.Location) string {
+func Clock(t time.Time, loc *time.Location) string {
 	if t.IsZero() {
 		return "-"
 	}
 	return t.In(loc).Format("15:04:05")
 }
 
-func millis(ms int64) string {
+func Millis(ms int64) string {
 	d := time.Duration(ms) * time.Millisecond
 	switch {
 	case d < time.Second:
@@ -94,10 +94,10 @@ func millis(ms int64) string {
 	}
 }
 
-// clean makes text that came from devices, the inventory or the network
+// Clean makes text that came from devices, the inventory or the network
 // safe to print as one line: a control character in a device name, an
 // error or an export must never reach the terminal as an escape sequence.
-func clean(s string) string {
+func Clean(s string) string {
 	if isPlain(s) {
 		return s
 	}
@@ -117,13 +117,13 @@ func clean(s string) string {
 	return b.String()
 }
 
-// cleanLine is clean for a line of a configuration, where tabs keep their
+// CleanLine is Clean for a line of a configuration, where tabs keep their
 // meaning as indentation.
-func cleanLine(s string) string {
+func CleanLine(s string) string {
 	if isPlain(s) {
 		return s
 	}
-	return clean(strings.ReplaceAll(s, "\t", "    "))
+	return Clean(strings.ReplaceAll(s, "\t", "    "))
 }
 
 func isPlain(s string) bool {
@@ -148,9 +148,9 @@ func hasC1(s string) bool {
 	return false
 }
 
-// fit truncates s (which may hold ANSI styling) to w cells and pads it to
+// Fit truncates s (which may hold ANSI styling) to w cells and pads it to
 // exactly w cells, so that table columns line up.
-func fit(s string, w int) string {
+func Fit(s string, w int) string {
 	if w <= 0 {
 		return ""
 	}
@@ -165,8 +165,8 @@ func fit(s string, w int) string {
 	return s
 }
 
-// trunc truncates without padding.
-func trunc(s string, w int) string {
+// Trunc truncates without padding.
+func Trunc(s string, w int) string {
 	if w <= 0 {
 		return ""
 	}
@@ -176,31 +176,31 @@ func trunc(s string, w int) string {
 	return ansi.Truncate(s, w, "…")
 }
 
-// fitRight right-aligns s in w cells.
-func fitRight(s string, w int) string {
+// FitRight right-aligns s in w cells.
+func FitRight(s string, w int) string {
 	sw := ansi.StringWidth(s)
 	if sw >= w {
-		return trunc(s, w)
+		return Trunc(s, w)
 	}
 	return strings.Repeat(" ", w-sw) + s
 }
 
-// wrapText word-wraps plain text to w cells and returns the lines.
-func wrapText(s string, w int) []string {
+// WrapText word-wraps plain text to w cells and returns the lines.
+func WrapText(s string, w int) []string {
 	if w <= 0 {
 		return nil
 	}
 	return strings.Split(ansi.Wrap(s, w, " "), "\n")
 }
 
-// block pads or cuts lines to exactly h lines of exactly w cells: every
+// Block pads or cuts lines to exactly h lines of exactly w cells: every
 // region of the screen is drawn at its full size so that the renderer
 // never leaves stale cells behind.
-func block(lines []string, w, h int) []string {
+func Block(lines []string, w, h int) []string {
 	out := make([]string, h)
 	for i := range out {
 		if i < len(lines) {
-			out[i] = fit(lines[i], w)
+			out[i] = Fit(lines[i], w)
 		} else {
 			out[i] = strings.Repeat(" ", max(w, 0))
 		}
@@ -208,20 +208,59 @@ func block(lines []string, w, h int) []string {
 	return out
 }
 
-// rows cuts or pads lines to exactly h lines without touching their
+// RowsOf cuts or pads lines to exactly h lines without touching their
 // width: the regions inside a pane, whose width the pane fits once.
-func rowsOf(lines []string, h int) []string {
+func RowsOf(lines []string, h int) []string {
 	if len(lines) >= h {
 		return lines[:h]
 	}
 	return append(lines, make([]string, h-len(lines))...)
 }
 
-func plural(n int, one, many string) string {
+func Plural(n int, one, many string) string {
 	if n == 1 {
 		return fmt.Sprintf("%d %s", n, one)
 	}
 	return fmt.Sprintf("%d %s", n, many)
 }
 
-func ansiWidth(s string) int { return ansi.StringWidth(s) }
+func Width(s string) int { return ansi.StringWidth(s) }
+
+// JoinNonEmpty joins the parts that are not empty.
+func JoinNonEmpty(sep string, parts ...string) string {
+	var keep []string
+	for _, p := range parts {
+		if p != "" {
+			keep = append(keep, p)
+		}
+	}
+	return strings.Join(keep, sep)
+}
+
+// Subsequence reports whether q appears in hay in order, not necessarily
+// contiguously: the fuzzy match of the filter and the tenant picker.
+func Subsequence(hay, q string) bool {
+	j := 0
+	for i := 0; i < len(hay) && j < len(q); i++ {
+		if hay[i] == q[j] {
+			j++
+		}
+	}
+	return j == len(q)
+}
+
+// HumanSizeOrDash is HumanSize with "-" for nothing received yet.
+func HumanSizeOrDash(n int64) string {
+	if n <= 0 {
+		return "-"
+	}
+	return HumanSize(n)
+}
+
+// RosText is "RouterOS <version>", or nothing without a version.
+func RosText(v string) string {
+	if v == "" {
+		return ""
+	}
+	return "RouterOS " + Clean(v)
+}

@@ -1,4 +1,8 @@
-package ui
+// Package fleet is the main screen: the tenants on the left, the devices
+// of the selected one with their filter, sort and marks, the jobs panel
+// and the detail pane of the selected device. It loads the inventory,
+// follows the tenant's snapshots live and asks the jobs for backups.
+package fleet
 
 import (
 	"cmp"
@@ -8,9 +12,13 @@ import (
 	"strings"
 	"time"
 
+	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
+	"github.com/cfgsnap/cfgsnap/ui/common"
+	"github.com/cfgsnap/cfgsnap/ui/jobs"
+	"github.com/cfgsnap/cfgsnap/ui/overlay"
 )
 
 type sortKey int
@@ -28,20 +36,19 @@ func (s sortKey) String() string {
 // fleetState is the device list of the selected tenant with its filter,
 // sort, marks and cursor.
 type fleetState struct {
-	tenant  string
-	devices []api.Device
-	index   map[string]int // device ID → position in devices
-	hay     []string       // lower-case text the filter matches, per device
-	sorted  []int          // all devices in sort order
-	view    []int          // sorted, filtered
-	cursor  int            // into view
-	offset  int
+	tenant            string
+	devices           []api.Device
+	index             map[string]int // device ID → position in devices
+	hay               []string       // lower-case text the filter matches, per device
+	sorted            []int          // all devices in sort order
+	view              []int          // sorted, filtered
+	common.ListWindow                // the cursor is into view
 
 	loading bool
 	err     error
 	req     int
 
-	filter    lineInput
+	filter    common.LineInput
 	filtering bool
 	lastQuery string
 	sort      sortKey
@@ -58,10 +65,10 @@ func (f *fleetState) init() {
 }
 
 func (f *fleetState) current() (api.Device, bool) {
-	if f.cursor < 0 || f.cursor >= len(f.view) {
+	if f.Cursor < 0 || f.Cursor >= len(f.view) {
 		return api.Device{}, false
 	}
-	return f.devices[f.view[f.cursor]], true
+	return f.devices[f.view[f.Cursor]], true
 }
 
 func (f *fleetState) tenantMarks() map[string]bool {
@@ -71,18 +78,6 @@ func (f *fleetState) tenantMarks() map[string]bool {
 		f.marks[f.tenant] = mk
 	}
 	return mk
-}
-
-func (f *fleetState) clamp(rows int) {
-	f.cursor = min(max(f.cursor, 0), max(len(f.view)-1, 0))
-	rows = max(rows, 1)
-	if f.cursor < f.offset {
-		f.offset = f.cursor
-	}
-	if f.cursor >= f.offset+rows {
-		f.offset = f.cursor - rows + 1
-	}
-	f.offset = min(max(f.offset, 0), max(len(f.view)-rows, 0))
 }
 
 // setDevices replaces the list, keeping the cursor on the same device.
@@ -114,7 +109,7 @@ func (m *Model) resort(keep string) {
 	if f.sort == sortState {
 		ranks = make([]int, len(f.devices))
 		for i, d := range f.devices {
-			ranks[i] = m.deviceState(d).kind.rank()
+			ranks[i] = m.jobs.State(f.tenant, d).Kind.Rank()
 		}
 	}
 	name := func(i int) string { return cmp.Or(f.devices[i].Name, f.devices[i].ID) }
@@ -172,36 +167,26 @@ func (m *Model) refilter(keep string) {
 	}
 	f.view = view
 	f.lastQuery = q
-	f.cursor = 0
+	f.Cursor = 0
 	if keep != "" {
 		if at, ok := f.index[keep]; ok {
 			if p := slices.Index(f.view, at); p >= 0 {
-				f.cursor = p
+				f.Cursor = p
 			}
 		}
 	}
-	f.clamp(m.fleetListRows())
+	f.Clamp(len(f.view), m.listRows())
 }
 
 // matchAll is a fuzzy match: every term must appear in hay as a
 // subsequence, like fzf's space-separated terms.
 func matchAll(hay string, terms []string) bool {
 	for _, t := range terms {
-		if !subsequence(hay, t) {
+		if !common.Subsequence(hay, t) {
 			return false
 		}
 	}
 	return true
-}
-
-func subsequence(hay, q string) bool {
-	j := 0
-	for i := 0; i < len(hay) && j < len(q); i++ {
-		if hay[i] == q[j] {
-			j++
-		}
-	}
-	return j == len(q)
 }
 
 // Loading.
@@ -220,14 +205,14 @@ type devicesMsg struct {
 }
 
 func (m *Model) loadTenants() tea.Cmd {
-	if m.client == nil {
+	if m.c.Client == nil {
 		return nil
 	}
-	m.tenantReq = m.nextReq()
+	m.tenantReq = m.c.NextReq()
 	m.tenantsLoading = true
-	req, c, ctx := m.tenantReq, m.client, m.ctx
+	req, c, ctx := m.tenantReq, m.c.Client, m.c.Ctx
 	return func() tea.Msg {
-		ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+		ctx, cancel := context.WithTimeout(ctx, common.RequestTimeout)
 		defer cancel()
 		ts, err := c.Tenants(ctx)
 		return tenantsMsg{req: req, tenants: ts, err: err}
@@ -241,10 +226,10 @@ func (m *Model) onTenants(msg tenantsMsg) tea.Cmd {
 	m.tenantsLoading = false
 	m.tenantsErr = msg.err
 	if msg.err != nil {
-		m.addLog(logError, "loading tenants: %s", clean(msg.err.Error()))
+		m.c.Log(common.LogError, "loading tenants: %s", common.Clean(msg.err.Error()))
 		return nil
 	}
-	cur := m.currentTenant()
+	cur := m.CurrentTenant()
 	m.tenants = msg.tenants
 	idx := 0
 	for i, t := range m.tenants {
@@ -256,13 +241,6 @@ func (m *Model) onTenants(msg tenantsMsg) tea.Cmd {
 		return nil
 	}
 	return m.selectTenant(idx, cur != m.tenants[idx].ID)
-}
-
-func (m *Model) currentTenant() string {
-	if m.tenant >= 0 && m.tenant < len(m.tenants) {
-		return m.tenants[m.tenant].ID
-	}
-	return ""
 }
 
 func (m *Model) tenantName(id string) string {
@@ -293,8 +271,8 @@ func (m *Model) selectTenant(i int, switched bool) tea.Cmd {
 			f.cache[f.tenant] = f.devices
 		}
 		f.tenant = id
-		f.cursor, f.offset = 0, 0
-		f.filter.set("")
+		f.Cursor, f.Offset = 0, 0
+		f.filter.Set("")
 		f.filtering = false
 		f.err = nil
 		m.setDevices(f.cache[id])
@@ -305,15 +283,15 @@ func (m *Model) selectTenant(i int, switched bool) tea.Cmd {
 }
 
 func (m *Model) loadDevices() tea.Cmd {
-	if m.client == nil || m.fleet.tenant == "" {
+	if m.c.Client == nil || m.fleet.tenant == "" {
 		return nil
 	}
 	f := &m.fleet
-	f.req = m.nextReq()
+	f.req = m.c.NextReq()
 	f.loading = true
-	req, tenant, c, ctx := f.req, f.tenant, m.client, m.ctx
+	req, tenant, c, ctx := f.req, f.tenant, m.c.Client, m.c.Ctx
 	return func() tea.Msg {
-		ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+		ctx, cancel := context.WithTimeout(ctx, common.RequestTimeout)
 		defer cancel()
 		devs, err := c.Devices(ctx, tenant)
 		return devicesMsg{req: req, tenant: tenant, devices: devs, err: err}
@@ -331,7 +309,7 @@ func (m *Model) onDevices(msg devicesMsg) tea.Cmd {
 	f.loading = false
 	f.err = msg.err
 	if msg.err != nil {
-		m.addLog(logError, "loading devices of %s: %s", clean(msg.tenant), clean(msg.err.Error()))
+		m.c.Log(common.LogError, "loading devices of %s: %s", common.Clean(msg.tenant), common.Clean(msg.err.Error()))
 		return nil
 	}
 	// Snapshots seen while the request was in flight may be newer than
@@ -370,21 +348,16 @@ type snapWatchMsg struct {
 	err    error
 }
 
-type snapshotMsg struct {
-	tenant string
-	rec    api.SnapshotRecord
-}
-
 func (m *Model) startSnapWatch(tenant string) tea.Cmd {
 	m.stopSnapWatch()
-	if m.client == nil {
+	if m.c.Client == nil {
 		return nil
 	}
-	m.snapWatch = snapWatch{tenant: tenant, req: m.nextReq()}
-	req, c, ctx, b := m.snapWatch.req, m.client, m.ctx, m.bridge
+	m.snapWatch = snapWatch{tenant: tenant, req: m.c.NextReq()}
+	req, c, ctx, b := m.snapWatch.req, m.c.Client, m.c.Ctx, m.bridge
 	return func() tea.Msg {
 		stop, err := c.WatchSnapshots(ctx, tenant, func(rec api.SnapshotRecord) {
-			b.push(snapshotMsg{tenant: tenant, rec: rec})
+			b.Push(SnapshotMsg{Tenant: tenant, Rec: rec})
 		})
 		return snapWatchMsg{req: req, tenant: tenant, stop: stop, err: err}
 	}
@@ -405,15 +378,15 @@ func (m *Model) onSnapWatch(msg snapWatchMsg) {
 		return
 	}
 	if msg.err != nil {
-		m.addLog(logWarn, "live snapshot updates for %s unavailable: %s", clean(msg.tenant), clean(msg.err.Error()))
+		m.c.Log(common.LogWarn, "live snapshot updates for %s unavailable: %s", common.Clean(msg.tenant), common.Clean(msg.err.Error()))
 		return
 	}
 	m.snapWatch.stop = msg.stop
 }
 
-func (m *Model) onSnapshot(ev snapshotMsg) {
-	rec := ev.rec
-	if ev.tenant == m.fleet.tenant {
+func (m *Model) onSnapshot(ev SnapshotMsg) {
+	rec := ev.Rec
+	if ev.Tenant == m.fleet.tenant {
 		f := &m.fleet
 		if i, ok := f.index[rec.DeviceID]; ok {
 			d := &f.devices[i]
@@ -425,9 +398,6 @@ func (m *Model) onSnapshot(ev snapshotMsg) {
 				}
 			}
 		}
-	}
-	if h := m.hist; h != nil && h.tenant == ev.tenant && h.device == rec.DeviceID {
-		h.add(rec)
 	}
 }
 
@@ -441,72 +411,70 @@ func (m *Model) resortKeep() {
 
 // Keys.
 
-func (m *Model) wide() bool { return m.width >= 100 }
-
 func (m *Model) fleetKey(msg tea.KeyPressMsg) tea.Cmd {
-	k := m.keys
+	k := m.c.Keys
 	f := &m.fleet
-	rows := m.fleetListRows()
-	if m.focusTenants && m.wide() {
+	rows := m.listRows()
+	if m.focusTenants && m.c.Wide() {
 		switch {
-		case matches(msg, k.Up):
+		case key.Matches(msg, k.Up):
 			return m.selectTenant(m.tenant-1, true)
-		case matches(msg, k.Down):
+		case key.Matches(msg, k.Down):
 			return m.selectTenant(m.tenant+1, true)
-		case matches(msg, k.Top):
+		case key.Matches(msg, k.Top):
 			return m.selectTenant(0, true)
-		case matches(msg, k.Bottom):
+		case key.Matches(msg, k.Bottom):
 			return m.selectTenant(len(m.tenants)-1, true)
-		case msg.String() == "enter" || msg.String() == "right" || matches(msg, k.Focus) || msg.String() == "l":
+		case key.Matches(msg, k.FocusDevices):
 			m.focusTenants = false
 			return nil
 		}
 	}
 	switch {
-	case matches(msg, k.Up):
-		f.cursor--
-	case matches(msg, k.Down):
-		f.cursor++
-	case matches(msg, k.PageUp):
-		f.cursor -= rows
-	case matches(msg, k.PageDown):
-		f.cursor += rows
-	case matches(msg, k.Top):
-		f.cursor = 0
-	case matches(msg, k.Bottom):
-		f.cursor = len(f.view) - 1
-	case matches(msg, k.Focus):
-		if m.wide() {
+	case key.Matches(msg, k.Up):
+		f.Cursor--
+	case key.Matches(msg, k.Down):
+		f.Cursor++
+	case key.Matches(msg, k.PageUp):
+		f.Cursor -= rows
+	case key.Matches(msg, k.PageDown):
+		f.Cursor += rows
+	case key.Matches(msg, k.Top):
+		f.Cursor = 0
+	case key.Matches(msg, k.Bottom):
+		f.Cursor = len(f.view) - 1
+	case key.Matches(msg, k.Focus):
+		if m.c.Wide() {
 			m.focusTenants = !m.focusTenants
 		}
-	case msg.String() == "left":
-		if m.wide() {
+	case key.Matches(msg, k.FocusTenants):
+		if m.c.Wide() {
 			m.focusTenants = true
 		}
-	case matches(msg, k.NextTenant):
+	case key.Matches(msg, k.NextTenant):
 		return m.selectTenant(m.tenant+1, true)
-	case matches(msg, k.PrevTenant):
+	case key.Matches(msg, k.PrevTenant):
 		return m.selectTenant(m.tenant-1, true)
-	case matches(msg, k.Tenants):
-		m.openPicker()
-	case matches(msg, k.Filter):
+	case key.Matches(msg, k.Tenants):
+		m.c.Send(overlay.PickTenantMsg{Tenants: m.tenants, Current: m.tenant})
+	case key.Matches(msg, k.Filter):
 		f.filtering = true
-	case matches(msg, k.Back):
+	case key.Matches(msg, k.Back):
 		switch {
 		case f.filter.String() != "":
-			f.filter.set("")
+			f.filter.Set("")
 			m.resortKeep()
 		case len(f.tenantMarks()) > 0:
 			clear(f.tenantMarks())
 		}
-	case matches(msg, k.Sort):
+	case key.Matches(msg, k.Sort):
 		f.sort = (f.sort + 1) % 3
 		f.desc = false
 		m.resortKeep()
-	case matches(msg, k.SortReverse):
+	case key.Matches(msg, k.SortReverse):
 		f.desc = !f.desc
 		m.resortKeep()
-	case matches(msg, k.Mark):
+	case key.Matches(msg, k.Mark):
 		if d, ok := f.current(); ok {
 			mk := f.tenantMarks()
 			if mk[d.ID] {
@@ -514,36 +482,37 @@ func (m *Model) fleetKey(msg tea.KeyPressMsg) tea.Cmd {
 			} else {
 				mk[d.ID] = true
 			}
-			f.cursor++
+			f.Cursor++
 		}
-	case matches(msg, k.MarkAll):
+	case key.Matches(msg, k.MarkAll):
 		m.markAllShown()
-	case matches(msg, k.Refresh):
+	case key.Matches(msg, k.Refresh):
 		return tea.Batch(m.loadTenants(), m.loadDevices())
-	case matches(msg, k.Backup):
+	case key.Matches(msg, k.Backup):
 		if d, ok := f.current(); ok {
-			return m.enqueue([]api.Device{d})
+			return m.jobs.Enqueue(f.tenant, []api.Device{d})
 		}
-	case matches(msg, k.BackupMany):
+	case key.Matches(msg, k.BackupMany):
 		return m.backupMany()
-	case matches(msg, k.History):
+	case key.Matches(msg, k.History):
 		if d, ok := f.current(); ok {
-			return m.openHistory(f.tenant, d)
+			m.c.Send(common.OpenHistoryMsg{Tenant: f.tenant, TenantName: m.tenantName(f.tenant), Device: d})
+			return nil
 		}
-	case matches(msg, k.Copy):
+	case key.Matches(msg, k.Copy):
 		if d, ok := f.current(); ok {
 			return m.copyHash(d)
 		}
-	case matches(msg, k.Watch):
+	case key.Matches(msg, k.Watch):
 		if d, ok := f.current(); ok {
-			return m.toggleWatch(d)
+			return m.jobs.ToggleWatch(f.tenant, d)
 		}
-	case matches(msg, k.Forget):
+	case key.Matches(msg, k.Forget):
 		if d, ok := f.current(); ok {
 			m.askForget(d)
 		}
 	}
-	f.clamp(rows)
+	f.Clamp(len(f.view), rows)
 	return nil
 }
 
@@ -566,39 +535,40 @@ func (m *Model) markAllShown() {
 	}
 }
 
-func (m *Model) fleetFilterKey(msg tea.KeyPressMsg) {
+func (m *Model) filterKey(msg tea.KeyPressMsg) {
 	f := &m.fleet
-	switch msg.String() {
-	case "esc":
+	k := &m.c.Keys
+	switch {
+	case key.Matches(msg, k.Back):
 		f.filtering = false
 		if f.filter.String() != "" {
-			f.filter.set("")
+			f.filter.Set("")
 			m.resortKeep()
 		}
 		return
-	case "enter", "tab":
+	case key.Matches(msg, k.FilterDone):
 		f.filtering = false
 		return
-	case "up", "down", "pgup", "pgdown":
+	case key.Matches(msg, k.InputUp, k.InputDown, k.InputPageUp, k.InputPageDown):
 		// Moving through the matches while still typing.
-		switch msg.String() {
-		case "up":
-			f.cursor--
-		case "down":
-			f.cursor++
-		case "pgup":
-			f.cursor -= m.fleetListRows()
-		case "pgdown":
-			f.cursor += m.fleetListRows()
+		switch {
+		case key.Matches(msg, k.InputUp):
+			f.Cursor--
+		case key.Matches(msg, k.InputDown):
+			f.Cursor++
+		case key.Matches(msg, k.InputPageUp):
+			f.Cursor -= m.listRows()
+		case key.Matches(msg, k.InputPageDown):
+			f.Cursor += m.listRows()
 		}
-		f.clamp(m.fleetListRows())
+		f.Clamp(len(f.view), m.listRows())
 		return
 	}
 	keep := ""
 	if d, ok := f.current(); ok {
 		keep = d.ID
 	}
-	if changed, _ := f.filter.edit(msg); changed {
+	if changed, _ := f.filter.Edit(msg, &m.c.Keys); changed {
 		m.refilter(keep)
 	}
 }
@@ -616,23 +586,23 @@ func (m *Model) backupMany() tea.Cmd {
 			}
 		}
 		clear(mk)
-		return m.enqueue(devs)
+		return m.jobs.Enqueue(f.tenant, devs)
 	}
 	if len(f.devices) == 0 {
 		return nil
 	}
 	n := len(f.devices)
-	m.openConfirm(&confirmState{
-		kind:  confirmBackupAll,
-		title: "Back up the whole tenant?",
-		lines: []string{
-			fmt.Sprintf("Back up all %s of %s now?", plural(n, "device", "devices"), clean(m.tenantName(f.tenant))),
-			fmt.Sprintf("At most %d run at once; the rest wait their turn.", m.opts.Concurrency),
+	m.c.Send(overlay.AskMsg{Q: &overlay.Question{
+		Ask:   overlay.AskBackupAll,
+		Title: "Back up the whole tenant?",
+		Lines: []string{
+			fmt.Sprintf("Back up all %s of %s now?", common.Plural(n, "device", "devices"), common.Clean(m.tenantName(f.tenant))),
+			fmt.Sprintf("At most %d run at once; the rest wait their turn.", m.c.Concurrency),
 			"Tip: space marks devices to back up only those.",
 		},
-		yes:    "back up all",
-		tenant: f.tenant,
-	})
+		Yes:    "back up all",
+		Tenant: f.tenant,
+	}})
 	return nil
 }
 
@@ -644,29 +614,22 @@ func (m *Model) backupAll(tenant string) tea.Cmd {
 	for _, i := range m.fleet.sorted {
 		devs = append(devs, m.fleet.devices[i])
 	}
-	return m.enqueue(devs)
+	return m.jobs.Enqueue(tenant, devs)
 }
 
 func (m *Model) copyHash(d api.Device) tea.Cmd {
 	hash := ""
-	if r := m.results[devKey{m.fleet.tenant, d.ID}]; r != nil && r.reply != nil && r.reply.SHA256 != "" {
-		hash = r.reply.SHA256
+	if r := m.jobs.Result(jobs.Key{Tenant: m.fleet.tenant, Device: d.ID}); r != nil && r.Reply != nil && r.Reply.SHA256 != "" {
+		hash = r.Reply.SHA256
 	} else if d.LastBackup != nil {
 		hash = d.LastBackup.SHA256
 	}
 	if hash == "" {
-		m.tasks.fail(m.now(), "%s has no backup yet: nothing to copy", clean(name(d)))
+		m.c.Tasks.Fail("%s has no backup yet: nothing to copy", common.Clean(name(d)))
 		return nil
 	}
-	return m.copyText(hash, fmt.Sprintf("sha256 of %s", clean(name(d))))
-}
-
-// copyText copies through OSC 52, which the terminal on the user's side
-// handles: it works over SSH where no local clipboard exists.
-func (m *Model) copyText(s, what string) tea.Cmd {
-	m.tasks.done(m.now(), "copied %s to the clipboard (%s)", what, shortHash(s))
-	m.addLog(logInfo, "copied %s: %s", what, s)
-	return tea.SetClipboard(s)
+	m.c.Send(common.CopyMsg{Text: hash, What: fmt.Sprintf("sha256 of %s", common.Clean(name(d)))})
+	return nil
 }
 
 func name(d api.Device) string { return cmp.Or(d.Name, d.ID) }
@@ -676,4 +639,56 @@ func backupTime(d api.Device) time.Time {
 		return time.Time{}
 	}
 	return d.LastBackup.CollectedAt
+}
+
+// onResult puts a backup's result into the device row, so the row's age,
+// hash and version are right without reloading the tenant, and re-sorts.
+func (m *Model) onResult(msg jobs.ResultMsg) {
+	if r := msg.Res.Reply; msg.Res.Err == nil && r != nil {
+		switch r.Status {
+		case api.StatusSuccess:
+			m.recordBackup(msg.Key, r)
+		case api.StatusLocked:
+		default:
+			m.recordError(msg.Key, r)
+		}
+	}
+	if m.fleet.sort != sortName {
+		m.resortKeep()
+	}
+}
+
+func (m *Model) recordBackup(key jobs.Key, r *api.TriggerReply) {
+	if key.Tenant != m.fleet.tenant {
+		return
+	}
+	i, ok := m.fleet.index[key.Device]
+	if !ok {
+		return
+	}
+	d := &m.fleet.devices[i]
+	at := r.CollectedAt
+	if at.IsZero() {
+		at = m.c.Now()
+	}
+	if d.LastBackup != nil && d.LastBackup.CollectedAt.After(at) {
+		return
+	}
+	d.LastBackup = &api.SnapshotRecord{
+		SnapshotID: r.SnapshotID, TenantID: key.Tenant, DeviceID: key.Device, SHA256: r.SHA256,
+		CollectedAt: at, SizeBytes: r.SizeBytes, Changed: r.IsChanged(), PreviousHash: r.PreviousHash,
+		Trigger: api.TriggerManual, RouterOSVersion: r.RouterOSVersion,
+		NormalizationVersion: r.NormalizationVersion, DurationMS: r.DurationMS,
+	}
+	d.Busy = false
+}
+
+func (m *Model) recordError(key jobs.Key, r *api.TriggerReply) {
+	if key.Tenant != m.fleet.tenant {
+		return
+	}
+	if i, ok := m.fleet.index[key.Device]; ok {
+		m.fleet.devices[i].LastError = &api.DeviceError{Kind: r.ErrorKind, Error: r.Error, At: m.c.Now()}
+		m.fleet.devices[i].Busy = false
+	}
 }

@@ -1,7 +1,6 @@
-package ui
+package fleet
 
 import (
-	"cmp"
 	"fmt"
 	"strings"
 
@@ -9,6 +8,9 @@ import (
 	"charm.land/lipgloss/v2"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
+	"github.com/cfgsnap/cfgsnap/ui/common"
+	"github.com/cfgsnap/cfgsnap/ui/detail"
+	"github.com/cfgsnap/cfgsnap/ui/jobs"
 )
 
 // fleetLayout is where the parts of the fleet screen go, in body
@@ -26,7 +28,7 @@ type fleetLayout struct {
 // switch with [ ] and t.
 func (m *Model) fleetLayout(w, bh int) fleetLayout {
 	var l fleetLayout
-	if m.wide() {
+	if m.c.Wide() {
 		l.tenantW = min(max(w/5, 22), 34)
 		l.devX = l.tenantW + 1
 	}
@@ -35,7 +37,7 @@ func (m *Model) fleetLayout(w, bh int) fleetLayout {
 	if bh >= 30 {
 		l.detailH = 10
 	}
-	if n := len(m.jobsShown()); n > 0 {
+	if n := m.jobs.Shown(); n > 0 {
 		maxRows := 3
 		if bh >= 30 {
 			maxRows = 8
@@ -56,15 +58,15 @@ func (m *Model) fleetLayout(w, bh int) fleetLayout {
 	return l
 }
 
-func (m *Model) fleetListRows() int {
-	if !m.sized {
+func (m *Model) listRows() int {
+	if !m.c.Sized {
 		return 10
 	}
-	return m.fleetLayout(m.width, m.bodyHeight()).listH
+	return m.fleetLayout(m.c.Width, m.c.BodyHeight()).listH
 }
 
 func (m *Model) clampTenantOffset() {
-	rows := max(m.bodyHeight()-1, 1)
+	rows := max(m.c.BodyHeight()-1, 1)
 	if m.tenant < m.tenantOffset {
 		m.tenantOffset = m.tenant
 	}
@@ -73,15 +75,16 @@ func (m *Model) clampTenantOffset() {
 	}
 }
 
-func (m *Model) fleetView(w, bh int) []string {
-	st := &m.styles
+// View is the fleet screen, bh lines of w cells.
+func (m *Model) View(w, bh int) []string {
+	st := &m.c.Styles
 	l := m.fleetLayout(w, bh)
 	right := m.devicePane(l, bh)
 	if l.tenantW == 0 {
 		return right
 	}
-	left := block(m.tenantPane(l.tenantW, bh), l.tenantW, bh)
-	right = block(right, l.devW, bh)
+	left := common.Block(m.tenantPane(l.tenantW, bh), l.tenantW, bh)
+	right = common.Block(right, l.devW, bh)
 	sep := st.Rule.Render("│")
 	out := make([]string, bh)
 	for i := range out {
@@ -91,40 +94,26 @@ func (m *Model) fleetView(w, bh int) []string {
 }
 
 func (m *Model) tenantPane(w, h int) []string {
-	st := &m.styles
+	st := &m.c.Styles
 	title := st.TitleBlur
 	if m.focusTenants {
 		title = st.Title
 	}
-	out := []string{title.Render(fit(fmt.Sprintf("Tenants (%d)", len(m.tenants)), w))}
+	out := []string{title.Render(common.Fit(fmt.Sprintf("Tenants (%d)", len(m.tenants)), w))}
 	switch {
 	case m.tenantsLoading && len(m.tenants) == 0:
-		return append(out, st.Dim.Render(m.spinner()+" loading…"))
+		return append(out, st.Dim.Render(m.c.Spin()+" loading…"))
 	case m.tenantsErr != nil && len(m.tenants) == 0:
 		return append(out, st.Bad.Render("failed"), st.Dim.Render("r retries"))
 	}
 	for i := m.tenantOffset; i < len(m.tenants) && len(out) < h; i++ {
-		out = append(out, renderTenantRow(m.tenants[i], w, i == m.tenant, m.focusTenants, st))
+		out = append(out, common.RenderTenantRow(m.tenants[i], w, i == m.tenant, m.focusTenants, st))
 	}
 	return out
 }
 
-// renderTenantRow is a pure function: one tenant line of the left pane.
-func renderTenantRow(t api.Tenant, w int, current, focused bool, st *Styles) string {
-	cur := "  "
-	if current {
-		cur = "▸ "
-	}
-	count := fmt.Sprintf(" %d", t.DeviceCount)
-	label := cur + fit(clean(cmp.Or(t.Name, t.ID)), max(w-2-len(count), 1)) + count
-	if current {
-		return st.sel(lipgloss.NewStyle(), true, focused).Render(label)
-	}
-	return label
-}
-
 func (m *Model) devicePane(l fleetLayout, bh int) []string {
-	st := &m.styles
+	st := &m.c.Styles
 	w := l.devW
 	f := &m.fleet
 	out := []string{m.deviceTitle(w)}
@@ -133,69 +122,60 @@ func (m *Model) devicePane(l fleetLayout, bh int) []string {
 
 	var rows []string
 	switch {
-	case m.client == nil:
+	case m.c.Client == nil:
 		rows = []string{st.Bad.Render("no backend client configured")}
 	case len(m.tenants) == 0 && m.tenantsLoading:
-		rows = []string{st.Dim.Render(m.spinner() + " loading tenants…")}
+		rows = []string{st.Dim.Render(m.c.Spin() + " loading tenants…")}
 	case len(m.tenants) == 0 && m.tenantsErr != nil:
-		rows = append([]string{st.Bad.Render("Could not load the tenants.")}, wrapText(clean(m.tenantsErr.Error()), w)...)
+		rows = append([]string{st.Bad.Render("Could not load the tenants.")}, common.WrapText(common.Clean(m.tenantsErr.Error()), w)...)
 		rows = append(rows, st.Dim.Render("r retries · L shows the log"))
 	case len(m.tenants) == 0:
 		rows = []string{st.Dim.Render("No tenants in the inventory.")}
 	case f.err != nil && len(f.devices) == 0:
-		rows = append([]string{st.Bad.Render("Could not load the devices of " + clean(f.tenant) + ".")}, wrapText(clean(f.err.Error()), w)...)
+		rows = append([]string{st.Bad.Render("Could not load the devices of " + common.Clean(f.tenant) + ".")}, common.WrapText(common.Clean(f.err.Error()), w)...)
 		rows = append(rows, st.Dim.Render("r retries · L shows the log"))
 	case f.loading && len(f.devices) == 0:
-		rows = []string{st.Dim.Render(m.spinner() + " loading devices of " + clean(f.tenant) + "…")}
+		rows = []string{st.Dim.Render(m.c.Spin() + " loading devices of " + common.Clean(f.tenant) + "…")}
 	case len(f.devices) == 0:
-		rows = []string{st.Dim.Render("No devices in tenant " + clean(f.tenant) + ".")}
+		rows = []string{st.Dim.Render("No devices in tenant " + common.Clean(f.tenant) + ".")}
 	case len(f.view) == 0:
 		rows = []string{st.Dim.Render(fmt.Sprintf("No device matches %q. esc clears the filter.", f.filter.String()))}
 	default:
 		mk := f.marks[f.tenant]
 		long := cols.state > 13
-		for i := f.offset; i < len(f.view) && len(rows) < l.listH; i++ {
+		for i := f.Offset; i < len(f.view) && len(rows) < l.listH; i++ {
 			d := f.devices[f.view[i]]
-			rows = append(rows, renderDeviceRow(m.deviceRowOf(d, long), cols, i == f.cursor, mk[d.ID], !m.focusTenants, st))
+			rows = append(rows, renderDeviceRow(m.deviceRowOf(d, long), cols, i == f.Cursor, mk[d.ID], !m.focusTenants, st))
 		}
 	}
-	out = append(out, rowsOf(rows, l.listH)...)
+	out = append(out, common.RowsOf(rows, l.listH)...)
 
 	if l.jobsH > 0 {
-		out = append(out, sectionRule(m.jobsHeader(), w, st))
-		jobs := m.jobsShown()
-		nameW := 10
-		for _, j := range jobs {
-			nameW = max(nameW, ansiWidth(clean(j.devName)))
-		}
-		nameW = min(nameW, max(w/4, 10))
-		for i := 0; i < l.jobsH-1 && i < len(jobs); i++ {
-			out = append(out, fit(renderJobLine(m.jobLineOf(jobs[i]), nameW, w, st), w))
-		}
+		out = append(out, m.jobs.Panel(f.tenant, w, l.jobsH)...)
 		for len(out) < l.detailY {
 			out = append(out, "")
 		}
 	}
 
 	if d, ok := f.current(); ok && l.detailH > 0 {
-		title := clean(name(d))
+		title := common.Clean(name(d))
 		if d.Host != "" {
-			title += " · " + clean(d.Host)
+			title += " · " + common.Clean(d.Host)
 			if d.Port > 0 && d.Port != 22 {
 				title += fmt.Sprintf(":%d", d.Port)
 			}
 		}
 		if len(d.Tags) > 0 {
-			title += " · " + clean(strings.Join(d.Tags, ","))
+			title += " · " + common.Clean(strings.Join(d.Tags, ","))
 		}
-		out = append(out, sectionRule(title, w, st))
-		out = append(out, rowsOf(renderDetail(m.detailOf(d), w, st), l.detailH-1)...)
+		out = append(out, st.SectionRule(title, w))
+		out = append(out, common.RowsOf(detail.Render(m.detailOf(d), w, st), l.detailH-1)...)
 	}
-	return rowsOf(out, bh)
+	return common.RowsOf(out, bh)
 }
 
 func (m *Model) deviceTitle(w int) string {
-	st := &m.styles
+	st := &m.c.Styles
 	f := &m.fleet
 	title := st.Title
 	if m.focusTenants {
@@ -203,8 +183,8 @@ func (m *Model) deviceTitle(w int) string {
 	}
 	var b strings.Builder
 	b.WriteString(title.Render("Devices"))
-	if !m.wide() && len(m.tenants) > 0 {
-		b.WriteString(" · " + st.Bold.Render(clean(m.tenantName(f.tenant))) + st.Dim.Render(fmt.Sprintf(" [%d/%d]", m.tenant+1, len(m.tenants))))
+	if !m.c.Wide() && len(m.tenants) > 0 {
+		b.WriteString(" · " + st.Bold.Render(common.Clean(m.tenantName(f.tenant))) + st.Dim.Render(fmt.Sprintf(" [%d/%d]", m.tenant+1, len(m.tenants))))
 	}
 	if len(f.view) != len(f.devices) {
 		b.WriteString(fmt.Sprintf(" · %d of %d", len(f.view), len(f.devices)))
@@ -216,23 +196,17 @@ func (m *Model) deviceTitle(w int) string {
 	}
 	switch {
 	case f.loading && len(f.devices) > 0:
-		b.WriteString(" · " + st.Dim.Render(m.spinner()+" refreshing"))
+		b.WriteString(" · " + st.Dim.Render(m.c.Spin()+" refreshing"))
 	case f.err != nil && len(f.devices) > 0:
 		b.WriteString(" · " + st.Bad.Render("✗ reload failed") + st.Dim.Render(" (L)"))
 	}
 	switch {
 	case f.filtering:
-		b.WriteString(" · " + st.Key.Render("/") + st.Input.Render(clean(f.filter.String())) + "█")
+		b.WriteString(" · " + st.Key.Render("/") + st.Input.Render(common.Clean(f.filter.String())) + "█")
 	case f.filter.String() != "":
-		b.WriteString(" · filter " + st.Input.Render(clean(f.filter.String())) + st.Dim.Render(" (esc clears)"))
+		b.WriteString(" · filter " + st.Input.Render(common.Clean(f.filter.String())) + st.Dim.Render(" (esc clears)"))
 	}
-	return fit(b.String(), w)
-}
-
-// sectionRule is a titled horizontal rule: "── Jobs · 2 running ─────".
-func sectionRule(title string, w int, st *Styles) string {
-	t := "── " + trunc(title, max(w-4, 1)) + " "
-	return st.Rule.Render("── ") + st.Bold.Render(trunc(title, max(w-4, 1))) + " " + st.Rule.Render(strings.Repeat("─", max(w-ansiWidth(t), 0)))
+	return common.Fit(b.String(), w)
 }
 
 // deviceCols are the widths of the device table's columns.
@@ -244,7 +218,7 @@ type deviceCols struct {
 // the short hash and the age are what people scan for), then name and
 // host share the rest; the host goes first when there is too little.
 func deviceColumns(w int) deviceCols {
-	c := deviceCols{ver: 7, age: 7, hash: shortHashLen, chg: 3, state: 13}
+	c := deviceCols{ver: 7, age: 7, hash: common.ShortHashLen, chg: 3, state: 13}
 	if w >= 150 {
 		c.state = 20 // room for the full error kind
 	}
@@ -269,7 +243,7 @@ func deviceColumns(w int) deviceCols {
 	return c
 }
 
-func renderDeviceHeader(c deviceCols, sort sortKey, desc bool, st *Styles) string {
+func renderDeviceHeader(c deviceCols, sort sortKey, desc bool, st *common.Styles) string {
 	arrow := "↑"
 	if desc {
 		arrow = "↓"
@@ -280,16 +254,16 @@ func renderDeviceHeader(c deviceCols, sort sortKey, desc bool, st *Styles) strin
 		}
 		return label
 	}
-	cells := []string{"  " + fit(h("NAME", sortName, true), c.name)}
+	cells := []string{"  " + common.Fit(h("NAME", sortName, true), c.name)}
 	if c.host > 0 {
-		cells = append(cells, fit("HOST", c.host))
+		cells = append(cells, common.Fit("HOST", c.host))
 	}
 	for _, cell := range []struct {
 		label string
 		w     int
 	}{{"ROS", c.ver}, {h("AGE", sortAge, true), c.age}, {"HASH", c.hash}, {"CHG", c.chg}, {h("STATE", sortState, true), c.state}} {
 		if cell.w > 0 {
-			cells = append(cells, fit(cell.label, cell.w))
+			cells = append(cells, common.Fit(cell.label, cell.w))
 		}
 	}
 	return st.Header.Render(strings.Join(cells, " "))
@@ -300,16 +274,16 @@ type deviceRow struct {
 	name, host, version, age, hash string
 	changed                        string // "yes", "no" or ""
 	never                          bool
-	state                          rowState
+	state                          jobs.RowState
 	spin                           string
 }
 
 func (m *Model) deviceRowOf(d api.Device, long bool) deviceRow {
-	r := deviceRow{name: clean(name(d)), host: clean(d.Host), age: "never", never: true, state: m.deviceState(d), spin: m.spinner()}
+	r := deviceRow{name: common.Clean(name(d)), host: common.Clean(d.Host), age: "never", never: true, state: m.jobs.State(m.fleet.tenant, d), spin: m.c.Spin()}
 	if lb := d.LastBackup; lb != nil {
-		r.version = clean(lb.RouterOSVersion)
-		r.age = ago(m.now(), lb.CollectedAt)
-		r.hash = shortHash(clean(lb.SHA256))
+		r.version = common.Clean(lb.RouterOSVersion)
+		r.age = common.Ago(m.c.Now(), lb.CollectedAt)
+		r.hash = common.ShortHash(common.Clean(lb.SHA256))
 		r.never = false
 		r.changed = "no"
 		if lb.Changed {
@@ -322,8 +296,8 @@ func (m *Model) deviceRowOf(d api.Device, long bool) deviceRow {
 // renderDeviceRow is a pure function from a device's data to one table
 // line: the cursor and the mark are characters too, so the plain text
 // (and NO_COLOR) still shows them.
-func renderDeviceRow(r deviceRow, c deviceCols, cursor, marked, focused bool, st *Styles) string {
-	sel := func(s lipgloss.Style) lipgloss.Style { return st.sel(s, cursor, focused) }
+func renderDeviceRow(r deviceRow, c deviceCols, cursor, marked, focused bool, st *common.Styles) string {
+	sel := func(s lipgloss.Style) lipgloss.Style { return st.Sel(s, cursor, focused) }
 	base := lipgloss.NewStyle()
 	lead := " "
 	if cursor {
@@ -337,9 +311,9 @@ func renderDeviceRow(r deviceRow, c deviceCols, cursor, marked, focused bool, st
 	var b strings.Builder
 	b.WriteString(sel(base).Render(lead))
 	b.WriteString(sel(st.Mark).Render(mark))
-	b.WriteString(sel(base).Render(fit(r.name, c.name)))
+	b.WriteString(sel(base).Render(common.Fit(r.name, c.name)))
 	if c.host > 0 {
-		b.WriteString(sp + sel(base).Render(fit(r.host, c.host)))
+		b.WriteString(sp + sel(base).Render(common.Fit(r.host, c.host)))
 	}
 	ageStyle := base
 	if r.never {
@@ -355,35 +329,19 @@ func renderDeviceRow(r deviceRow, c deviceCols, cursor, marked, focused bool, st
 		style lipgloss.Style
 	}{
 		{r.version, c.ver, st.Dim}, {r.age, c.age, ageStyle}, {r.hash, c.hash, st.Hash}, {r.changed, c.chg, chgStyle},
-		{stateText(r.state, r.spin, c.state > 13), c.state, stateStyle(r.state.kind, st)},
+		{jobs.StateText(r.state, r.spin, c.state > 13), c.state, jobs.StateStyle(r.state.Kind, st)},
 	} {
 		if cell.w > 0 {
-			b.WriteString(sp + sel(cell.style).Render(fit(cell.text, cell.w)))
+			b.WriteString(sp + sel(cell.style).Render(common.Fit(cell.text, cell.w)))
 		}
 	}
 	return b.String()
 }
 
-func stateStyle(k stateKind, st *Styles) lipgloss.Style {
-	switch k {
-	case stRunning:
-		return st.Running
-	case stWaiting, stIdle:
-		return st.Dim
-	case stLocked:
-		return st.Warn
-	case stFailed:
-		return st.Bad
-	case stOK:
-		return st.OK
-	}
-	return lipgloss.NewStyle()
-}
-
 // Mouse.
 
-func (m *Model) fleetClick(x, y int) tea.Cmd {
-	l := m.fleetLayout(m.width, m.bodyHeight())
+func (m *Model) click(x, y int) tea.Cmd {
+	l := m.fleetLayout(m.c.Width, m.c.BodyHeight())
 	if l.tenantW > 0 && x < l.tenantW {
 		if i := m.tenantOffset + y - 1; y >= 1 && i < len(m.tenants) {
 			m.focusTenants = true
@@ -392,25 +350,35 @@ func (m *Model) fleetClick(x, y int) tea.Cmd {
 		return nil
 	}
 	if y >= l.listY && y < l.listY+l.listH {
-		i := m.fleet.offset + y - l.listY
+		i := m.fleet.Offset + y - l.listY
 		if i < len(m.fleet.view) {
 			m.focusTenants = false
-			m.fleet.cursor = i
+			m.fleet.Cursor = i
 		}
 	}
 	return nil
 }
 
-func (m *Model) fleetWheel(x, y, delta int) {
-	l := m.fleetLayout(m.width, m.bodyHeight())
+func (m *Model) wheel(x, y, delta int) {
+	l := m.fleetLayout(m.c.Width, m.c.BodyHeight())
 	if l.tenantW > 0 && x < l.tenantW {
-		rows := max(m.bodyHeight()-1, 1)
+		rows := max(m.c.BodyHeight()-1, 1)
 		m.tenantOffset = min(max(m.tenantOffset+delta, 0), max(len(m.tenants)-rows, 0))
 		return
 	}
 	f := &m.fleet
-	f.offset = min(max(f.offset+delta, 0), max(len(f.view)-l.listH, 0))
-	// Keep the cursor on screen, as lazygit does when scrolling.
-	f.cursor = min(max(f.cursor, f.offset), f.offset+l.listH-1)
-	f.clamp(l.listH)
+	f.Scroll(delta, len(f.view), l.listH)
+}
+
+// detailOf is what the detail pane shows of d.
+func (m *Model) detailOf(d api.Device) detail.Data {
+	dd := detail.Data{Dev: d, Tenant: m.fleet.tenant, Mode: m.c.Mode(), Now: m.c.Now(), Loc: m.c.Loc}
+	if l, ok := m.jobs.Active(m.fleet.tenant, d.ID); ok {
+		dd.Job = &l
+		return dd
+	}
+	if r := m.jobs.Result(jobs.Key{Tenant: m.fleet.tenant, Device: d.ID}); r != nil && (d.LastBackup == nil || !d.LastBackup.CollectedAt.After(r.At)) {
+		dd.Res = r
+	}
+	return dd
 }

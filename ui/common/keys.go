@@ -1,0 +1,127 @@
+package common
+
+import (
+	"charm.land/bubbles/v2/key"
+)
+
+// KeyMap is the one keymap of the TUI: every key any component reacts to
+// is a binding here, so that the help, the footer and the code agree.
+// Components pick the bindings they use for their short help; the full
+// help (?) shows the documented ones by group.
+type KeyMap struct {
+	Up, Down, PageUp, PageDown, Top, Bottom key.Binding
+
+	Focus, FocusDevices, FocusTenants, NextTenant, PrevTenant, Tenants key.Binding
+	Filter, Sort, SortReverse, Mark, MarkAll, Refresh                  key.Binding
+	Backup, BackupMany, History, Copy, Watch, Forget, Log              key.Binding
+
+	Diff, View, NextHunk, PrevHunk, Search, NextMatch, PrevMatch key.Binding
+
+	Back, Help, Quit, Yes, No key.Binding
+	// Interrupt is ctrl+c alone: it quits even where q is text.
+	Interrupt key.Binding
+
+	// Keys of the one-line inputs (filter, search, picker), where letters
+	// are text: only arrows and control keys move or edit.
+	InputUp, InputDown, InputPageUp, InputPageDown key.Binding
+	PickerUp, PickerDown                           key.Binding
+	Accept, FilterDone                             key.Binding
+	DeleteChar, DeleteWord, ClearLine              key.Binding
+}
+
+// NewKeyMap returns the keymap.
+func NewKeyMap() KeyMap {
+	b := func(keys []string, k, desc string) key.Binding {
+		return key.NewBinding(key.WithKeys(keys...), key.WithHelp(k, desc))
+	}
+	return KeyMap{
+		Up:       b([]string{"up", "k"}, "↑/k", "up"),
+		Down:     b([]string{"down", "j"}, "↓/j", "down"),
+		PageUp:   b([]string{"pgup", "ctrl+u"}, "pgup", "page up"),
+		PageDown: b([]string{"pgdown", "ctrl+d"}, "pgdn", "page down"),
+		Top:      b([]string{"home", "g"}, "g", "top"),
+		Bottom:   b([]string{"end", "G"}, "G", "bottom"),
+
+		Focus:        b([]string{"tab"}, "tab", "pane"),
+		FocusDevices: b([]string{"enter", "right", "l", "tab"}, "enter/tab", "devices"),
+		FocusTenants: b([]string{"left"}, "←", "tenants"),
+		NextTenant:   b([]string{"]"}, "]", "next tenant"),
+		PrevTenant:   b([]string{"["}, "[", "prev tenant"),
+		Tenants:      b([]string{"t"}, "t", "pick tenant"),
+
+		Filter:      b([]string{"/"}, "/", "filter"),
+		Sort:        b([]string{"s"}, "s", "sort"),
+		SortReverse: b([]string{"S"}, "S", "reverse sort"),
+		Mark:        b([]string{"space"}, "space", "mark"),
+		MarkAll:     b([]string{"A"}, "A", "mark all shown"),
+		Refresh:     b([]string{"r"}, "r", "reload"),
+
+		Backup:     b([]string{"b"}, "b", "back up"),
+		BackupMany: b([]string{"B"}, "B", "marked/all"),
+		History:    b([]string{"enter", "h"}, "enter", "history"),
+		Copy:       b([]string{"y"}, "y", "copy hash"),
+		Watch:      b([]string{"w"}, "w", "watch lock holder"),
+		Forget:     b([]string{"F"}, "F", "forget host key"),
+		Log:        b([]string{"L"}, "L", "log"),
+
+		Diff:      b([]string{"d"}, "d", "diff"),
+		View:      b([]string{"enter", "v"}, "enter/v", "view"),
+		NextHunk:  b([]string{"n", "}"}, "n", "next hunk"),
+		PrevHunk:  b([]string{"N", "{"}, "N", "prev hunk"),
+		Search:    b([]string{"/"}, "/", "search"),
+		NextMatch: b([]string{"n"}, "n", "next match"),
+		PrevMatch: b([]string{"N"}, "N", "prev match"),
+
+		Back:      b([]string{"esc"}, "esc", "back"),
+		Help:      b([]string{"?"}, "?", "help"),
+		Quit:      b([]string{"q", "ctrl+c"}, "q", "quit"),
+		Yes:       b([]string{"y", "enter"}, "y", "yes"),
+		No:        b([]string{"n", "esc", "q"}, "n/esc", "no"),
+		Interrupt: b([]string{"ctrl+c"}, "ctrl+c", "quit"),
+
+		InputUp:       b([]string{"up"}, "↑", "previous match"),
+		InputDown:     b([]string{"down"}, "↓", "next match"),
+		InputPageUp:   b([]string{"pgup"}, "pgup", "page up"),
+		InputPageDown: b([]string{"pgdown"}, "pgdn", "page down"),
+		PickerUp:      b([]string{"up", "ctrl+p"}, "↑", "up"),
+		PickerDown:    b([]string{"down", "ctrl+n"}, "↓", "down"),
+		Accept:        b([]string{"enter"}, "enter", "done"),
+		FilterDone:    b([]string{"enter", "tab"}, "enter", "done"),
+		DeleteChar:    b([]string{"backspace", "ctrl+h"}, "backspace", "delete"),
+		DeleteWord:    b([]string{"ctrl+w", "alt+backspace"}, "ctrl+w", "delete word"),
+		ClearLine:     b([]string{"ctrl+u"}, "ctrl+u", "clear"),
+	}
+}
+
+// KeyGroup is one titled column of the full help.
+type KeyGroup struct {
+	Title    string
+	Bindings []key.Binding
+}
+
+// Groups are the columns of the full help.
+func (k KeyMap) Groups() []KeyGroup {
+	return []KeyGroup{
+		{"Move", []key.Binding{k.Up, k.Down, k.PageUp, k.PageDown, k.Top, k.Bottom, k.Focus, k.NextTenant, k.PrevTenant, k.Tenants}},
+		{"Devices", []key.Binding{k.Filter, k.Sort, k.SortReverse, k.Mark, k.MarkAll, k.Backup, k.BackupMany, k.History, k.Copy, k.Watch, k.Forget, k.Refresh}},
+		{"History", []key.Binding{k.View, k.Diff, k.Mark, k.Copy, k.Back}},
+		{"Diff / snapshot", []key.Binding{k.NextHunk, k.PrevHunk, k.Search, k.NextMatch, k.PrevMatch, k.Back}},
+		{"General", []key.Binding{k.Log, k.Help, k.Quit}},
+	}
+}
+
+// ShortKeys implements help.KeyMap for the footer.
+type ShortKeys []key.Binding
+
+// ShortHelp implements help.KeyMap.
+func (s ShortKeys) ShortHelp() []key.Binding { return s }
+
+// FullHelp implements help.KeyMap.
+func (s ShortKeys) FullHelp() [][]key.Binding { return [][]key.Binding{s} }
+
+// WithHelp is b with other help text, for a footer that names the key
+// differently in one place.
+func WithHelp(b key.Binding, k, desc string) key.Binding {
+	b.SetHelp(k, desc)
+	return b
+}

@@ -1,0 +1,342 @@
+// Package snapview is the snapshot screen: one stored configuration with
+// line numbers and an incremental search.
+package snapview
+
+import (
+	"fmt"
+	"strings"
+	"unicode"
+
+	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/viewport"
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/cfgsnap/cfgsnap/backend/api"
+	"github.com/cfgsnap/cfgsnap/ui/common"
+)
+
+// Model is the snapshot viewer. The viewport holds the lines and owns
+// scrolling; the lines in view are drawn by RenderLine because search
+// matches change with every keystroke and only the visible ones need
+// drawing.
+type Model struct {
+	c         *common.Common
+	req       int
+	loading   bool
+	err       error
+	tenant    string
+	device    string
+	devName   string
+	rec       api.SnapshotRecord
+	lines     []string // cleaned, safe to print
+	vp        viewport.Model
+	search    common.LineInput
+	searching bool
+	query     string
+	matches   []Match
+	cur       int // index into matches, -1 for none
+}
+
+// Match is one search hit: byte offsets into a line.
+type Match struct{ Line, Start, End int }
+
+// LoadedMsg carries the snapshot's content.
+type LoadedMsg struct {
+	req     int
+	Rec     api.SnapshotRecord
+	Content []byte
+	Err     error
+}
+
+// Open shows rec, from the cache at once or fetched.
+func Open(c *common.Common, cache *common.ContentCache, tenant, device, devName string, rec api.SnapshotRecord) (*Model, tea.Cmd) {
+	m := &Model{c: c, tenant: tenant, device: device, devName: devName, rec: rec, loading: true, req: c.NextReq(), cur: -1, vp: viewport.New()}
+	if b, ok := cache.Get(rec.SHA256); ok {
+		m.Update(LoadedMsg{req: m.req, Rec: rec, Content: b})
+		return m, nil
+	}
+	req, cl, ctx := m.req, c.Client, c.Ctx
+	return m, func() tea.Msg {
+		got, content, err := common.FetchSnapshot(ctx, cl, tenant, device, rec.SHA256)
+		if err == nil && !rec.CollectedAt.IsZero() {
+			got = rec // keep the row the user picked: content is per hash
+		}
+		return LoadedMsg{req: req, Rec: got, Content: content, Err: err}
+	}
+}
+
+// Loading reports whether the content is still being fetched.
+func (m *Model) Loading() bool { return m.loading }
+
+// Searching reports whether the search line has the keyboard.
+func (m *Model) Searching() bool { return m.searching }
+
+func (m *Model) rows() int { return max(m.c.BodyHeight()-2, 1) }
+
+func (m *Model) sync() {
+	m.vp.SetWidth(m.c.Width)
+	m.vp.SetHeight(m.rows())
+	m.vp.SetYOffset(m.vp.YOffset()) // clamp after a resize
+}
+
+func (m *Model) load(msg LoadedMsg) {
+	if msg.req != m.req {
+		return
+	}
+	m.loading = false
+	m.err = msg.Err
+	if msg.Err != nil {
+		m.c.Log(common.LogError, "snapshot of %s/%s: %s", common.Clean(m.tenant), common.Clean(m.device), common.Clean(msg.Err.Error()))
+		return
+	}
+	m.rec = msg.Rec
+	text := strings.TrimSuffix(strings.ReplaceAll(string(msg.Content), "\r\n", "\n"), "\n")
+	raw := strings.Split(text, "\n")
+	m.lines = make([]string, len(raw))
+	for i, l := range raw {
+		m.lines[i] = common.CleanLine(l)
+	}
+	m.vp.SetContentLines(m.lines)
+}
+
+// find recomputes the matches of the query. Smart case: a query with an
+// upper-case letter matches case, otherwise case is ignored.
+func (m *Model) find(q string) {
+	m.query = q
+	m.matches = m.matches[:0]
+	m.cur = -1
+	if q == "" {
+		return
+	}
+	fold := !strings.ContainsFunc(q, unicode.IsUpper)
+	needle := q
+	if fold {
+		needle = strings.ToLower(q)
+	}
+	for i, l := range m.lines {
+		hay := l
+		if fold {
+			hay = asciiLower(l)
+		}
+		for at := 0; at <= len(hay); {
+			j := strings.Index(hay[at:], needle)
+			if j < 0 {
+				break
+			}
+			m.matches = append(m.matches, Match{Line: i, Start: at + j, End: at + j + len(needle)})
+			at += j + max(len(needle), 1)
+		}
+	}
+}
+
+// asciiLower lowers ASCII letters only, so byte offsets stay those of the
+// original line (RouterOS exports are ASCII; others just match exactly).
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 32
+		}
+	}
+	return string(b)
+}
+
+// jump makes match i current and scrolls it into view, a third from the
+// top so that its context shows.
+func (m *Model) jump(i int) {
+	if len(m.matches) == 0 {
+		m.cur = -1
+		return
+	}
+	rows := m.rows()
+	m.cur = (i%len(m.matches) + len(m.matches)) % len(m.matches)
+	line := m.matches[m.cur].Line
+	if off := m.vp.YOffset(); line < off || line >= off+rows {
+		m.vp.SetYOffset(line - rows/3)
+	}
+}
+
+// firstFrom returns the first match at or after line, wrapping around.
+func (m *Model) firstFrom(line int) int {
+	for i, mt := range m.matches {
+		if mt.Line >= line {
+			return i
+		}
+	}
+	return 0
+}
+
+// Update handles the content's arrival, keys and the wheel.
+func (m *Model) Update(msg tea.Msg) tea.Cmd {
+	m.sync()
+	switch msg := msg.(type) {
+	case LoadedMsg:
+		m.load(msg)
+	case common.WheelMsg:
+		if msg.Delta < 0 {
+			m.vp.ScrollUp(-msg.Delta)
+		} else {
+			m.vp.ScrollDown(msg.Delta)
+		}
+	case tea.PasteMsg:
+		if m.searching {
+			m.search.Paste(msg.Content)
+			m.find(m.search.String())
+		}
+	case tea.KeyPressMsg:
+		if m.searching {
+			m.searchKey(msg)
+			return nil
+		}
+		return m.key(msg)
+	}
+	return nil
+}
+
+func (m *Model) key(msg tea.KeyPressMsg) tea.Cmd {
+	k := &m.c.Keys
+	switch {
+	case key.Matches(msg, k.Back):
+		if m.query != "" {
+			m.find("")
+			return nil
+		}
+		m.c.Send(common.BackMsg{})
+	case key.Matches(msg, k.Up):
+		m.vp.ScrollUp(1)
+	case key.Matches(msg, k.Down):
+		m.vp.ScrollDown(1)
+	case key.Matches(msg, k.PageUp):
+		m.vp.PageUp()
+	case key.Matches(msg, k.PageDown):
+		m.vp.PageDown()
+	case key.Matches(msg, k.Top):
+		m.vp.GotoTop()
+	case key.Matches(msg, k.Bottom):
+		m.vp.GotoBottom()
+	case key.Matches(msg, k.Search):
+		m.searching = true
+		m.search.Set("")
+	case key.Matches(msg, k.NextMatch):
+		m.jump(m.cur + 1)
+	case key.Matches(msg, k.PrevMatch):
+		m.jump(m.cur - 1)
+	case key.Matches(msg, k.Copy):
+		m.c.Send(common.CopyMsg{Text: m.rec.SHA256, What: "sha256 of " + common.Clean(m.devName) + " at " + common.Stamp(m.rec.CollectedAt, m.c.Loc)})
+	}
+	return nil
+}
+
+// searchKey edits the query; matches update as it is typed and the view
+// jumps to the first match below the top line.
+func (m *Model) searchKey(msg tea.KeyPressMsg) {
+	k := &m.c.Keys
+	switch {
+	case key.Matches(msg, k.Back):
+		m.searching = false
+		m.find("")
+		return
+	case key.Matches(msg, k.Accept):
+		m.searching = false
+		return
+	}
+	if changed, _ := m.search.Edit(msg, k); changed {
+		top := m.vp.YOffset()
+		m.find(m.search.String())
+		if len(m.matches) > 0 {
+			m.jump(m.firstFrom(top))
+		}
+	}
+}
+
+// View is the title, the search line and the lines in view.
+func (m *Model) View() string {
+	m.sync()
+	st := &m.c.Styles
+	w := m.c.Width
+	title := st.Title.Render("Snapshot") + " · " + st.Bold.Render(common.Clean(m.devName)) + " · " + st.Hash.Render(common.ShortHash(common.Clean(m.rec.SHA256)))
+	if !m.rec.CollectedAt.IsZero() {
+		title += " · " + common.Stamp(m.rec.CollectedAt, m.c.Loc)
+	}
+	if !m.loading && m.err == nil {
+		title += st.Dim.Render(fmt.Sprintf(" · %s · %s", common.Plural(len(m.lines), "line", "lines"), common.HumanSize(m.rec.SizeBytes)))
+	}
+	var status string
+	switch {
+	case m.searching:
+		status = st.Key.Render("/") + st.Input.Render(common.Clean(m.search.String())) + "█" + st.Dim.Render(m.matchInfo())
+	case m.query != "":
+		status = st.Dim.Render("search ") + st.Input.Render(common.Clean(m.query)) + st.Dim.Render(m.matchInfo()+" · n/N next/previous · esc clears")
+	default:
+		status = st.Dim.Render("/ searches · y copies the hash · esc goes back")
+	}
+	out := []string{common.Fit(title, w), common.Fit(status, w)}
+	switch {
+	case m.loading:
+		out = append(out, st.Dim.Render(m.c.Spin()+" fetching the snapshot…"))
+		return strings.Join(out, "\n")
+	case m.err != nil:
+		out = append(append(out, st.Bad.Render("Could not fetch the snapshot.")), common.WrapText(common.Clean(m.err.Error()), w)...)
+		return strings.Join(out, "\n")
+	}
+	gw := max(len(fmt.Sprint(len(m.lines))), 3)
+	// Matches by line for the visible window only.
+	off, rows := m.vp.YOffset(), m.rows()
+	first := 0
+	for first < len(m.matches) && m.matches[first].Line < off {
+		first++
+	}
+	for i := off; i < len(m.lines) && i < off+rows; i++ {
+		var ms []Match
+		curIdx := -1
+		for j := first; j < len(m.matches) && m.matches[j].Line == i; j++ {
+			if j == m.cur {
+				curIdx = len(ms)
+			}
+			ms = append(ms, m.matches[j])
+			first = j + 1
+		}
+		out = append(out, RenderLine(i+1, m.lines[i], ms, curIdx, gw, w, st))
+	}
+	return strings.Join(out, "\n")
+}
+
+func (m *Model) matchInfo() string {
+	switch {
+	case m.query == "" && m.search.String() == "":
+		return ""
+	case len(m.matches) == 0:
+		return " · no match"
+	case m.cur < 0:
+		return fmt.Sprintf(" · %s", common.Plural(len(m.matches), "match", "matches"))
+	}
+	return fmt.Sprintf(" · match %d of %d", m.cur+1, len(m.matches))
+}
+
+// RenderLine is a pure function: a numbered configuration line with its
+// search matches highlighted (cur is the current one, -1 for none).
+func RenderLine(no int, line string, ms []Match, cur, gw, w int, st *common.Styles) string {
+	var b strings.Builder
+	b.WriteString(st.LineNo.Render(common.FitRight(fmt.Sprint(no), gw) + " "))
+	at := 0
+	for i, mt := range ms {
+		if mt.Start < at || mt.End > len(line) {
+			continue
+		}
+		b.WriteString(line[at:mt.Start])
+		style := st.Match
+		if i == cur {
+			style = st.MatchCur
+		}
+		b.WriteString(style.Render(line[mt.Start:mt.End]))
+		at = mt.End
+	}
+	b.WriteString(line[at:])
+	return common.Trunc(b.String(), w)
+}
+
+// ShortHelp is the footer while the snapshot is in front.
+func (m *Model) ShortHelp() []key.Binding {
+	k := &m.c.Keys
+	return []key.Binding{k.Search, k.NextMatch, k.PrevMatch, k.Copy, k.Back, k.Help, k.Quit}
+}
