@@ -37,6 +37,9 @@ type Options struct {
 	// --store jetstream gives the cluster's). Both or neither.
 	Store  store.Store
 	Locker lock.Locker
+
+	// ContentKeyFile seals snapshot content; "" is DataDir/content.key.
+	ContentKeyFile string
 }
 
 // Stack is one machine's backup machinery.
@@ -72,7 +75,11 @@ func Open(ctx context.Context, opts Options) (*Stack, error) {
 	}
 	st, lk := opts.Store, opts.Locker
 	if st == nil || lk == nil {
-		sq, err := store.OpenSQLite(ctx, opts.DataDir)
+		keyFile := opts.ContentKeyFile
+		if keyFile == "" {
+			keyFile = store.KeyFileIn(opts.DataDir)
+		}
+		sq, err := store.OpenSQLite(ctx, opts.DataDir, store.WithKeys(store.NewKeys(keyFile)))
 		if err != nil {
 			return nil, fmt.Errorf("open store in %s: %w", opts.DataDir, err)
 		}

@@ -96,7 +96,7 @@ func newWorker(t *testing.T, node int, prefix string, inv *inventory.Inventory) 
 	t.Helper()
 	ctx := context.Background()
 	js := jetStream(t, node)
-	st, err := jsstore.Open(ctx, js, jsstore.Options{Prefix: prefix, Replicas: 3})
+	st, err := jsstore.Open(ctx, js, jsstore.Options{Prefix: prefix, Replicas: 3, Keys: store.NewKeys(filepath.Join(t.TempDir(), "content.key"))})
 	if err != nil {
 		t.Fatal(err)
 	}
