@@ -102,6 +102,9 @@ func runWorker(specJSON string) int {
 // yet. (The service's query endpoints still read the local store: the tests
 // read history from the cluster directly.)
 func startService(ctx context.Context, nc *nats.Conn, spec workerSpec) (*service.Service, error) {
+	if spec.KeyFile == "" {
+		spec.KeyFile = testKeyFile
+	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, err

@@ -138,6 +138,9 @@ func KeyID(blob []byte) (string, error) {
 // Load reads the key file at path. The file must be the owner's alone: a
 // key others can read protects nothing.
 func Load(path string) (*Key, error) {
+	if path == "" {
+		return nil, errors.New("content key: no key file given")
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("content key: %w", err)
@@ -194,6 +197,9 @@ func parse(b []byte) ([]byte, error) {
 // processes starting at once end up with the same key (the loser reads the
 // winner's), and no reader ever sees a half-written key.
 func LoadOrCreate(path string) (*Key, error) {
+	if path == "" {
+		return nil, errors.New("content key: no key file given")
+	}
 	k, err := Load(path)
 	if err == nil || !errors.Is(err, fs.ErrNotExist) {
 		return k, err
