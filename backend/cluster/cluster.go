@@ -16,6 +16,7 @@ import (
 	"github.com/cfgsnap/cfgsnap/backend/hostkey"
 	lockkv "github.com/cfgsnap/cfgsnap/backend/lock/kv"
 	"github.com/cfgsnap/cfgsnap/backend/schedule"
+	"github.com/cfgsnap/cfgsnap/backend/store"
 	jsstore "github.com/cfgsnap/cfgsnap/backend/store/jetstream"
 )
 
@@ -31,6 +32,9 @@ type Options struct {
 	// HistoryPerDevice is how many snapshot records are kept per device;
 	// 0 keeps all.
 	HistoryPerDevice int64
+	// Keys seal snapshot content (required); every worker needs the same
+	// key file (--content-key-file).
+	Keys *store.Keys
 }
 
 // Parts are the shared state of every worker of a cluster.
@@ -69,7 +73,7 @@ func Open(ctx context.Context, js jetstream.JetStream, opts Options) (*Parts, er
 		opts.Prefix = api.DefaultPrefix
 	}
 	history, content, errs, locks, sched := Names(opts.Prefix)
-	st, err := jsstore.Open(ctx, js, jsstore.Options{Prefix: opts.Prefix, Replicas: opts.Replicas, HistoryPerDevice: opts.HistoryPerDevice})
+	st, err := jsstore.Open(ctx, js, jsstore.Options{Prefix: opts.Prefix, Replicas: opts.Replicas, HistoryPerDevice: opts.HistoryPerDevice, Keys: opts.Keys})
 	if err != nil {
 		return nil, err
 	}

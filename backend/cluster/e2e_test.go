@@ -39,7 +39,7 @@ func TestWorkerKilledMidBackup(t *testing.T) {
 			DataDir: t.TempDir(), Name: fmt.Sprintf("worker%d@test", i), Prefix: prefix, LockTTL: lockTTL}))
 	}
 	nc := cluster.Connect(t, cluster.NodeURL(2))
-	parts, err := Open(context.Background(), jetStream(t, nc), Options{Prefix: prefix, Replicas: 3})
+	parts, err := Open(context.Background(), jetStream(t, nc), Options{Prefix: prefix, Replicas: 3, Keys: testKeys()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +151,7 @@ func TestNodeStopsDuringFleetBackup(t *testing.T) {
 	// The node to stop is the one leading the history stream, the worst
 	// case: worker A prefers it; B and the requesters use another node.
 	nc := cluster.Connect(t, cluster.URL())
-	parts, err := Open(ctx, jetStream(t, nc), Options{Prefix: prefix, Replicas: 3})
+	parts, err := Open(ctx, jetStream(t, nc), Options{Prefix: prefix, Replicas: 3, Keys: testKeys()})
 	if err != nil {
 		t.Fatal(err)
 	}

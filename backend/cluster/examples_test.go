@@ -113,7 +113,7 @@ func TestClusterExample(t *testing.T) {
 	defer cancel()
 
 	svc := tlsCluster.Connect(t, tlsCluster.URL(), nats.RootCAs(ca), nats.UserInfo("cfgsnap-service", "service-demo-password"))
-	parts, err := Open(ctx, jetStream(t, svc), Options{Replicas: 3})
+	parts, err := Open(ctx, jetStream(t, svc), Options{Replicas: 3, Keys: testKeys()})
 	if err != nil {
 		t.Fatalf("the service cannot open its streams on the example cluster: %v", err)
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/cfgsnap/cfgsnap/backend/local"
 	"github.com/cfgsnap/cfgsnap/backend/natstest"
 	"github.com/cfgsnap/cfgsnap/backend/service"
+	"github.com/cfgsnap/cfgsnap/backend/store"
 )
 
 // workerEnv, when set, makes this test binary run one worker (a backup
@@ -40,7 +41,14 @@ type workerSpec struct {
 	Name      string        `json:"name"`
 	Prefix    string        `json:"prefix"`
 	LockTTL   time.Duration `json:"lock_ttl"`
+	KeyFile   string        `json:"key_file"` // the content key all workers share
 }
+
+// testKeyFile is the content key the package's stores share, as the
+// workers of one cluster share one --content-key-file.
+var testKeyFile string
+
+func testKeys() *store.Keys { return store.NewKeys(testKeyFile) }
 
 // cluster is the three-node cluster the package's tests share.
 var cluster *natstest.Cluster
@@ -54,6 +62,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	testKeyFile = filepath.Join(dir, "content.key")
 	cluster, err = natstest.New(3, dir)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -92,16 +101,19 @@ func runWorker(specJSON string) int {
 // swapped for the cluster's, since local.Options cannot take them yet. (The service's query endpoints still read the local store: the tests
 // read history from the cluster directly.)
 func startService(ctx context.Context, nc *nats.Conn, spec workerSpec) (*service.Service, error) {
+	if spec.KeyFile == "" {
+		spec.KeyFile = testKeyFile
+	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, err
 	}
-	parts, err := Open(ctx, js, Options{Prefix: spec.Prefix, Replicas: 3})
+	parts, err := Open(ctx, js, Options{Prefix: spec.Prefix, Replicas: 3, Keys: store.NewKeys(spec.KeyFile)})
 	if err != nil {
 		return nil, err
 	}
 	stack, err := local.Open(ctx, local.Options{DataDir: spec.DataDir, InventoryPath: spec.Inventory,
-		Timeout: 30 * time.Second, LockTTL: spec.LockTTL, Holder: spec.Name})
+		Timeout: 30 * time.Second, LockTTL: spec.LockTTL, Holder: spec.Name, ContentKeyFile: spec.KeyFile})
 	if err != nil {
 		return nil, err
 	}
@@ -130,6 +142,9 @@ type workerProc struct {
 // startWorkerProc starts a worker process and waits until it serves.
 func startWorkerProc(t *testing.T, spec workerSpec) *workerProc {
 	t.Helper()
+	if spec.KeyFile == "" {
+		spec.KeyFile = testKeyFile
+	}
 	data, _ := json.Marshal(spec)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), workerEnv+"="+string(data))

@@ -41,6 +41,9 @@ type Options struct {
 	// HostKeys, if set, is the cluster's record of device host keys, used
 	// instead of DATA_DIR/known_hosts so every worker trusts the same keys.
 	HostKeys hostkey.Store
+
+	// ContentKeyFile seals snapshot content; "" is DataDir/content.key.
+	ContentKeyFile string
 }
 
 // Stack is one machine's backup machinery.
@@ -76,7 +79,11 @@ func Open(ctx context.Context, opts Options) (*Stack, error) {
 	}
 	st, lk := opts.Store, opts.Locker
 	if st == nil || lk == nil {
-		sq, err := store.OpenSQLite(ctx, opts.DataDir)
+		keyFile := opts.ContentKeyFile
+		if keyFile == "" {
+			keyFile = store.KeyFileIn(opts.DataDir)
+		}
+		sq, err := store.OpenSQLite(ctx, opts.DataDir, store.WithKeys(store.NewKeys(keyFile)))
 		if err != nil {
 			return nil, fmt.Errorf("open store in %s: %w", opts.DataDir, err)
 		}

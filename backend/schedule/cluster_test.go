@@ -29,12 +29,16 @@ import (
 // cluster is the three-node cluster the package's tests share.
 var cluster *natstest.Cluster
 
+// keyFile is the content key every worker shares, as --content-key-file.
+var keyFile string
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "cfgsnap-schedule-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	keyFile = filepath.Join(dir, "content.key")
 	cluster, err = natstest.New(3, dir)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -96,7 +100,7 @@ func newWorker(t *testing.T, node int, prefix string, inv *inventory.Inventory) 
 	t.Helper()
 	ctx := context.Background()
 	js := jetStream(t, node)
-	st, err := jsstore.Open(ctx, js, jsstore.Options{Prefix: prefix, Replicas: 3})
+	st, err := jsstore.Open(ctx, js, jsstore.Options{Prefix: prefix, Replicas: 3, Keys: store.NewKeys(keyFile)})
 	if err != nil {
 		t.Fatal(err)
 	}

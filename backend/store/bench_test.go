@@ -16,7 +16,7 @@ func fill(b *testing.B, s *SQLite, tenants, devices, perDevice int) {
 	contents := [][]byte{[]byte("/system identity\nset name=a\n"), []byte("/system identity\nset name=b\n")}
 	var packed [][]byte
 	for _, c := range contents {
-		p, err := compress(c)
+		p, err := s.keys.SealContent(Sum(c), c)
 		if err != nil {
 			b.Fatal(err)
 		}

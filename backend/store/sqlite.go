@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
+	"github.com/cfgsnap/cfgsnap/backend/seal"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
@@ -32,7 +33,15 @@ const dsnParams = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma
 type SQLite struct {
 	db   *sql.DB
 	path string
+	keys *Keys
 }
+
+// SQLiteOption changes how OpenSQLite opens the store.
+type SQLiteOption func(*SQLite)
+
+// WithKeys seals content under keys instead of the data directory's
+// content.key (--content-key-file, rotation).
+func WithKeys(k *Keys) SQLiteOption { return func(s *SQLite) { s.keys = k } }
 
 var _ Store = (*SQLite)(nil)
 
@@ -40,8 +49,10 @@ var _ Store = (*SQLite)(nil)
 // schema up to date. The directory is created 0700 and the database file
 // 0600, whatever the umask, because snapshots may hold secrets
 // (show-sensitive exports); an existing database file loses any group or
-// other access, an existing directory is left as it is.
-func OpenSQLite(ctx context.Context, dir string) (*SQLite, error) {
+// other access, an existing directory is left as it is. Content is sealed
+// under DIR/content.key (created on the first write) unless WithKeys says
+// otherwise.
+func OpenSQLite(ctx context.Context, dir string, opts ...SQLiteOption) (*SQLite, error) {
 	if dir == "" {
 		return nil, api.Errorf(api.KindBadRequest, "open store: no data directory given")
 	}
@@ -66,8 +77,18 @@ func OpenSQLite(ctx context.Context, dir string) (*SQLite, error) {
 		db.Close()
 		return nil, api.Wrap(api.KindStorage, err, "open store "+path)
 	}
-	return &SQLite{db: db, path: path}, nil
+	s := &SQLite{db: db, path: path}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.keys == nil {
+		s.keys = NewKeys(KeyFileIn(abs))
+	}
+	return s, nil
 }
+
+// Keys returns the content keys the store seals and opens with.
+func (s *SQLite) Keys() *Keys { return s.keys }
 
 // openRetry retries fn while SQLite reports the database busy. The busy
 // timeout does not cover a connection's first statements on a new database
@@ -331,17 +352,19 @@ func (s *SQLite) Record(ctx context.Context, rec api.SnapshotRecord, content []b
 		return api.SnapshotRecord{}, err
 	}
 	key := DeviceKey{rec.TenantID, rec.DeviceID}
-	// Compress outside the transaction, which holds the database's one
-	// write lock; skip it when the content is already there (contents rows
-	// are never deleted, and the foreign key would catch it if they were).
+	// Compress and seal outside the transaction, which holds the
+	// database's one write lock; skip it when the content is there sealed
+	// already (contents rows are never deleted, and the foreign key would
+	// catch it if they were). A row an older cfgsnap stored in clear is
+	// sealed now, since the content is at hand.
 	var packed []byte
-	var have int
-	err = s.db.QueryRowContext(ctx, `SELECT count(*) FROM contents WHERE sha256 = ?`, rec.SHA256).Scan(&have)
-	if err != nil {
+	var codec string
+	err = s.db.QueryRowContext(ctx, `SELECT codec FROM contents WHERE sha256 = ?`, rec.SHA256).Scan(&codec)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return api.SnapshotRecord{}, api.Wrap(api.KindStorage, err, "record snapshot of "+key.String())
 	}
-	if have == 0 {
-		if packed, err = compress(content); err != nil {
+	if codec != CodecSealed {
+		if packed, err = s.keys.SealContent(rec.SHA256, content); err != nil {
 			return api.SnapshotRecord{}, api.Wrap(api.KindStorage, err, "record snapshot of "+key.String())
 		}
 	}
@@ -392,8 +415,8 @@ func Prepare(rec api.SnapshotRecord, content []byte) (api.SnapshotRecord, error)
 	return rec, nil
 }
 
-// insertRecord is Record's transaction body: packed is the compressed
-// content, or nil when it is already stored.
+// insertRecord is Record's transaction body: packed is the sealed content,
+// or nil when it is stored sealed already.
 func insertRecord(ctx context.Context, tx *sql.Tx, rec api.SnapshotRecord, packed []byte) (api.SnapshotRecord, error) {
 	key := DeviceKey{rec.TenantID, rec.DeviceID}
 	wrap := func(err error) error { return api.Wrap(api.KindStorage, err, "record snapshot of "+key.String()) }
@@ -427,8 +450,11 @@ func insertRecord(ctx context.Context, tx *sql.Tx, rec api.SnapshotRecord, packe
 		rec.PreviousHash = prev.SHA256
 	}
 	if packed != nil {
+		// A sealed row stays (another writer may have sealed it meanwhile,
+		// under the same key or one being rotated); a plain one is replaced.
 		_, err := tx.ExecContext(ctx, `INSERT INTO contents (sha256, codec, size, data) VALUES (?, ?, ?, ?)
-			ON CONFLICT (sha256) DO NOTHING`, rec.SHA256, codecDeflate, rec.SizeBytes, packed)
+			ON CONFLICT (sha256) DO UPDATE SET codec = excluded.codec, size = excluded.size, data = excluded.data
+			WHERE contents.codec <> excluded.codec`, rec.SHA256, CodecSealed, rec.SizeBytes, packed)
 		if err != nil {
 			return rec, wrap(fmt.Errorf("store content: %w", err))
 		}
@@ -623,7 +649,125 @@ func (s *SQLite) Content(ctx context.Context, sum string) ([]byte, error) {
 	if err != nil {
 		return nil, api.Wrap(api.KindStorage, err, "read content "+Short(sum))
 	}
+	return s.unpack(sum, codec, size, data)
+}
+
+// unpack returns the content of a contents row: sealed, or compressed
+// only (written before sealing existed).
+func (s *SQLite) unpack(sum, codec string, size int64, data []byte) ([]byte, error) {
+	if codec == CodecSealed {
+		return s.keys.OpenContent(sum, size, data)
+	}
 	return decompress(sum, codec, size, data)
+}
+
+// sealBatch is how many contents `store seal` rewrites per transaction:
+// small enough that backups running meanwhile wait little for the lock.
+const sealBatch = 64
+
+// SealAll seals every content row stored in clear (by an older cfgsnap),
+// and re-seals under the current key what the old keys of s.Keys() sealed.
+// It works in batches, each in its own transaction that rewrites a row
+// only if it is unchanged since it was read, so it can run beside backups
+// and again after an interruption. When it rewrote anything it vacuums the
+// database and truncates the WAL, so the clear pages do not linger on disk.
+func (s *SQLite) SealAll(ctx context.Context) (SealStats, error) {
+	var st SealStats
+	after := ""
+	for {
+		type row struct {
+			sum, codec string
+			size       int64
+			data       []byte
+		}
+		rows, err := s.db.QueryContext(ctx, `SELECT sha256, codec, size, data FROM contents
+			WHERE sha256 > ? ORDER BY sha256 LIMIT ?`, after, sealBatch)
+		if err != nil {
+			return st, api.Wrap(api.KindStorage, err, "seal contents")
+		}
+		var batch []row
+		for rows.Next() {
+			var r row
+			if err := rows.Scan(&r.sum, &r.codec, &r.size, &r.data); err != nil {
+				rows.Close()
+				return st, api.Wrap(api.KindStorage, err, "seal contents")
+			}
+			batch = append(batch, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return st, api.Wrap(api.KindStorage, err, "seal contents")
+		}
+		if len(batch) == 0 {
+			break
+		}
+		after = batch[len(batch)-1].sum
+		st.Total += len(batch)
+		type update struct {
+			row
+			sealed []byte
+		}
+		var ups []update
+		for _, r := range batch {
+			id, _ := seal.KeyID(r.data)
+			act, err := s.keys.Action(r.codec, id)
+			if err != nil {
+				return st, err
+			}
+			if act == SealForeign {
+				st.Foreign++
+			}
+			if act != SealNow && act != SealRekey {
+				continue
+			}
+			plain, err := s.unpack(r.sum, r.codec, r.size, r.data)
+			if err != nil {
+				return st, err
+			}
+			sealed, err := s.keys.SealContent(r.sum, plain)
+			if err != nil {
+				return st, err
+			}
+			ups = append(ups, update{r, sealed})
+		}
+		if len(ups) == 0 {
+			continue
+		}
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return st, api.Wrap(api.KindStorage, err, "seal contents")
+		}
+		var sealed, rekeyed int
+		for _, u := range ups {
+			res, err := tx.ExecContext(ctx, `UPDATE contents SET codec = ?, data = ?
+				WHERE sha256 = ? AND codec = ? AND data = ?`, CodecSealed, u.sealed, u.sum, u.codec, u.data)
+			if err != nil {
+				tx.Rollback()
+				return st, api.Wrap(api.KindStorage, err, "seal content "+Short(u.sum))
+			}
+			if n, _ := res.RowsAffected(); n == 1 {
+				if u.codec == CodecSealed {
+					rekeyed++
+				} else {
+					sealed++
+				}
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			return st, api.Wrap(api.KindStorage, err, "seal contents")
+		}
+		st.Sealed += sealed
+		st.Rekeyed += rekeyed
+	}
+	if st.Sealed+st.Rekeyed > 0 {
+		if _, err := s.db.ExecContext(ctx, `VACUUM`); err != nil {
+			return st, api.Wrap(api.KindStorage, err, "seal contents: vacuum (the contents are sealed; the old pages stay until the next vacuum)")
+		}
+		if _, err := s.db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+			return st, api.Wrap(api.KindStorage, err, "seal contents: checkpoint")
+		}
+	}
+	return st, nil
 }
 
 // SetLastError implements Store.

@@ -26,7 +26,7 @@ func (g *globals) remoteMode() bool {
 // openStack opens this machine's store, lock and inventory. Inventory
 // problems are configuration errors (exit 2); warnings go to stderr.
 func (g *globals) openStack(ctx context.Context, tweak ...func(*local.Options)) (*local.Stack, error) {
-	opts := local.Options{DataDir: g.dataDir, InventoryPath: g.inventory, Timeout: g.timeout}
+	opts := local.Options{DataDir: g.dataDir, ContentKeyFile: g.keyFile, InventoryPath: g.inventory, Timeout: g.timeout}
 	for _, fn := range tweak {
 		fn(&opts)
 	}

@@ -11,6 +11,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/cfgsnap/cfgsnap/backend/store"
 )
 
 // globals are the flags every command shares (cli.md "Global flags").
@@ -18,6 +20,7 @@ type globals struct {
 	config    string
 	inventory string
 	dataDir   string
+	keyFile   string
 	direct    bool
 	timeout   time.Duration
 	logFile   string
@@ -56,6 +59,7 @@ devices of --inventory itself over SSH.`,
 	f.StringVar(&g.config, "config", "", "config file (default $XDG_CONFIG_HOME/cfgsnap/config.yaml; env CFGSNAP_CONFIG)")
 	f.StringVar(&g.inventory, "inventory", "", "inventory file, for direct mode and serve (env CFGSNAP_INVENTORY)")
 	f.StringVar(&g.dataDir, "data-dir", "", "snapshots, history, locks, known hosts (default $XDG_DATA_HOME/cfgsnap; env CFGSNAP_DATA_DIR)")
+	f.StringVar(&g.keyFile, "content-key-file", "", "key that seals snapshot content at rest; share one among cluster workers (default DATA_DIR/content.key; env CFGSNAP_CONTENT_KEY_FILE)")
 	f.StringVar(&g.nats.url, "nats", "", "the backup service's NATS URL; enables remote mode (env NATS_URL)")
 	f.StringVar(&g.nats.creds, "nats-creds", "", "NATS credentials file (env NATS_CREDS)")
 	f.StringVar(&g.nats.nkey, "nats-nkey", "", "NATS nkey seed file (env NATS_NKEY)")
@@ -76,7 +80,7 @@ devices of --inventory itself over SSH.`,
 	root.AddCommand(
 		newBackupCmd(g), newHistoryCmd(g), newShowCmd(g), newDiffCmd(g), newDevicesCmd(g),
 		newSimCmd(g), newHostkeyCmd(g), newVersionCmd(),
-		newServeCmd(g), newDemoCmd(g), newCredentialCmd(g),
+		newServeCmd(g), newDemoCmd(g), newCredentialCmd(g), newStoreCmd(g),
 	)
 	return root
 }
@@ -84,7 +88,8 @@ devices of --inventory itself over SSH.`,
 // envFor maps flags to the environment variables of cli.md.
 var envFor = map[string]string{
 	"config": "CFGSNAP_CONFIG", "inventory": "CFGSNAP_INVENTORY", "data-dir": "CFGSNAP_DATA_DIR",
-	"nats": "NATS_URL", "nats-creds": "NATS_CREDS", "nats-nkey": "NATS_NKEY", "nats-user": "NATS_USER",
+	"content-key-file": "CFGSNAP_CONTENT_KEY_FILE",
+	"nats":             "NATS_URL", "nats-creds": "NATS_CREDS", "nats-nkey": "NATS_NKEY", "nats-user": "NATS_USER",
 	"nats-password": "NATS_PASSWORD", "nats-token": "NATS_TOKEN",
 }
 
@@ -113,6 +118,10 @@ func (g *globals) complete(cmd *cobra.Command) error {
 		g.logFile = filepath.Join(xdg.StateHome, "cfgsnap", "cfgsnap.log")
 	}
 	g.dataDir = expandHome(g.dataDir)
+	if g.keyFile == "" {
+		g.keyFile = store.KeyFileIn(g.dataDir)
+	}
+	g.keyFile = expandHome(g.keyFile)
 	g.inventory = expandHome(g.inventory)
 	return nil
 }

@@ -46,6 +46,7 @@ type serveOptions struct {
 	scheduleConc     int
 	metricsListen    string
 	noAuth           bool // embedded server without credentials (labs)
+	keyFileGiven     bool // --content-key-file (or its env/config) was set
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -74,6 +75,7 @@ let running backups finish for up to --grace, then stop. Logs go to --log-file.`
 			if cmd.Flags().Changed("nats-config") && !cmd.Flags().Changed("listen") {
 				o.listen = "" // the config's listen address
 			}
+			o.keyFileGiven = cmd.Flags().Changed("content-key-file")
 			return runServe(cmd.Context(), g, o)
 		},
 	}
@@ -167,10 +169,17 @@ func runServe(ctx context.Context, g *globals, o serveOptions) error {
 		if err != nil {
 			return &exitError{code: exitFailed, err: fmt.Errorf("jetstream: %w", err)}
 		}
-		if parts, err = cluster.Open(ctx, js, cluster.Options{Prefix: g.nats.prefix, Replicas: o.replicas, HistoryPerDevice: o.historyPerDevice}); err != nil {
+		if parts, err = cluster.Open(ctx, js, cluster.Options{Prefix: g.nats.prefix, Replicas: o.replicas, HistoryPerDevice: o.historyPerDevice, Keys: store.NewKeys(g.keyFile)}); err != nil {
 			return &exitError{code: exitFailed, err: fmt.Errorf("open the JetStream store: %w", err)}
 		}
 		m.AddCheck("jetstream", parts.Check)
+		if !o.keyFileGiven {
+			// Each worker would otherwise create a key of its own and fail
+			// to read what the others sealed.
+			fmt.Fprintf(os.Stderr, "cfgsnap serve: warning: --store jetstream with this worker's own content key %s: "+
+				"give every worker the same --content-key-file\n", g.keyFile)
+			log.Warn("content key not shared", "file", g.keyFile)
+		}
 	}
 	stack, err := g.openStack(ctx, func(lo *local.Options) {
 		if parts != nil {

@@ -48,6 +48,9 @@ type Options struct {
 	// HistoryPerDevice is how many records the stream keeps per device
 	// (MaxMsgsPerSubject); older ones are dropped. 0 keeps all.
 	HistoryPerDevice int64
+	// Keys seal the content objects (required): every worker of a store
+	// must be given the same key file.
+	Keys *store.Keys
 }
 
 // Store is a store.Store on JetStream. Its methods are safe for concurrent
@@ -57,6 +60,7 @@ type Store struct {
 	hist     jetstream.Stream
 	obs      jetstream.ObjectStore
 	errs     jetstream.KeyValue
+	keys     *store.Keys
 	prefix   string // subject prefix
 	streamNm string
 }
@@ -93,12 +97,15 @@ func Open(ctx context.Context, js jetstream.JetStream, opts Options) (*Store, er
 	if opts.HistoryPerDevice < 0 {
 		return nil, api.Errorf(api.KindBadRequest, "history per device %d: want 0 (keep all) or more", opts.HistoryPerDevice)
 	}
+	if opts.Keys == nil {
+		return nil, api.Errorf(api.KindBadRequest, "open store: no content key given (--content-key-file)")
+	}
 	perSubject := opts.HistoryPerDevice
 	if perSubject == 0 {
 		perSubject = -1
 	}
 	streamName, contentName, errsName := Names(opts.Prefix)
-	s := &Store{js: js, prefix: opts.Prefix, streamNm: streamName}
+	s := &Store{js: js, prefix: opts.Prefix, streamNm: streamName, keys: opts.Keys}
 	wrap := func(what string, err error) error {
 		return api.Wrap(api.KindStorage, err, fmt.Sprintf("open store: %s", what))
 	}

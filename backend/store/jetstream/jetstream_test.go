@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,6 +31,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	testKeys = store.NewKeys(filepath.Join(dir, "content.key"))
+	clusterDir = dir
 	cluster, err = natstest.New(3, dir)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -41,6 +44,13 @@ func TestMain(m *testing.M) {
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
+
+// testKeys seal the content of every store of the package's tests, as the
+// workers of one cluster share one key file.
+var testKeys *store.Keys
+
+// clusterDir holds the nodes' store dirs, scanned for secrets at rest.
+var clusterDir string
 
 var prefixes atomic.Int64
 
@@ -57,6 +67,9 @@ func open(t testing.TB, node int, prefix string, opts Options) *Store {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	opts.Prefix, opts.Replicas = prefix, 3
+	if opts.Keys == nil {
+		opts.Keys = testKeys
+	}
 	s, err := Open(ctx, js, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -84,7 +97,45 @@ func TestContract(t *testing.T) {
 			return open(t, int(next.Add(1))%cluster.Size(), s.(*Store).prefix, Options{})
 		},
 		Contents: func(t *testing.T, s store.Store) int { return contents(t, s.(*Store)) },
+		Reopen: func(t *testing.T, s store.Store, keys *store.Keys) store.Store {
+			return open(t, 1, s.(*Store).prefix, Options{Keys: keys})
+		},
+		KeyFile:  func(t *testing.T, s store.Store) string { return s.(*Store).keys.Path() },
+		DataDirs: func(t *testing.T, s store.Store) []string { return streamDirs(t, s.(*Store).prefix) },
+		Raw: func(t *testing.T, s store.Store, sum string) []byte {
+			data, err := s.(*Store).obs.GetBytes(context.Background(), sum)
+			if err != nil {
+				t.Fatalf("raw content %s: %v", sum, err)
+			}
+			return data
+		},
+		PutLegacy: func(t *testing.T, s store.Store, sum string, content []byte) {
+			// As cfgsnap stored content before sealing: in clear, named
+			// by its hash (the bucket compresses it with S2).
+			if _, err := s.(*Store).obs.PutBytes(context.Background(), sum, content); err != nil {
+				t.Fatalf("store legacy content: %v", err)
+			}
+		},
 	})
+}
+
+// streamDirs are the store dirs, on every node, of the streams and buckets
+// of the store with prefix.
+func streamDirs(t *testing.T, prefix string) []string {
+	t.Helper()
+	hist, content, errs := Names(prefix)
+	var out []string
+	for _, name := range []string{hist, "OBJ_" + content, "KV_" + errs} {
+		m, err := filepath.Glob(filepath.Join(clusterDir, "*", "jetstream", "*", "streams", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, m...)
+	}
+	if len(out) == 0 {
+		t.Fatalf("no stream dirs of %s under %s", prefix, clusterDir)
+	}
+	return out
 }
 
 func TestNames(t *testing.T) {

@@ -30,6 +30,24 @@ type Backend struct {
 	// process on the data dir, another worker on another node). When nil,
 	// the concurrency test shares s itself.
 	Shared func(t *testing.T, s store.Store) store.Store
+
+	// Sealing at rest (issue 11):
+	// Reopen opens another store on the data of s that seals and opens
+	// content with keys, as a process given another --content-key-file.
+	Reopen func(t *testing.T, s store.Store, keys *store.Keys) store.Store
+	// KeyFile is the content key file s seals with.
+	KeyFile func(t *testing.T, s store.Store) string
+	// DataDirs are the directories that hold the data of s at rest
+	// (database and WAL; the JetStream store dirs of its streams).
+	DataDirs func(t *testing.T, s store.Store) []string
+	// Raw returns the stored bytes of the content sum, as kept at rest.
+	Raw func(t *testing.T, s store.Store, sum string) []byte
+	// PutLegacy stores content under sum as cfgsnap did before sealing.
+	PutLegacy func(t *testing.T, s store.Store, sum string, content []byte)
+	// ScrubsOnSeal says that SealAll leaves no copy of what it sealed on
+	// disk (SQLite vacuums; JetStream keeps deleted messages in its
+	// blocks until it compacts them).
+	ScrubsOnSeal bool
 }
 
 // Run runs the contract suite against b.
@@ -49,6 +67,7 @@ func Run(t *testing.T, b Backend) {
 		{"LastErrors", testLastErrors},
 		{"ConcurrentWriters", testConcurrentWriters},
 	}
+	tests = append(tests, sealTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.f(t, b) })
 	}
