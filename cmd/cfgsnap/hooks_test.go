@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -186,5 +188,53 @@ func TestExportGitMatchesShow(t *testing.T) {
 	os.Chmod(open, 0o755)
 	if r := l.run("export", "git", open, "--secrets"); r.code != exitUsage || !strings.Contains(r.stderr, "private") {
 		t.Errorf("--secrets into a 0755 dir: exit %d %q", r.code, r.stderr)
+	}
+}
+
+// TestServeGitMirrorAndHooks runs serve with --git-mirror and --on-change:
+// a backup through the service lands in the mirror and runs the hook.
+func TestServeGitMirrorAndHooks(t *testing.T) {
+	l := newLab(t, []devicesim.Spec{spec("acme", "core-rtr-1", "7.16.2")})
+	addr := freeAddr(t)
+	url := "nats://" + addr
+	mirror := filepath.Join(t.TempDir(), "mirror")
+	out := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	serve, sout, serr := l.start(ctx, "serve", "--listen", addr, "--git-mirror", mirror,
+		"--on-change", `echo "$CFGSNAP_HASH" >> "`+out+`/changes"`)
+	t.Cleanup(func() { _ = serve.Process.Kill() })
+	waitService(t, url, l.clientSeed())
+	remote := func(args ...string) result { return l.run(append([]string{"--nats", url}, args...)...) }
+	if r := remote("backup", "acme/core-rtr-1"); r.code != 0 {
+		t.Fatalf("remote backup: exit %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	l.fleet.Drift("acme", "core-rtr-1")
+	if r := remote("backup", "acme/core-rtr-1"); r.code != 0 {
+		t.Fatalf("remote backup: exit %d %s", r.code, r.stderr)
+	}
+	remote("backup", "acme/core-rtr-1") // unchanged
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		n, _ := exec.Command("git", "-C", mirror, "rev-list", "--count", "HEAD").Output()
+		changes, _ := os.ReadFile(filepath.Join(out, "changes"))
+		if strings.TrimSpace(string(n)) == "2" && strings.Count(string(changes), "\n") == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("mirror commits %q, hook runs %q", n, changes)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	show := remote("show", "acme/core-rtr-1")
+	got, err := exec.Command("git", "-C", mirror, "show", "HEAD:acme/core-rtr-1.rsc").Output()
+	if err != nil || string(got) != show.stdout {
+		t.Errorf("mirror content differs from show: %v", err)
+	}
+	if err := serve.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if r := wait(t, serve, sout, serr); r.code != 0 {
+		t.Errorf("serve after SIGTERM: exit %d %s", r.code, r.stderr)
 	}
 }
