@@ -60,6 +60,9 @@ type Config struct {
 	// OnStored is called after each stored snapshot (the service publishes
 	// snapshot.created from it). It must not block.
 	OnStored func(api.SnapshotRecord)
+	// OnFailed is called after each failed backup, once its error is
+	// recorded (the --on-failure hooks run from it). It must not block.
+	OnFailed func(Failure)
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
 }
@@ -70,6 +73,18 @@ type Request struct {
 	RequestedBy        string
 	Reason             string
 	Trigger            api.Trigger
+}
+
+// Failure is a backup that failed, for OnFailed. Err is the error the
+// reply carries: its text is free of secrets.
+type Failure struct {
+	JobID              string
+	TenantID, DeviceID string
+	RequestedBy        string
+	Reason             string
+	Trigger            api.Trigger
+	Err                error
+	At                 time.Time
 }
 
 // Sink receives progress events. It is called from the job's goroutine and
@@ -263,6 +278,10 @@ func (j *Job) recordError(ctx context.Context, err error) {
 	defer cancel()
 	_ = j.p.cfg.Store.SetLastError(rctx, j.req.TenantID, j.req.DeviceID,
 		&api.DeviceError{Kind: api.KindOf(err), Error: err.Error(), At: j.p.cfg.Now()})
+	if j.p.cfg.OnFailed != nil {
+		j.p.cfg.OnFailed(Failure{JobID: j.id, TenantID: j.req.TenantID, DeviceID: j.req.DeviceID,
+			RequestedBy: j.req.RequestedBy, Reason: j.req.Reason, Trigger: j.req.Trigger, Err: err, At: j.p.cfg.Now()})
+	}
 }
 
 func (j *Job) run(ctx context.Context) (api.SnapshotRecord, error) {

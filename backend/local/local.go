@@ -60,6 +60,7 @@ type Stack struct {
 	inv      *inventory.Inventory
 	invPath  string
 	onStored []func(api.SnapshotRecord)
+	onFailed []func(backup.Failure)
 }
 
 // Open opens the store in opts.DataDir, loads the inventory and builds the
@@ -112,7 +113,7 @@ func Open(ctx context.Context, opts Options) (*Stack, error) {
 		Dialer: &collect.Dialer{HostKeys: s.HostKeys},
 		Holder: holder, PID: os.Getpid(),
 		Timeout: opts.Timeout, LockTTL: opts.LockTTL,
-		OnStored: s.stored,
+		OnStored: s.stored, OnFailed: s.failedBackup,
 	})
 	return s, nil
 }
@@ -130,6 +131,22 @@ func (s *Stack) stored(rec api.SnapshotRecord) {
 	s.mu.RUnlock()
 	for _, fn := range fns {
 		fn(rec)
+	}
+}
+
+// OnFailed adds a hook called after each failed backup.
+func (s *Stack) OnFailed(fn func(backup.Failure)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onFailed = append(s.onFailed, fn)
+}
+
+func (s *Stack) failedBackup(f backup.Failure) {
+	s.mu.RLock()
+	fns := s.onFailed
+	s.mu.RUnlock()
+	for _, fn := range fns {
+		fn(f)
 	}
 }
 

@@ -45,6 +45,7 @@ func newBackupCmd(g *globals) *cobra.Command {
 		asJSON      bool
 		reason      string
 		concurrency int
+		hf          hookFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "backup TARGET... [--all] [--tenant T]",
@@ -67,12 +68,26 @@ error, 3 none failed but at least one device was locked by another backup,
 			if concurrency < 1 {
 				return usageErr("--concurrency must be at least 1")
 			}
+			if err := hf.check(); err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			c, err := g.openClient(ctx)
 			if err != nil {
 				return err
 			}
 			defer c.Close()
+			if dc, ok := c.(*directClient); ok && hf.enabled() {
+				log, logFile, err := g.logger()
+				if err != nil {
+					return &exitError{code: exitFailed, err: err}
+				}
+				defer logFile.Close()
+				runner := hf.start(dc.stack, log, nil)
+				defer finishHooks(ctx, runner, os.Stderr, g.logFile)
+			} else if hf.enabled() {
+				fmt.Fprintln(os.Stderr, "cfgsnap: warning: --on-change/--on-failure run in direct mode and in serve; in remote mode the service runs its own hooks")
+			}
 			targets, err := resolveTargets(ctx, c, args, tenant, all)
 			if err != nil {
 				return err
@@ -90,6 +105,7 @@ error, 3 none failed but at least one device was locked by another backup,
 	f.BoolVar(&asJSON, "json", false, "one JSON trigger reply per line")
 	f.StringVar(&reason, "reason", "", "why, recorded with the snapshot (e.g. a change ticket)")
 	f.IntVar(&concurrency, "concurrency", 8, "backups at once")
+	hf.add(f)
 	return cmd
 }
 

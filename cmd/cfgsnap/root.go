@@ -81,6 +81,7 @@ devices of --inventory itself over SSH.`,
 		newBackupCmd(g), newHistoryCmd(g), newShowCmd(g), newDiffCmd(g), newDevicesCmd(g),
 		newSimCmd(g), newHostkeyCmd(g), newVersionCmd(),
 		newServeCmd(g), newDemoCmd(g), newCredentialCmd(g), newStoreCmd(g),
+		newExportCmd(g),
 	)
 	return root
 }
@@ -145,6 +146,9 @@ func applyConfigFile(flags *pflag.FlagSet, path string, explicit bool) error {
 	for k, v := range m {
 		name := strings.ReplaceAll(k, "_", "-")
 		fl := flags.Lookup(name)
+		if fl == nil && commandSettings[name] {
+			continue // another command's setting
+		}
 		if fl == nil || name == "config" {
 			return usageErr("config %s: unknown setting %q (settings are the global flags' names, e.g. nats, inventory, data_dir)", path, k)
 		}

@@ -47,6 +47,10 @@ type serveOptions struct {
 	metricsListen    string
 	noAuth           bool // embedded server without credentials (labs)
 	keyFileGiven     bool // --content-key-file (or its env/config) was set
+	// Issue 9: change hooks and a git mirror kept current.
+	hooks            hookFlags
+	gitMirror        string
+	gitMirrorSecrets bool
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -94,6 +98,9 @@ let running backups finish for up to --grace, then stop. Logs go to --log-file.`
 	f.IntVar(&o.scheduleConc, "schedule-concurrency", 0, "scheduled backups this worker runs at once (0: the scheduler's default)")
 	f.BoolVar(&o.noAuth, "no-auth", false, "embedded server: let anyone who can reach it in, without credentials (labs only; warns)")
 	f.StringVar(&o.metricsListen, "metrics-listen", "", "HOST:PORT for Prometheus /metrics and /healthz (e.g. 127.0.0.1:9108)")
+	o.hooks.add(f)
+	f.StringVar(&o.gitMirror, "git-mirror", "", "keep a git repository of the history in DIR current as snapshots arrive (as cfgsnap export git DIR)")
+	f.BoolVar(&o.gitMirrorSecrets, "git-mirror-secrets", false, "the git mirror holds secret values unmasked (its directory must be private)")
 	return cmd
 }
 
@@ -109,6 +116,9 @@ func runServe(ctx context.Context, g *globals, o serveOptions) error {
 		return usageErr("--workers and --queue must be at least 1, --grace and --heartbeat positive")
 	}
 	if err := checkPrefix(g.nats.prefix); err != nil {
+		return err
+	}
+	if err := o.hooks.check(); err != nil {
 		return err
 	}
 	log, logFile, err := g.logger()
@@ -191,6 +201,7 @@ func runServe(ctx context.Context, g *globals, o serveOptions) error {
 		return err
 	}
 	defer stack.Close()
+	defer startHistoryHooks(stack, o, m, log)()
 
 	svc := service.New(service.Config{Conn: nc, Stack: stack, Prefix: g.nats.prefix, Workers: o.workers,
 		QueueDepth: o.queue, Compat: o.compat, Logger: log, Heartbeat: o.heartbeat, Grace: o.grace,
