@@ -21,6 +21,8 @@ import (
 type Direct struct {
 	s   *local.Stack
 	hub hub
+	// fleet is the search engine of Search and Changes (search.go).
+	fleet fleetEngine
 	// PollEvery is how often watchers look for jobs and snapshots of other
 	// processes sharing the data dir.
 	PollEvery time.Duration

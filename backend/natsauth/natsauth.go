@@ -144,6 +144,7 @@ func ClientPermissions(prefix string) *server.Permissions {
 		Publish: &server.SubjectPermission{Allow: []string{
 			prefix + ".backup.trigger.*", prefix + ".inventory.tenants", prefix + ".inventory.devices.*",
 			prefix + ".snapshot.list.*", prefix + ".snapshot.get.*", "config.backup.trigger",
+			prefix + ".search.*", prefix + ".changes.*",
 			"$SRV.PING", "$SRV.PING.>", "$SRV.INFO", "$SRV.INFO.>", "$SRV.STATS", "$SRV.STATS.>"}},
 		Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>",
 			prefix + ".backup.progress.>", prefix + ".snapshot.created.>"}},

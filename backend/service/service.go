@@ -111,6 +111,8 @@ type Service struct {
 	// data of `nats micro stats`.
 	triggerStats, compatStats counters
 	running                   atomic.Int64
+
+	fleet fleetEngine // search and changes (search.go)
 }
 
 // counters count a trigger endpoint's outcomes. The micro counters cannot:
@@ -205,6 +207,8 @@ func (s *Service) Start(ctx context.Context) error {
 		{"devices", p + ".inventory.devices.*", s.handleDevices},
 		{"list", p + ".snapshot.list.*", s.handleList},
 		{"get", p + ".snapshot.get.*", s.handleGet},
+		{"search", p + ".search.*", s.handleSearch},
+		{"changes", p + ".changes.*", s.handleChanges},
 	}
 	if s.cfg.Compat {
 		endpoints = append(endpoints, endpoint{"compat_trigger", api.CompatTriggerSubject, s.handleCompat})

@@ -81,7 +81,7 @@ devices of --inventory itself over SSH.`,
 		newBackupCmd(g), newHistoryCmd(g), newShowCmd(g), newDiffCmd(g), newDevicesCmd(g),
 		newSimCmd(g), newHostkeyCmd(g), newVersionCmd(),
 		newServeCmd(g), newDemoCmd(g), newCredentialCmd(g), newStoreCmd(g),
-		newExportCmd(g),
+		newExportCmd(g), newSearchCmd(g), newChangesCmd(g),
 	)
 	return root
 }

@@ -1,0 +1,280 @@
+// Package search answers fleet-wide questions about stored configurations:
+// which devices' latest snapshots have lines matching a regular expression
+// (Search), and which devices' configurations changed in a window
+// (Changes).
+//
+// The index is built for fleets whose devices share most of their lines
+// (defaults, templates, common firewall rules): each distinct line is
+// stored once in an arena ("interned"), each distinct configuration
+// (content hash) is a sequence of line IDs, and devices map to hashes. A
+// search runs the regular expression once per distinct line, on candidate
+// lines only when the pattern has a literal that every match must contain
+// (found with regexp/syntax and located with a byte scan of the arena), and
+// then walks the sequences of the devices in scope. The index is keyed by
+// content hash, so a new snapshot adds one hash; hashes no device points
+// at any more are dropped, and the arena is rebuilt from memory once most
+// of its lines are dead.
+//
+// Redaction: each line also has its redacted form (redact.Line), interned
+// the same way. Without secrets a pattern is matched against the redacted
+// lines only, so it cannot be used to probe a secret's value.
+package search
+
+import (
+	"strings"
+	"unicode/utf8"
+	"unsafe"
+
+	"github.com/cfgsnap/cfgsnap/backend/redact"
+	"github.com/cfgsnap/cfgsnap/backend/routeros"
+)
+
+// chunkSize is the arena's allocation unit. Chunks are never reallocated
+// (the interned strings point into them) and are scanned in parallel.
+const chunkSize = 1 << 20
+
+// Line flags.
+const (
+	flagRaw  uint8 = 1 << iota // the line is a stored line of some configuration
+	flagRed                    // the line is the redacted view of a line of some configuration
+	flagMenu                   // the line selects a menu (routeros.MenuPath)
+	flagWide                   // the line has non-ASCII bytes
+)
+
+// chunk is a run of interned lines, each followed by '\n'; its lines have
+// the consecutive IDs first, first+1, ...
+type chunk struct {
+	data   []byte
+	first  uint32
+	starts []uint32 // offset of each line in data
+}
+
+// override says that the redacted view of a configuration's line pos is
+// the line id rather than the stored line.
+type override struct{ pos, id uint32 }
+
+// doc is one distinct configuration.
+type doc struct {
+	seq []uint32   // line IDs of the stored text
+	red []override // positions whose redacted view differs, ascending
+}
+
+// index is the interned form of a set of configurations. It is built and
+// changed under the Engine's write lock and read under its read lock.
+type index struct {
+	chunks []*chunk
+	lines  []string // by ID; the strings point into the chunks
+	flags  []uint8
+	redOf  []uint32 // redacted view of each line in a menu without menu-specific rules
+	ids    map[string]uint32
+	docs   map[string]*doc
+	freq   [256]uint64 // byte counts of the arena, to pick a rare byte to scan for
+	wide   []uint32    // lines with non-ASCII bytes (case folding reaches them beyond ASCII)
+	// refs counts the line positions of the live docs; dead those of
+	// docs dropped since the last rebuild.
+	refs, dead int
+}
+
+func newIndex() *index {
+	return &index{ids: map[string]uint32{}, docs: map[string]*doc{}}
+}
+
+// intern returns the ID of line, adding it to the arena when new. A new
+// line's redacted view is computed once, here.
+func (x *index) intern(line string) uint32 {
+	if id, ok := x.ids[line]; ok {
+		return id
+	}
+	id := x.add(line)
+	red := line
+	if mayHaveSecret(line) {
+		red = redact.Line("", line)
+	}
+	if red == line {
+		x.redOf[id] = id
+	} else {
+		x.redOf[id] = x.internPlain(red)
+	}
+	return id
+}
+
+// internPlain interns a line that is itself a redacted view: its own
+// redacted view is itself (masks do not mask again).
+func (x *index) internPlain(line string) uint32 {
+	if id, ok := x.ids[line]; ok {
+		return id
+	}
+	id := x.add(line)
+	x.redOf[id] = id
+	return id
+}
+
+func (x *index) add(line string) uint32 {
+	var c *chunk
+	if n := len(x.chunks); n > 0 && len(x.chunks[n-1].data)+len(line)+1 <= cap(x.chunks[n-1].data) {
+		c = x.chunks[n-1]
+	} else {
+		c = &chunk{data: make([]byte, 0, max(chunkSize, len(line)+1)), first: uint32(len(x.lines))}
+		x.chunks = append(x.chunks, c)
+	}
+	off := len(c.data)
+	c.data = append(c.data, line...)
+	c.data = append(c.data, '\n')
+	c.starts = append(c.starts, uint32(off))
+	// The string shares the chunk's memory: the chunk never grows past its
+	// capacity, so the bytes never move.
+	s := unsafeString(c.data[off : off+len(line)])
+	id := uint32(len(x.lines))
+	x.lines = append(x.lines, s)
+	var f uint8
+	if _, ok := routeros.MenuPath(s); ok {
+		f |= flagMenu
+	}
+	wide := false
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		x.freq[b]++
+		if b >= utf8.RuneSelf {
+			wide = true
+		}
+	}
+	if wide {
+		f |= flagWide
+		x.wide = append(x.wide, id)
+	}
+	x.flags = append(x.flags, f)
+	x.redOf = append(x.redOf, 0)
+	x.ids[s] = id
+	return id
+}
+
+// addDoc interns a configuration's lines under hash.
+func (x *index) addDoc(hash string, lines []string) {
+	if _, ok := x.docs[hash]; ok {
+		return
+	}
+	d := &doc{seq: make([]uint32, len(lines))}
+	menu := ""
+	for i, l := range lines {
+		if m, ok := routeros.MenuPath(l); ok {
+			menu = m
+		}
+		id := x.intern(l)
+		d.seq[i] = id
+		x.flags[id] |= flagRaw
+		rid := x.redOf[id]
+		// A few menus have rules of their own (an SNMP community's name is
+		// its password): their lines are redacted in context.
+		if redact.MenuKeys[menu] != nil {
+			rid = x.internPlain(redact.Line(menu, l))
+		}
+		x.flags[rid] |= flagRed
+		if rid != id {
+			d.red = append(d.red, override{uint32(i), rid})
+		}
+	}
+	x.docs[hash] = d
+	x.refs += len(d.seq)
+}
+
+// dropDoc forgets a configuration; its lines stay in the arena until the
+// next rebuild.
+func (x *index) dropDoc(hash string) {
+	if d, ok := x.docs[hash]; ok {
+		delete(x.docs, hash)
+		x.refs -= len(d.seq)
+		x.dead += len(d.seq)
+	}
+}
+
+// rebuilt returns a new index of the live docs, built from the lines in
+// memory (no store reads): it frees the lines only dropped docs used.
+func (x *index) rebuilt() *index {
+	y := newIndex()
+	lines := []string{}
+	for h, d := range x.docs {
+		lines = lines[:0]
+		for _, id := range d.seq {
+			lines = append(lines, x.lines[id])
+		}
+		y.addDoc(h, lines)
+	}
+	return y
+}
+
+// text returns a doc's line IDs in the given view: stored, or redacted.
+func (x *index) view(d *doc, secrets bool) []uint32 {
+	if secrets || len(d.red) == 0 {
+		return d.seq
+	}
+	out := make([]uint32, len(d.seq))
+	copy(out, d.seq)
+	for _, o := range d.red {
+		out[o.pos] = o.id
+	}
+	return out
+}
+
+// menuAt returns the menu path in effect at line pos of d.
+func (x *index) menuAt(d *doc, pos int) string {
+	for i := pos; i >= 0; i-- {
+		id := d.seq[i]
+		if x.flags[id]&flagMenu != 0 {
+			m, _ := routeros.MenuPath(x.lines[id])
+			return m
+		}
+	}
+	return ""
+}
+
+// lineOf returns the ID of the line at byte offset off of chunk c.
+func (c *chunk) lineOf(off int) uint32 {
+	lo, hi := 0, len(c.starts)
+	for hi-lo > 1 {
+		mid := (lo + hi) / 2
+		if int(c.starts[mid]) <= off {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return c.first + uint32(lo)
+}
+
+// end returns the offset just after line k (relative) of c, past its '\n'.
+func (c *chunk) end(k int) int {
+	if k+1 < len(c.starts) {
+		return int(c.starts[k+1])
+	}
+	return len(c.data)
+}
+
+// mayHaveSecret reports whether redact.Line might mask something in line
+// outside the menus of redact.MenuKeys: every rule needs a secret key
+// before an "=" (redact.IsSecret) or a URL. Most lines have neither, and
+// skipping them makes indexing several times faster.
+func mayHaveSecret(line string) bool {
+	// A terse line names its own menu, maybe one of MenuKeys.
+	if strings.HasPrefix(line, "/") || strings.Contains(line, "://") {
+		return true
+	}
+	for i := 0; i < len(line); i++ {
+		if line[i] != '=' {
+			continue
+		}
+		j := i
+		for j > 0 && isKeyChar(line[j-1]) {
+			j--
+		}
+		if j < i && redact.IsSecret("", line[j:i]) {
+			return true
+		}
+	}
+	return false
+}
+
+func isKeyChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.'
+}
+
+func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
