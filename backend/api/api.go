@@ -265,6 +265,15 @@ type GetReply struct {
 	Content string `json:"content"`
 }
 
+// ErrorReply is the body of a refused request on the query subjects
+// (inventory.*, snapshot.*). It also carries the micro error headers
+// (Nats-Service-Error, Nats-Service-Error-Code) so `nats micro stats`
+// counts it. Refused triggers answer with a failed trigger reply instead.
+type ErrorReply struct {
+	Error     string    `json:"error"`
+	ErrorKind ErrorKind `json:"error_kind"`
+}
+
 // Error is an error with a kind from protocol.md §3. Msg is written for a
 // person: what went wrong and, where it helps, what to do.
 type Error struct {
