@@ -23,6 +23,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
+	"github.com/cfgsnap/cfgsnap/backend/textfmt"
 )
 
 // Defaults of RemoteOptions.
@@ -271,7 +272,7 @@ func (r *Remote) Snapshot(ctx context.Context, tenant, device, ref string) (api.
 	content := []byte(rep.Content)
 	if sum := sha256.Sum256(content); hex.EncodeToString(sum[:]) != rep.SHA256 {
 		return api.SnapshotRecord{}, nil, api.Errorf(api.KindInternal,
-			"snapshot %s of %s/%s arrived damaged: its content does not hash to its SHA-256", short(rep.SHA256), tenant, device)
+			"snapshot %s of %s/%s arrived damaged: its content does not hash to its SHA-256", textfmt.ShortHash(rep.SHA256), tenant, device)
 	}
 	return rep.SnapshotRecord, content, nil
 }
@@ -602,11 +603,4 @@ func checkIDs(tenant, device string) error {
 		return err
 	}
 	return api.CheckID("device ID", device)
-}
-
-func short(h string) string {
-	if len(h) > 12 {
-		return h[:12]
-	}
-	return h
 }

@@ -82,6 +82,3 @@ func isTerminal(f *os.File) bool {
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
-
-// noColor reports whether NO_COLOR asks for no colour: any non-empty value.
-func noColor() bool { return os.Getenv("NO_COLOR") != "" }

@@ -16,6 +16,7 @@ import (
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/backend/client"
 	"github.com/cfgsnap/cfgsnap/backend/local"
+	"github.com/cfgsnap/cfgsnap/backend/textfmt"
 )
 
 type target struct{ tenant, device string }
@@ -252,27 +253,17 @@ func formatReply(r api.TriggerReply) string {
 			}
 		}
 		return fmt.Sprintf("%-32s success  %s  %-9s  %s  RouterOS %s  %s", t, r.SHA256, changed,
-			humanBytes(r.SizeBytes), r.RouterOSVersion, time.Duration(r.DurationMS)*time.Millisecond)
+			textfmt.Bytes(r.SizeBytes), r.RouterOSVersion, time.Duration(r.DurationMS)*time.Millisecond)
 	case api.StatusLocked:
 		if r.Lock != nil {
 			return fmt.Sprintf("%-32s locked   held by %s since %s (job %s, stage %s)", t, r.Lock.Holder,
-				r.Lock.Since.Local().Format("15:04:05"), r.Lock.JobID, r.Lock.Stage)
+				r.Lock.Since.Local().Format(textfmt.ClockLayout), r.Lock.JobID, r.Lock.Stage)
 		}
 		return fmt.Sprintf("%-32s locked   %s", t, r.Message)
 	default:
 		// One line per device, whatever the device printed: scripts count lines.
 		return fmt.Sprintf("%-32s failed   %s: %s", t, r.ErrorKind, strings.Join(strings.Fields(r.Error), " "))
 	}
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }
 
 // classifyClientErr maps an error of the client (not of a backup) to an

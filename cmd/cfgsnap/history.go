@@ -16,6 +16,8 @@ import (
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/backend/client"
+	"github.com/cfgsnap/cfgsnap/backend/textfmt"
+	"github.com/charmbracelet/x/ansi"
 )
 
 func newHistoryCmd(g *globals) *cobra.Command {
@@ -79,29 +81,10 @@ func writeHistory(w io.Writer, recs []api.SnapshotRecord, now time.Time) {
 		if r.Changed {
 			changed = "yes"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.CollectedAt.Local().Format("2006-01-02 15:04:05"),
-			age(now.Sub(r.CollectedAt)), short(r.SHA256), humanBytes(r.SizeBytes), changed, r.Trigger, r.RequestedBy, r.Reason)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.CollectedAt.Local().Format(textfmt.TimeLayout),
+			textfmt.Age(now, r.CollectedAt), textfmt.ShortHash(r.SHA256), textfmt.Bytes(r.SizeBytes), changed, r.Trigger, r.RequestedBy, r.Reason)
 	}
 	tw.Flush()
-}
-
-func short(h string) string {
-	if len(h) > 12 {
-		return h[:12]
-	}
-	return h
-}
-
-func age(d time.Duration) string {
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%ds ago", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm ago", int(d.Minutes()))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh ago", int(d.Hours()))
-	}
-	return fmt.Sprintf("%dd ago", int(d.Hours()/24))
 }
 
 func newShowCmd(g *globals) *cobra.Command {
@@ -201,7 +184,7 @@ latest. FROM and TO are latest, a SHA-256 or a unique prefix (7+ characters).`,
 				return nil
 			}
 			label := func(r api.SnapshotRecord) string {
-				return fmt.Sprintf("%s@%s %s", t, short(r.SHA256), r.CollectedAt.Local().Format("2006-01-02 15:04:05"))
+				return fmt.Sprintf("%s@%s %s", t, textfmt.ShortHash(r.SHA256), r.CollectedAt.Local().Format(textfmt.TimeLayout))
 			}
 			edits := udiff.Strings(string(ac), string(bc))
 			d, err := udiff.ToUnified(label(a), label(b), string(ac), edits, contextLines)
@@ -209,7 +192,7 @@ latest. FROM and TO are latest, a SHA-256 or a unique prefix (7+ characters).`,
 				return fmt.Errorf("diff: %w", err)
 			}
 			f, ok := out.(*os.File)
-			writeDiff(out, d, ok && isTerminal(f) && !noColor())
+			writeDiff(out, d, ok && isTerminal(f) && !textfmt.NoColor())
 			return nil
 		},
 	}
@@ -243,7 +226,7 @@ func lastChange(ctx context.Context, c client.Client, t target) (string, string,
 	if newest == "" {
 		return "", "", &exitError{code: exitFailed, err: fmt.Errorf("%s has no snapshots yet: run `cfgsnap backup %s`", t, t)}
 	}
-	return "", "", &exitError{code: exitFailed, err: fmt.Errorf("%s has one configuration so far (%s): nothing to diff", t, short(newest))}
+	return "", "", &exitError{code: exitFailed, err: fmt.Errorf("%s has one configuration so far (%s): nothing to diff", t, textfmt.ShortHash(newest))}
 }
 
 func writeDiff(w io.Writer, d string, color bool) {
@@ -253,17 +236,24 @@ func writeDiff(w io.Writer, d string, color bool) {
 	}
 	var b bytes.Buffer
 	for _, line := range strings.SplitAfter(d, "\n") {
+		var st ansi.Style
 		switch {
 		case strings.HasPrefix(line, "+++"), strings.HasPrefix(line, "---"):
-			b.WriteString("\x1b[1m" + strings.TrimSuffix(line, "\n") + "\x1b[0m\n")
+			st = st.Bold()
 		case strings.HasPrefix(line, "@@"):
-			b.WriteString("\x1b[36m" + strings.TrimSuffix(line, "\n") + "\x1b[0m\n")
+			st = st.ForegroundColor(ansi.Cyan)
 		case strings.HasPrefix(line, "+"):
-			b.WriteString("\x1b[32m" + strings.TrimSuffix(line, "\n") + "\x1b[0m\n")
+			st = st.ForegroundColor(ansi.Green)
 		case strings.HasPrefix(line, "-"):
-			b.WriteString("\x1b[31m" + strings.TrimSuffix(line, "\n") + "\x1b[0m\n")
+			st = st.ForegroundColor(ansi.Red)
 		default:
 			b.WriteString(line)
+			continue
+		}
+		text, nl := strings.CutSuffix(line, "\n")
+		b.WriteString(st.Styled(text))
+		if nl {
+			b.WriteByte('\n')
 		}
 	}
 	w.Write(b.Bytes())
