@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -66,9 +67,13 @@ func newLab(t *testing.T, specs []devicesim.Spec) *lab {
 
 // start runs cfgsnap with the lab's inventory and data dir.
 func (l *lab) start(ctx context.Context, args ...string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
-	full := append([]string{"--inventory", l.inv, "--data-dir", l.dataDir, "--log-file", filepath.Join(l.dataDir, "..", "cfgsnap.log")}, args...)
+	full := []string{"--data-dir", l.dataDir, "--log-file", filepath.Join(l.dataDir, "..", "cfgsnap.log")}
+	if !slices.Contains(args, "--nats") { // remote commands refuse an explicit inventory
+		full = append(full, "--inventory", l.inv)
+	}
+	full = append(full, args...)
 	cmd := exec.CommandContext(ctx, os.Args[0], full...)
-	cmd.Env = append(os.Environ(), "CFGSNAP_TEST_MAIN=1", "NATS_URL=", "HOME="+filepath.Dir(l.dataDir))
+	cmd.Env = append(os.Environ(), "CFGSNAP_TEST_MAIN=1", "NATS_URL=", "NATS_CONTEXT=", "XDG_CONFIG_HOME="+filepath.Join(filepath.Dir(l.dataDir), "config"), "HOME="+filepath.Dir(l.dataDir))
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Start(); err != nil {
