@@ -36,6 +36,12 @@ const (
 	KindInternal        ErrorKind = "internal"
 )
 
+// KindCancelled is an extension of protocol.md §3: the job was stopped by
+// this side (Ctrl-C on the CLI, a client that gave up), never the device's
+// fault. It is not in ErrorKinds, the protocol's set: a cancelled job is not
+// recorded as the device's last error, and no stored record carries it.
+const KindCancelled ErrorKind = "cancelled"
+
 // ErrorKinds lists every kind, in the order of protocol.md §3.
 var ErrorKinds = []ErrorKind{KindNotFound, KindBadRequest, KindUnreachable, KindTimeout,
 	KindAuthFailed, KindHostKeyMismatch, KindTruncated, KindInvalidOutput, KindStorage, KindInternal}

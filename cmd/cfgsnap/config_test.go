@@ -185,7 +185,7 @@ func TestNATSSettingsPrecedence(t *testing.T) {
 	expect("flag wins over the environment", l.bare([]string{"NATS_URL=nats://127.0.0.1:4"}, append([]string{"-s", "nats://127.0.0.1:5"}, inv...)...), "--nats")
 
 	// --direct uses the inventory whatever is configured.
-	if r := l.bare(nil, append([]string{"--direct"}, inv...)...); r.code != 0 || !strings.Contains(r.stdout, "no snapshots yet") {
+	if r := l.bare(nil, append([]string{"--direct"}, inv...)...); r.code != exitFailed || !strings.Contains(r.stderr, "no snapshots yet") {
 		t.Errorf("--direct: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	// A named context that does not exist is an error naming the near ones.

@@ -45,7 +45,10 @@ func newHistoryCmd(g *globals) *cobra.Command {
 			defer c.Close()
 			recs, more, err := c.History(cmd.Context(), t.tenant, t.device, limit, "")
 			if err != nil {
-				return classifyClientErr(err)
+				return notFound(cmd.Context(), c, t, err, false)
+			}
+			if len(recs) == 0 {
+				return errNoSnapshots(t)
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
@@ -55,10 +58,6 @@ func newHistoryCmd(g *globals) *cobra.Command {
 						return err
 					}
 				}
-				return nil
-			}
-			if len(recs) == 0 {
-				fmt.Fprintf(out, "%s has no snapshots yet: run `cfgsnap backup %s`\n", t, t)
 				return nil
 			}
 			writeHistory(out, recs, time.Now())
@@ -114,7 +113,7 @@ unique prefix of at least 7 characters.`,
 			defer c.Close()
 			_, content, err := c.Snapshot(cmd.Context(), t.tenant, t.device, ref)
 			if err != nil {
-				return classifyClientErr(err)
+				return notFound(cmd.Context(), c, t, err, ref == "latest")
 			}
 			_, err = cmd.OutOrStdout().Write(content)
 			return err
@@ -172,7 +171,7 @@ latest. FROM and TO are latest, a SHA-256 or a unique prefix (7+ characters).`,
 			}
 			a, ac, err := c.Snapshot(ctx, t.tenant, t.device, from)
 			if err != nil {
-				return classifyClientErr(err)
+				return notFound(ctx, c, t, err, from == "latest")
 			}
 			b, bc, err := c.Snapshot(ctx, t.tenant, t.device, to)
 			if err != nil {
@@ -207,7 +206,7 @@ func lastChange(ctx context.Context, c client.Client, t target) (string, string,
 	for page := 0; page < 200; page++ {
 		recs, more, err := c.History(ctx, t.tenant, t.device, 100, before)
 		if err != nil {
-			return "", "", classifyClientErr(err)
+			return "", "", notFound(ctx, c, t, err, false)
 		}
 		for _, r := range recs {
 			if newest == "" {
@@ -224,7 +223,7 @@ func lastChange(ctx context.Context, c client.Client, t target) (string, string,
 		before = recs[len(recs)-1].SnapshotID
 	}
 	if newest == "" {
-		return "", "", &exitError{code: exitFailed, err: fmt.Errorf("%s has no snapshots yet: run `cfgsnap backup %s`", t, t)}
+		return "", "", errNoSnapshots(t)
 	}
 	return "", "", &exitError{code: exitFailed, err: fmt.Errorf("%s has one configuration so far (%s): nothing to diff", t, textfmt.ShortHash(newest))}
 }

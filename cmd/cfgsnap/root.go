@@ -63,7 +63,7 @@ devices of --inventory itself over SSH.`,
 	f.StringVar(&g.inventory, "inventory", "", "inventory file, for direct mode and serve (env CFGSNAP_INVENTORY)")
 	f.StringVar(&g.dataDir, "data-dir", "", "snapshots, history, locks, known hosts (default $XDG_DATA_HOME/cfgsnap; env CFGSNAP_DATA_DIR)")
 	f.StringVarP(&g.nats.url, "nats", "s", "", "the backup service's NATS URL; enables remote mode (env NATS_URL)")
-	f.StringVar(&g.nats.context, "context", "", "NATS CLI context to connect with (default: the one `nats context select` chose; env NATS_CONTEXT)")
+	f.StringVar(&g.nats.context, "context", "", "NATS CLI context to connect with (default: the one selected with 'nats context select'; env NATS_CONTEXT)")
 	f.StringVar(&g.nats.creds, "nats-creds", "", "NATS credentials file (env NATS_CREDS)")
 	f.StringVar(&g.nats.nkey, "nats-nkey", "", "NATS nkey seed file (env NATS_NKEY)")
 	f.StringVar(&g.nats.user, "nats-user", "", "NATS user (env NATS_USER)")
@@ -85,6 +85,20 @@ devices of --inventory itself over SSH.`,
 		newSimCmd(g), newHostkeyCmd(g), newVersionCmd(),
 		newServeCmd(g), newDemoCmd(g),
 	)
+	root.Version = version
+	root.SetVersionTemplate("cfgsnap {{.Version}}\n")
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		if c.Name() == "completion" {
+			// Without this, an unknown shell prints help and exits 0.
+			c.RunE = func(cmd *cobra.Command, args []string) error {
+				if len(args) > 0 {
+					return usageErr("completion: unknown shell %q: use bash, zsh, fish or powershell", args[0])
+				}
+				return usageErr("completion: name a shell: bash, zsh, fish or powershell")
+			}
+		}
+	}
 	return root
 }
 
