@@ -3,33 +3,14 @@ package main
 import (
 	"slices"
 	"strings"
+
+	"github.com/cfgsnap/cfgsnap/backend/inventory"
 )
 
-// levenshtein is the edit distance between a and b (insertions, deletions,
-// substitutions of bytes): IDs and keys are ASCII.
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
-
-// nearest returns up to three candidates close to name (a typo of it: an
-// edit distance within a third of its length, at least 2, or one contains
-// the other), closest first.
+// nearest returns up to three candidates close to name, closest first: a
+// typo of it (the inventory's edit distance, Levenshtein plus swapped
+// neighbours, within a third of its length and at least 2) or one that
+// contains it.
 func nearest(name string, candidates []string) []string {
 	type scored struct {
 		s string
@@ -38,7 +19,7 @@ func nearest(name string, candidates []string) []string {
 	limit := max(2, len(name)/3)
 	var out []scored
 	for _, c := range candidates {
-		d := levenshtein(strings.ToLower(name), strings.ToLower(c))
+		d := inventory.EditDistance(strings.ToLower(name), strings.ToLower(c))
 		if d <= limit || (len(name) >= 3 && strings.Contains(c, name)) {
 			out = append(out, scored{c, d})
 		}
