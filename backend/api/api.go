@@ -36,6 +36,12 @@ const (
 	KindInternal        ErrorKind = "internal"
 )
 
+// KindCancelled is an extension of protocol.md §3: the job was stopped by
+// this side (Ctrl-C on the CLI, a client that gave up), never the device's
+// fault. It is not in ErrorKinds, the protocol's set: a cancelled job is not
+// recorded as the device's last error, and no stored record carries it.
+const KindCancelled ErrorKind = "cancelled"
+
 // ErrorKinds lists every kind, in the order of protocol.md §3.
 var ErrorKinds = []ErrorKind{KindNotFound, KindBadRequest, KindUnreachable, KindTimeout,
 	KindAuthFailed, KindHostKeyMismatch, KindTruncated, KindInvalidOutput, KindStorage, KindInternal}
@@ -263,6 +269,15 @@ type GetRequest struct {
 type GetReply struct {
 	SnapshotRecord
 	Content string `json:"content"`
+}
+
+// ErrorReply is the body of a refused request on the query subjects
+// (inventory.*, snapshot.*). It also carries the micro error headers
+// (Nats-Service-Error, Nats-Service-Error-Code) so `nats micro stats`
+// counts it. Refused triggers answer with a failed trigger reply instead.
+type ErrorReply struct {
+	Error     string    `json:"error"`
+	ErrorKind ErrorKind `json:"error_kind"`
 }
 
 // Error is an error with a kind from protocol.md §3. Msg is written for a

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -87,5 +88,47 @@ func TestNextID(t *testing.T) {
 	}
 	if _, ok := NextID("not-an-id"); ok {
 		t.Error("NextID of garbage succeeded")
+	}
+}
+
+// IDs made from many goroutines at once are unique and parse as ULIDs; IDs
+// made before the ULID library (a hand-rolled generator of the same format)
+// are still accepted, so stored history keeps paging.
+func TestNewIDConcurrentAndOldIDsValid(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 2000 {
+				id := NewID()
+				if !IsID(id) {
+					t.Errorf("NewID made %q, which IsID refuses", id)
+					return
+				}
+				mu.Lock()
+				if seen[id] {
+					t.Errorf("duplicate id %q", id)
+				}
+				seen[id] = true
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	for _, old := range []string{"01KB6Y0M0G7N3ZQ4D2XW8S9TAB", "01JDW8J7Q10000000000000000"} {
+		if !IsID(old) {
+			t.Errorf("an ID of the earlier generator %q is refused", old)
+		}
+	}
+	for _, bad := range []string{"01kb6y0m0g7n3zq4d2xw8s9tab", "81KB6Y0M0G7N3ZQ4D2XW8S9TAB", "01KB6Y0M0G7N3ZQ4D2XW8S9TAI", "01KB6Y0M0G"} {
+		if IsID(bad) {
+			t.Errorf("IsID(%q) = true", bad)
+		}
+	}
+	// The clock stepping back does not make an ID that sorts before the last.
+	later := newIDAt(time.Now().Add(time.Hour))
+	if earlier := newIDAt(time.Now()); earlier <= later {
+		t.Errorf("after a clock step back: %s sorts before %s", earlier, later)
 	}
 }

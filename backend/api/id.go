@@ -2,20 +2,23 @@ package api
 
 import (
 	"crypto/rand"
-	"encoding/binary"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/oklog/ulid/v2"
 )
 
-// crockford is the ULID alphabet (no I, L, O, U).
-const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-
-var idState struct {
+// idSource makes the IDs of this process. ulid's monotonic entropy is not
+// safe for concurrent use by itself, and its generator would let an ID go
+// back in time when the clock steps back; the mutex guards both, and
+// lastMS holds the time still until the clock catches up, so the IDs of one
+// process always sort in creation order.
+var idSource = struct {
 	sync.Mutex
-	lastMS uint64
-	last   [10]byte
-}
+	lastMS  uint64
+	entropy *ulid.MonotonicEntropy
+}{entropy: ulid.Monotonic(rand.Reader, 0)}
 
 // NewID returns a ULID: 26 characters that sort by creation time (to the
 // millisecond, then monotonically within this process), so job and snapshot
@@ -23,57 +26,36 @@ var idState struct {
 func NewID() string { return newIDAt(time.Now()) }
 
 func newIDAt(t time.Time) string {
-	ms := uint64(t.UnixMilli())
-	idState.Lock()
-	var entropy [10]byte
-	if ms <= idState.lastMS {
-		ms = idState.lastMS
-		entropy = idState.last
-		for i := len(entropy) - 1; i >= 0; i-- { // increment: monotonic within one ms
-			entropy[i]++
-			if entropy[i] != 0 {
-				break
-			}
-		}
-	} else {
-		_, _ = rand.Read(entropy[:])
+	ms := ulid.Timestamp(t)
+	idSource.Lock()
+	defer idSource.Unlock()
+	ms = max(ms, idSource.lastMS)
+	id, err := ulid.New(ms, idSource.entropy)
+	if err != nil {
+		// The random increments overflowed the entropy within one
+		// millisecond (about 2^48 IDs in it): move to the next one, where
+		// the entropy starts afresh.
+		ms++
+		id = ulid.MustNew(ms, idSource.entropy)
 	}
-	idState.lastMS, idState.last = ms, entropy
-	idState.Unlock()
-
-	var b [16]byte
-	var msb [8]byte
-	binary.BigEndian.PutUint64(msb[:], ms)
-	copy(b[:6], msb[2:])
-	copy(b[6:], entropy[:])
-	return encodeULID(b)
+	idSource.lastMS = ms
+	return id.String()
 }
 
-func encodeULID(b [16]byte) string {
-	// 128 bits as 26 base32 digits, the first carrying only 3 bits.
-	var out [26]byte
-	hi := binary.BigEndian.Uint64(b[:8])
-	lo := binary.BigEndian.Uint64(b[8:])
-	for i := 25; i >= 0; i-- {
-		out[i] = crockford[lo&31]
-		lo = lo>>5 | hi<<59
-		hi >>= 5
-	}
-	return string(out[:])
-}
-
-// IsID reports whether id has the shape of NewID's IDs (a ULID), whose
-// string order is their time order; history paging relies on that order.
+// IsID reports whether id has the shape of NewID's IDs (a ULID in upper
+// case), whose string order is their time order; history paging relies on
+// that order, which is why lower case, accepted by ULID parsers, is not.
 func IsID(id string) bool {
-	if len(id) != 26 || id[0] > '7' {
+	if len(id) != ulid.EncodedSize {
 		return false
 	}
 	for i := 0; i < len(id); i++ {
-		if strings.IndexByte(crockford, id[i]) < 0 {
+		if strings.IndexByte(ulid.Encoding, id[i]) < 0 {
 			return false
 		}
 	}
-	return true
+	_, err := ulid.ParseStrict(id) // rejects the values above 2^128 (a first digit past 7)
+	return err == nil
 }
 
 // NextID returns the smallest ID greater than id. Stores use it when a
@@ -81,17 +63,16 @@ func IsID(id string) bool {
 // that one within the same millisecond (IDs are monotonic only within a
 // process) or the clock stepped back.
 func NextID(id string) (string, bool) {
-	if !IsID(id) {
+	u, err := ulid.ParseStrict(id)
+	if err != nil || !IsID(id) {
 		return "", false
 	}
-	b := []byte(id)
-	for i := len(b) - 1; i >= 0; i-- {
-		d := strings.IndexByte(crockford, b[i])
-		if d < len(crockford)-1 {
-			b[i] = crockford[d+1]
-			return string(b), IsID(string(b))
+	// 128-bit increment, big-endian.
+	for i := len(u) - 1; i >= 0; i-- {
+		u[i]++
+		if u[i] != 0 {
+			return u.String(), true
 		}
-		b[i] = crockford[0]
 	}
-	return "", false
+	return "", false // the largest ULID has no successor
 }

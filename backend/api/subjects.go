@@ -19,6 +19,19 @@ const (
 	EventFinal          = "final"
 )
 
+// Headers of a reply too large for one NATS message (an extension of
+// protocol.md §2, used by snapshot.get and any other reply that outgrows the
+// server's max_payload). The reply's JSON is cut into N parts, each sent to
+// the requester's inbox with HeaderChunk "i/N" (1-based, in order); then one
+// message with HeaderEvent "final", HeaderChunks N and HeaderSHA256 (hex
+// sha256 of the whole JSON) and an empty body ends it. A reply that fits is
+// one plain message, so `nats req` keeps working for everything that fits.
+const (
+	HeaderChunk  = "Cfgsnap-Chunk"
+	HeaderChunks = "Cfgsnap-Chunks"
+	HeaderSHA256 = "Cfgsnap-Sha256"
+)
+
 // Subjects builds this project's subjects under one prefix. Callers validate
 // IDs with ValidID before building a subject from them.
 type Subjects struct{ Prefix string }

@@ -247,7 +247,9 @@ func (j *Job) Run(ctx context.Context) api.TriggerReply {
 	rec, err := j.run(ctx)
 	if err != nil {
 		err = j.explain(ctx, err)
-		j.recordError(ctx, err)
+		if api.KindOf(err) != api.KindCancelled { // stopped by us: says nothing about the device
+			j.recordError(ctx, err)
+		}
 		return api.FailedReply(j.id, j.req.TenantID, j.req.DeviceID, err)
 	}
 	return api.SuccessReply(j.id, rec)
@@ -269,6 +271,9 @@ func (j *Job) explain(ctx context.Context, err error) error {
 	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return api.Wrap(api.KindTimeout, err, fmt.Sprintf("backup did not finish within %s", j.p.cfg.Timeout))
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(ctx.Err(), context.Canceled) {
+		return api.Wrap(api.KindCancelled, err, "backup cancelled")
 	}
 	return api.Wrap(api.KindInternal, err, "backup failed")
 }

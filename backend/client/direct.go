@@ -9,7 +9,6 @@ import (
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/backend/backup"
-	"github.com/cfgsnap/cfgsnap/backend/inventory"
 	"github.com/cfgsnap/cfgsnap/backend/local"
 	"github.com/cfgsnap/cfgsnap/backend/lock"
 	"github.com/cfgsnap/cfgsnap/backend/store"
@@ -40,55 +39,10 @@ func (d *Direct) Where() string        { return d.s.DataDir }
 func (d *Direct) ConnState() ConnState { return ConnLocal }
 func (d *Direct) Close() error         { return nil }
 
-func (d *Direct) Tenants(ctx context.Context) ([]api.Tenant, error) {
-	var out []api.Tenant
-	for _, t := range d.s.Inventory().Tenants {
-		out = append(out, api.Tenant{ID: t.ID, Name: t.Name, DeviceCount: len(t.Devices)})
-	}
-	return out, nil
-}
+func (d *Direct) Tenants(ctx context.Context) ([]api.Tenant, error) { return d.s.Tenants(), nil }
 
 func (d *Direct) Devices(ctx context.Context, tenant string) ([]api.Device, error) {
-	t, ok := d.s.Inventory().Tenant(tenant)
-	if !ok {
-		return nil, api.Errorf(api.KindNotFound, "tenant %s not found", tenant)
-	}
-	return DeviceList(ctx, t, d.s.Store, d.s.Locker)
-}
-
-// DeviceList joins a tenant's inventory with its last backups, last errors
-// and running jobs: three queries whatever the fleet size.
-func DeviceList(ctx context.Context, t *inventory.Tenant, st store.Store, lk lock.Locker) ([]api.Device, error) {
-	latest, err := st.LatestAll(ctx, t.ID)
-	if err != nil {
-		return nil, api.Wrap(api.KindStorage, err, "read last backups")
-	}
-	errs, err := st.LastErrors(ctx, t.ID)
-	if err != nil {
-		return nil, api.Wrap(api.KindStorage, err, "read last errors")
-	}
-	holders, err := lk.Holders(ctx)
-	if err != nil {
-		return nil, api.Wrap(api.KindStorage, err, "read running jobs")
-	}
-	out := make([]api.Device, 0, len(t.Devices))
-	for _, dev := range t.Devices {
-		k := store.DeviceKey{Tenant: t.ID, Device: dev.ID}
-		ad := api.Device{ID: dev.ID, TenantID: t.ID, Name: dev.Name, Host: dev.Host, Port: dev.Port,
-			Model: "routeros", Tags: dev.Tags}
-		if ad.Tags == nil {
-			ad.Tags = []string{}
-		}
-		if r, ok := latest[k]; ok {
-			ad.LastBackup = &r
-		}
-		if e, ok := errs[k]; ok {
-			ad.LastError = &e
-		}
-		_, ad.Busy = holders[backup.Key(t.ID, dev.ID)]
-		out = append(out, ad)
-	}
-	return out, nil
+	return d.s.Devices(ctx, tenant)
 }
 
 func (d *Direct) Backup(ctx context.Context, tenant, device string, opts BackupOptions, progress func(api.ProgressEvent)) (api.TriggerReply, error) {

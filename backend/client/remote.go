@@ -23,29 +23,8 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
+	"github.com/cfgsnap/cfgsnap/backend/textfmt"
 )
-
-// Headers of a reply too large for one NATS message (an extension of
-// protocol.md §2, used by snapshot.get and any other reply that outgrows the
-// server's max_payload). The reply's JSON is cut into N parts, each sent to
-// the requester's inbox with HeaderChunk "i/N" (1-based, in order); then one
-// message with HeaderEvent "final", HeaderChunks N and HeaderSHA256 (hex
-// sha256 of the whole JSON) and an empty body ends it. A reply that fits is
-// one plain message, so `nats req` keeps working for everything that fits.
-const (
-	HeaderChunk  = "Cfgsnap-Chunk"
-	HeaderChunks = "Cfgsnap-Chunks"
-	HeaderSHA256 = "Cfgsnap-Sha256"
-)
-
-// ErrorReply is the body of a refused request on the query subjects
-// (inventory.*, snapshot.*). It also carries the micro error headers
-// (Nats-Service-Error, Nats-Service-Error-Code) so `nats micro stats`
-// counts it. Refused triggers answer with a failed trigger reply instead.
-type ErrorReply struct {
-	Error     string        `json:"error"`
-	ErrorKind api.ErrorKind `json:"error_kind"`
-}
 
 // Defaults of RemoteOptions.
 const (
@@ -293,7 +272,7 @@ func (r *Remote) Snapshot(ctx context.Context, tenant, device, ref string) (api.
 	content := []byte(rep.Content)
 	if sum := sha256.Sum256(content); hex.EncodeToString(sum[:]) != rep.SHA256 {
 		return api.SnapshotRecord{}, nil, api.Errorf(api.KindInternal,
-			"snapshot %s of %s/%s arrived damaged: its content does not hash to its SHA-256", short(rep.SHA256), tenant, device)
+			"snapshot %s of %s/%s arrived damaged: its content does not hash to its SHA-256", textfmt.ShortHash(rep.SHA256), tenant, device)
 	}
 	return rep.SnapshotRecord, content, nil
 }
@@ -423,7 +402,7 @@ func (r *Remote) query(ctx context.Context, subject, what string, req, out any) 
 			return false, err
 		}
 		if m.Header.Get(micro.ErrorHeader) != "" {
-			var e ErrorReply
+			var e api.ErrorReply
 			if err := json.Unmarshal(body, &e); err != nil || e.ErrorKind == "" {
 				return false, api.Errorf(api.KindInternal, "the service refused the request: %s", m.Header.Get(micro.ErrorHeader))
 			}
@@ -448,7 +427,7 @@ type assembler struct {
 
 // add takes the next message of a reply; done is true with the whole body.
 func (a *assembler) add(m *nats.Msg) (body []byte, done bool, err error) {
-	if c := m.Header.Get(HeaderChunk); c != "" {
+	if c := m.Header.Get(api.HeaderChunk); c != "" {
 		is, _, _ := strings.Cut(c, "/")
 		if i, err := strconv.Atoi(is); err != nil || i != a.n+1 {
 			return nil, false, api.Errorf(api.KindInternal, "reply chunk %q out of order after %d chunks", c, a.n)
@@ -460,11 +439,11 @@ func (a *assembler) add(m *nats.Msg) (body []byte, done bool, err error) {
 	if a.n == 0 {
 		return m.Data, true, nil
 	}
-	if want, _ := strconv.Atoi(m.Header.Get(HeaderChunks)); want != a.n {
+	if want, _ := strconv.Atoi(m.Header.Get(api.HeaderChunks)); want != a.n {
 		return nil, false, api.Errorf(api.KindInternal, "reply arrived in %d of %d chunks", a.n, want)
 	}
 	sum := sha256.Sum256(a.buf.Bytes())
-	if hex.EncodeToString(sum[:]) != m.Header.Get(HeaderSHA256) {
+	if hex.EncodeToString(sum[:]) != m.Header.Get(api.HeaderSHA256) {
 		return nil, false, api.Errorf(api.KindInternal, "reply of %d chunks arrived damaged (SHA-256 mismatch)", a.n)
 	}
 	return a.buf.Bytes(), true, nil
@@ -624,11 +603,4 @@ func checkIDs(tenant, device string) error {
 		return err
 	}
 	return api.CheckID("device ID", device)
-}
-
-func short(h string) string {
-	if len(h) > 12 {
-		return h[:12]
-	}
-	return h
 }

@@ -169,11 +169,11 @@ func chunks(body []byte, size int) [][]byte {
 func publishChunks(nc *nats.Conn, inbox string, parts [][]byte, n int, whole []byte) {
 	for i, p := range parts {
 		_ = nc.PublishMsg(&nats.Msg{Subject: inbox, Data: p,
-			Header: nats.Header{client.HeaderChunk: {fmt.Sprintf("%d/%d", i+1, n)}}})
+			Header: nats.Header{api.HeaderChunk: {fmt.Sprintf("%d/%d", i+1, n)}}})
 	}
 	sum := sha256.Sum256(whole)
 	_ = nc.PublishMsg(&nats.Msg{Subject: inbox, Header: nats.Header{api.HeaderEvent: {api.EventFinal},
-		client.HeaderChunks: {fmt.Sprint(n)}, client.HeaderSHA256: {hex.EncodeToString(sum[:])}}})
+		api.HeaderChunks: {fmt.Sprint(n)}, api.HeaderSHA256: {hex.EncodeToString(sum[:])}}})
 }
 
 func TestChunkedReplies(t *testing.T) {
@@ -190,7 +190,7 @@ func TestChunkedReplies(t *testing.T) {
 		{"out of order", func(nc *nats.Conn, inbox string, body []byte) {
 			parts := chunks(body, 900<<10)
 			parts[0], parts[1] = parts[1], parts[0]
-			_ = nc.PublishMsg(&nats.Msg{Subject: inbox, Data: parts[0], Header: nats.Header{client.HeaderChunk: {"2/3"}}})
+			_ = nc.PublishMsg(&nats.Msg{Subject: inbox, Data: parts[0], Header: nats.Header{api.HeaderChunk: {"2/3"}}})
 		}, "out of order"},
 		{"a chunk missing", func(nc *nats.Conn, inbox string, body []byte) {
 			parts := chunks(body, 900<<10)

@@ -326,7 +326,7 @@ func TestDialContext(t *testing.T) {
 	time.AfterFunc(100*time.Millisecond, cancel)
 	start := time.Now()
 	_, err := d.Dial(ctx, srv.target())
-	wantErr(t, err, api.KindInternal, "cancelled while doing the SSH handshake")
+	wantErr(t, err, api.KindCancelled, "cancelled while doing the SSH handshake")
 	if !errors.Is(err, context.Canceled) {
 		t.Error("context.Canceled is not in the chain")
 	}
@@ -386,7 +386,7 @@ func TestRunCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(100*time.Millisecond, cancel)
 	err := c.Run(ctx, cmdHang, Limits{}, nil)
-	wantErr(t, err, api.KindInternal, "cancelled")
+	wantErr(t, err, api.KindCancelled, "cancelled")
 	if !errors.Is(err, context.Canceled) {
 		t.Error("context.Canceled is not in the chain")
 	}

@@ -40,10 +40,9 @@ func fail(kind api.ErrorKind, causes []error, format string, args ...any) error 
 }
 
 // contextFailure reports a job ended by its context. A passed deadline is a
-// timeout. A cancellation is kind internal: it is a decision of this side
-// (the user gave up, the worker is shutting down), never the device's fault,
-// and callers that cancel check errors.Is(err, context.Canceled) to tell it
-// apart from a real failure.
+// timeout. A cancellation is kind cancelled: it is a decision of this side
+// (the user gave up, the worker is shutting down), never the device's fault;
+// callers also check errors.Is(err, context.Canceled).
 func contextFailure(ctx context.Context, doing string, extra string) error {
 	err := ctx.Err()
 	cause := context.Cause(ctx)
@@ -57,7 +56,7 @@ func contextFailure(ctx context.Context, doing string, extra string) error {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return fail(api.KindTimeout, []error{err, cause}, "timed out while %s: the job's deadline passed%s%s", doing, why, extra)
 	}
-	return fail(api.KindInternal, []error{err, cause}, "cancelled while %s%s%s", doing, why, extra)
+	return fail(api.KindCancelled, []error{err, cause}, "cancelled while %s%s%s", doing, why, extra)
 }
 
 // classifyDial turns a failed TCP connect into unreachable or timeout, with

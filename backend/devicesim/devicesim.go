@@ -81,7 +81,9 @@ type Spec struct {
 	BytesPerSecond int
 	Password       string // "" = the fleet's password
 	// Fixture is the path of an Oxidized *#simulation.yaml capture whose
-	// replies are served verbatim; commands it lacks fall back to generated ones.
+	// replies are served verbatim, or BuiltinCapture and the name of one of
+	// the simulator's own (captures/); commands it lacks fall back to
+	// generated ones.
 	Fixture string
 	// DriftEvery > 0 changes the configuration on this schedule (a new
 	// generation number every period since the fleet started).

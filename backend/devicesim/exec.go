@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"path"
 	"regexp"
 	"strings"
 	"time"
@@ -315,7 +316,16 @@ var (
 // loadFixture reads the capture; the device's version and model come from
 // it unless the spec names them.
 func (d *device) loadFixture() error {
-	replies, err := routeros.LoadCapture(d.spec.Fixture)
+	var replies map[string][]byte
+	var err error
+	if name, ok := strings.CutPrefix(d.spec.Fixture, BuiltinCapture); ok {
+		var data []byte
+		if data, err = captures.ReadFile(path.Join("captures", name)); err == nil {
+			replies, err = routeros.ParseCapture(data)
+		}
+	} else {
+		replies, err = routeros.LoadCapture(d.spec.Fixture)
+	}
 	if err != nil {
 		return fmt.Errorf("load fixture: %w", err)
 	}

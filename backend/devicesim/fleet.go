@@ -2,8 +2,6 @@ package devicesim
 
 import (
 	"cmp"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"time"
@@ -74,8 +72,8 @@ const (
 // globex (Globex Corp) and initech (Initech). The first device of acme is
 // "core-rtr-1". Versions mix RouterOS 6.49.x and 7.10+ with one 7.8; sizes
 // are mostly 5-60 KB with two large ones (1.5 MB and 4 MB) once n is big
-// enough. When the fixtures directory is found (FixturesDir), the three
-// real captures are globex devices. With faulty, there is one "lab-*"
+// enough. The three real captures the simulator carries (captures/) are
+// globex devices. With faulty, there is one "lab-*"
 // device per Fault and one that drifts. Fixtures and lab devices are
 // included first, so a small n may hold only them and core-rtr-1.
 func DefaultFleet(n int, faulty bool) []Spec {
@@ -102,13 +100,8 @@ func DefaultFleet(n int, faulty bool) []Spec {
 		add(regularSpec(k, t, j), 0)
 	}
 	addNormal()
-	if dir, ok := FixturesDir(); ok {
-		for _, fx := range fixtureFiles {
-			path := filepath.Join(dir, fx.file)
-			if _, err := os.Stat(path); err == nil {
-				add(Spec{Tenant: "globex", TenantName: "Globex Corp", ID: fx.id, Name: fx.name, Fixture: path}, 1)
-			}
-		}
+	for _, fx := range fixtureFiles {
+		add(Spec{Tenant: "globex", TenantName: "Globex Corp", ID: fx.id, Name: fx.name, Fixture: BuiltinCapture + fx.file}, 1)
 	}
 	if faulty {
 		// The drift device comes first so that a small fleet (the demo's
@@ -167,33 +160,4 @@ func regularSpec(k, t, j int) Spec {
 		size = 4 << 20
 	}
 	return Spec{Tenant: tn.id, TenantName: tn.name, ID: id, Version: version, Model: model, SizeBytes: size}
-}
-
-// FixturesDir finds shared/fixtures/oxidized-routeros, the real RouterOS
-// captures that sit beside the repository, by looking upward from the
-// working directory and from the executable.
-func FixturesDir() (string, bool) {
-	var starts []string
-	if wd, err := os.Getwd(); err == nil {
-		starts = append(starts, wd)
-	}
-	if exe, err := os.Executable(); err == nil {
-		starts = append(starts, filepath.Dir(exe))
-	}
-	for _, dir := range starts {
-		for {
-			for _, rel := range []string{"shared/fixtures/oxidized-routeros", "fixtures/oxidized-routeros"} {
-				p := filepath.Join(dir, rel)
-				if st, err := os.Stat(p); err == nil && st.IsDir() {
-					return p, true
-				}
-			}
-			parent := filepath.Dir(dir)
-			if parent == dir {
-				break
-			}
-			dir = parent
-		}
-	}
-	return "", false
 }

@@ -13,10 +13,23 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/cfgsnap/cfgsnap/backend/routeros"
 )
 
-// fixturesRel is where the real captures sit relative to this package.
-const fixturesRel = "../../../shared/fixtures/oxidized-routeros"
+// builtinReplies are the replies of one of the simulator's own captures.
+func builtinReplies(t testing.TB, file string) map[string][]byte {
+	t.Helper()
+	data, err := captures.ReadFile("captures/" + file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replies, err := routeros.ParseCapture(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return replies
+}
 
 // fixedNow is the devices' clock in tests that compare bytes: exports made
 // at the same instant are identical, header included.

@@ -2,7 +2,6 @@ package devicesim
 
 import (
 	"bytes"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -121,10 +120,7 @@ func TestGeneratedExportsRoundTrip(t *testing.T) {
 // The wrapping rule was measured on a real RouterOS 7.15.2 capture: re-
 // wrapping its logical lines must give RouterOS's own line breaks.
 func TestWrapMatchesRouterOS(t *testing.T) {
-	replies, err := routeros.LoadCapture(filepath.Join(fixturesRel, "routeros#L009UiGS_7.15.2#simulation.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	replies := builtinReplies(t, "routeros#L009UiGS_7.15.2#simulation.yaml")
 	exp := replies["/export show-sensitive"]
 	lines := strings.Split(strings.TrimRight(string(exp), "\r\n"), "\r\n")
 	var groups [][]string

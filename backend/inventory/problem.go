@@ -72,6 +72,10 @@ func suggest(key string, known []string) string {
 	return ""
 }
 
+// EditDistance is editDistance, for the CLI's "did you mean" about device
+// and tenant IDs and config keys.
+func EditDistance(a, b string) int { return editDistance(a, b) }
+
 // editDistance is the optimal-string-alignment distance (Levenshtein plus
 // swapping two neighbours, the commonest typo) counted in bytes; keys are
 // ASCII and short.

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
+	"github.com/cfgsnap/cfgsnap/backend/textfmt"
 )
 
 // Info describes a lease and its holder.
@@ -37,10 +38,10 @@ type HeldError struct {
 
 func (e *HeldError) Error() string {
 	since := e.Info.Since.Local()
-	layout := "15:04:05"
+	layout := textfmt.ClockLayout
 	y, m, d := since.Date()
 	if ny, nm, nd := time.Now().Date(); y != ny || m != nm || d != nd {
-		layout = "2006-01-02 15:04:05"
+		layout = textfmt.TimeLayout
 	}
 	var who []string
 	if e.Info.PID != 0 {

@@ -1,25 +1,27 @@
 // Package metrics counts what the backup service does, for the people who
 // run it: backups by trigger and outcome, failures by kind, how long backups
 // take, lock conflicts, and the depth of the queues (through gauges the
-// service and the scheduler register). It serves them in the Prometheus text
-// format and a health check over HTTP, and as a map for the stats of the
-// NATS services API (`nats micro stats`). The exposition format is written
-// by hand: it is a few lines of text, not worth a dependency.
+// service and the scheduler register). It serves them through a Prometheus
+// registry (client_golang, with the Go runtime and process collectors) and
+// a health check over HTTP, and as a map for the stats of the NATS services
+// API (`nats micro stats`).
 package metrics
 
 import (
-	"bufio"
-	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"math"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/expfmt"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
 )
@@ -36,34 +38,21 @@ const (
 	OutcomeLocked  = string(api.StatusLocked)
 )
 
-// Metrics holds the counters of one process. The zero value is not usable;
-// use New. A nil *Metrics ignores observations and registrations, so code
-// that counts need not check whether anyone reads the counts.
+// Metrics holds the counters of one process in its own Prometheus registry
+// (not the global one: tests and the demo run several services in one
+// process). The zero value is not usable; use New. A nil *Metrics ignores
+// observations and registrations, so code that counts need not check
+// whether anyone reads the counts.
 type Metrics struct {
-	started time.Time
+	reg       *prometheus.Registry
+	backups   *prometheus.CounterVec
+	failures  *prometheus.CounterVec
+	conflicts prometheus.Counter
+	durations *prometheus.HistogramVec
+	funcs     *funcCollector
 
-	mu        sync.Mutex
-	backups   map[backupKey]int64
-	failures  map[api.ErrorKind]int64
-	conflicts int64
-	durations map[string]*histogram // by outcome
-	gauges    []gauge
-	checks    []check
-}
-
-type backupKey struct{ trigger, outcome string }
-
-type histogram struct {
-	counts []int64 // per bucket, not cumulative; the last is +Inf
-	sum    float64
-	count  int64
-}
-
-type gauge struct {
-	name, help string
-	typ        string // gauge or counter
-	labels     [][2]string
-	fn         func() float64
+	mu     sync.Mutex
+	checks []check
 }
 
 type check struct {
@@ -71,14 +60,36 @@ type check struct {
 	fn   func(context.Context) error
 }
 
-// New returns empty metrics.
+// New returns empty metrics, with the Go runtime and process collectors.
 func New() *Metrics {
-	return &Metrics{
-		started:   time.Now(),
-		backups:   map[backupKey]int64{},
-		failures:  map[api.ErrorKind]int64{},
-		durations: map[string]*histogram{},
+	started := time.Now()
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		backups: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cfgsnap_backups_total",
+			Help: "Backups finished, by trigger (manual, scheduled) and outcome (success, failed, locked).",
+		}, []string{"trigger", "outcome"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cfgsnap_backup_failures_total",
+			Help: "Failed backups by error kind (protocol.md).",
+		}, []string{"kind"}),
+		conflicts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cfgsnap_lock_conflicts_total",
+			Help: "Backups refused because another job held the device.",
+		}),
+		durations: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "cfgsnap_backup_duration_seconds",
+			Help:    "How long backups took, from trigger to final reply, by outcome.",
+			Buckets: DurationBuckets,
+		}, []string{"outcome"}),
+		funcs: &funcCollector{help: map[string]string{}},
 	}
+	m.reg.MustRegister(m.backups, m.failures, m.conflicts, m.durations, m.funcs,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.GaugeFunc("cfgsnap_uptime_seconds", "Seconds since this process started counting.",
+		func() float64 { return time.Since(started).Round(time.Second).Seconds() })
+	return m
 }
 
 // ObserveBackup counts one finished backup: its trigger, its outcome (the
@@ -95,55 +106,94 @@ func (m *Metrics) ObserveBackup(trigger api.Trigger, r api.TriggerReply, took ti
 	if outcome == "" {
 		outcome = OutcomeFailed
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.backups[backupKey{string(trigger), outcome}]++
+	m.backups.WithLabelValues(string(trigger), outcome).Inc()
 	switch r.Status {
 	case api.StatusLocked:
-		m.conflicts++
+		m.conflicts.Inc()
 	case api.StatusSuccess:
 	default:
 		kind := r.ErrorKind
 		if kind == "" {
 			kind = api.KindInternal
 		}
-		m.failures[kind]++
+		m.failures.WithLabelValues(string(kind)).Inc()
 	}
-	h := m.durations[outcome]
-	if h == nil {
-		h = &histogram{counts: make([]int64, len(DurationBuckets)+1)}
-		m.durations[outcome] = h
-	}
-	s := took.Seconds()
-	i, _ := slices.BinarySearch(DurationBuckets, s) // first bound >= s
-	h.counts[i]++
-	h.sum += s
-	h.count++
+	m.durations.WithLabelValues(outcome).Observe(took.Seconds())
 }
 
 // GaugeFunc registers a gauge read when the metrics are served, such as a
 // queue's depth. labels are name, value pairs.
 func (m *Metrics) GaugeFunc(name, help string, fn func() float64, labels ...string) {
-	m.addFunc("gauge", name, help, fn, labels)
+	m.addFunc(prometheus.GaugeValue, name, help, fn, labels)
 }
 
 // CounterFunc registers a counter kept elsewhere (it must only grow), read
 // when the metrics are served. labels are name, value pairs.
 func (m *Metrics) CounterFunc(name, help string, fn func() float64, labels ...string) {
-	m.addFunc("counter", name, help, fn, labels)
+	m.addFunc(prometheus.CounterValue, name, help, fn, labels)
 }
 
-func (m *Metrics) addFunc(typ, name, help string, fn func() float64, labels []string) {
+func (m *Metrics) addFunc(typ prometheus.ValueType, name, help string, fn func() float64, labels []string) {
 	if m == nil {
 		return
 	}
-	g := gauge{name: name, help: help, typ: typ, fn: fn}
+	m.funcs.add(typ, name, help, fn, labels)
+}
+
+// funcCollector serves the gauges and counters read from functions. It is
+// one unchecked collector rather than a prometheus.GaugeFunc each because
+// the service and the scheduler register the same series name (the queue
+// depth) with their own label value and help text, at different times: the
+// registry would refuse the second registration.
+type funcCollector struct {
+	mu    sync.Mutex
+	funcs []funcMetric
+	help  map[string]string // the first help text registered for a name: one per family
+}
+
+type funcMetric struct {
+	typ    prometheus.ValueType
+	name   string
+	labels [][2]string
+	desc   *prometheus.Desc
+	fn     func() float64
+}
+
+func (c *funcCollector) add(typ prometheus.ValueType, name, help string, fn func() float64, labels []string) {
+	f := funcMetric{typ: typ, name: name, fn: fn}
+	names := []string{}
 	for i := 0; i+1 < len(labels); i += 2 {
-		g.labels = append(g.labels, [2]string{labels[i], labels[i+1]})
+		f.labels = append(f.labels, [2]string{labels[i], labels[i+1]})
+		names = append(names, labels[i])
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.gauges = append(m.gauges, g)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if first, ok := c.help[name]; ok {
+		help = first
+	} else {
+		c.help[name] = help
+	}
+	f.desc = prometheus.NewDesc(name, help, names, nil)
+	c.funcs = append(c.funcs, f)
+}
+
+// Describe sends nothing: the collector is unchecked, its series are known
+// only as they are registered.
+func (c *funcCollector) Describe(chan<- *prometheus.Desc) {}
+
+// Collect reads every function outside the lock: they call into the
+// service and the scheduler.
+func (c *funcCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	funcs := slices.Clone(c.funcs)
+	c.mu.Unlock()
+	for _, f := range funcs {
+		values := make([]string, len(f.labels))
+		for i, l := range f.labels {
+			values[i] = l[1]
+		}
+		ch <- prometheus.MustNewConstMetric(f.desc, f.typ, f.fn(), values...)
+	}
 }
 
 // AddCheck registers a health check, run by the health endpoint: the NATS
@@ -158,144 +208,70 @@ func (m *Metrics) AddCheck(name string, fn func(context.Context) error) {
 }
 
 // WritePrometheus writes every metric in the Prometheus text exposition
-// format (version 0.0.4), in a stable order.
+// format (version 0.0.4), sorted by name, as /metrics serves it.
 func (m *Metrics) WritePrometheus(w io.Writer) error {
-	bw := bufio.NewWriter(w)
-	m.mu.Lock()
-	keys := make([]backupKey, 0, len(m.backups))
-	for k := range m.backups {
-		keys = append(keys, k)
+	families, err := m.reg.Gather()
+	if err != nil {
+		return fmt.Errorf("gather metrics: %w", err)
 	}
-	slices.SortFunc(keys, func(a, b backupKey) int {
-		return cmp.Or(cmp.Compare(a.trigger, b.trigger), cmp.Compare(a.outcome, b.outcome))
-	})
-	header(bw, "cfgsnap_backups_total", "counter", "Backups finished, by trigger (manual, scheduled) and outcome (success, failed, locked).")
-	for _, k := range keys {
-		sample(bw, "cfgsnap_backups_total", [][2]string{{"trigger", k.trigger}, {"outcome", k.outcome}}, float64(m.backups[k]))
-	}
-	kinds := make([]api.ErrorKind, 0, len(m.failures))
-	for k := range m.failures {
-		kinds = append(kinds, k)
-	}
-	slices.Sort(kinds)
-	header(bw, "cfgsnap_backup_failures_total", "counter", "Failed backups by error kind (protocol.md).")
-	for _, k := range kinds {
-		sample(bw, "cfgsnap_backup_failures_total", [][2]string{{"kind", string(k)}}, float64(m.failures[k]))
-	}
-	header(bw, "cfgsnap_lock_conflicts_total", "counter", "Backups refused because another job held the device.")
-	sample(bw, "cfgsnap_lock_conflicts_total", nil, float64(m.conflicts))
-	outcomes := make([]string, 0, len(m.durations))
-	for o := range m.durations {
-		outcomes = append(outcomes, o)
-	}
-	slices.Sort(outcomes)
-	header(bw, "cfgsnap_backup_duration_seconds", "histogram", "How long backups took, from trigger to final reply, by outcome.")
-	for _, o := range outcomes {
-		h := m.durations[o]
-		var cum int64
-		for i, le := range DurationBuckets {
-			cum += h.counts[i]
-			sample(bw, "cfgsnap_backup_duration_seconds_bucket", [][2]string{{"outcome", o}, {"le", formatFloat(le)}}, float64(cum))
+	for _, mf := range families {
+		if _, err := expfmt.MetricFamilyToText(w, mf); err != nil {
+			return fmt.Errorf("write metrics: %w", err)
 		}
-		sample(bw, "cfgsnap_backup_duration_seconds_bucket", [][2]string{{"outcome", o}, {"le", "+Inf"}}, float64(h.count))
-		sample(bw, "cfgsnap_backup_duration_seconds_sum", [][2]string{{"outcome", o}}, h.sum)
-		sample(bw, "cfgsnap_backup_duration_seconds_count", [][2]string{{"outcome", o}}, float64(h.count))
 	}
-	gauges := slices.Clone(m.gauges)
-	m.mu.Unlock()
-
-	// Gauges and counter funcs are read outside the lock: they call into
-	// the service and the scheduler.
-	slices.SortStableFunc(gauges, func(a, b gauge) int { return cmp.Compare(a.name, b.name) })
-	for i, g := range gauges {
-		if i == 0 || gauges[i-1].name != g.name {
-			header(bw, g.name, g.typ, g.help)
-		}
-		sample(bw, g.name, g.labels, g.fn())
-	}
-	header(bw, "cfgsnap_uptime_seconds", "gauge", "Seconds since this process started counting.")
-	sample(bw, "cfgsnap_uptime_seconds", nil, math.Round(time.Since(m.started).Seconds()))
-	return bw.Flush()
+	return nil
 }
-
-func header(w *bufio.Writer, name, typ, help string) {
-	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", name, escapeHelp(help), name, typ)
-}
-
-func sample(w *bufio.Writer, name string, labels [][2]string, v float64) {
-	w.WriteString(name)
-	if len(labels) > 0 {
-		w.WriteByte('{')
-		for i, l := range labels {
-			if i > 0 {
-				w.WriteByte(',')
-			}
-			fmt.Fprintf(w, "%s=\"%s\"", l[0], escapeLabel(l[1]))
-		}
-		w.WriteByte('}')
-	}
-	w.WriteByte(' ')
-	w.WriteString(formatFloat(v))
-	w.WriteByte('\n')
-}
-
-func formatFloat(v float64) string {
-	switch {
-	case math.IsInf(v, 1):
-		return "+Inf"
-	case math.IsInf(v, -1):
-		return "-Inf"
-	case math.IsNaN(v):
-		return "NaN"
-	}
-	return strconv.FormatFloat(v, 'g', -1, 64)
-}
-
-var (
-	labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
-	helpEscaper  = strings.NewReplacer(`\`, `\\`, "\n", `\n`)
-)
-
-func escapeLabel(s string) string { return labelEscaper.Replace(s) }
-func escapeHelp(s string) string  { return helpEscaper.Replace(s) }
 
 // Stats returns the counters as the data of `nats micro stats`: backups by
 // outcome and by trigger, failures by kind, lock conflicts, the duration
-// count and mean per outcome, and every gauge.
+// count and mean per outcome, and every registered gauge and counter func.
 func (m *Metrics) Stats() map[string]any {
 	if m == nil {
 		return nil
 	}
-	m.mu.Lock()
+	families, _ := m.reg.Gather() // a partial gather still has the counters
 	byOutcome, byTrigger := map[string]int64{}, map[string]int64{}
-	for k, n := range m.backups {
-		byOutcome[k.outcome] += n
-		byTrigger[k.trigger] += n
-	}
 	failures := map[string]int64{}
-	for k, n := range m.failures {
-		failures[string(k)] = n
-	}
 	durations := map[string]map[string]float64{}
-	for o, h := range m.durations {
-		mean := 0.0
-		if h.count > 0 {
-			mean = h.sum / float64(h.count) * 1000
+	var conflicts int64
+	for _, mf := range families {
+		for _, s := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range s.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			switch mf.GetName() {
+			case "cfgsnap_backups_total":
+				n := int64(s.GetCounter().GetValue())
+				byOutcome[labels["outcome"]] += n
+				byTrigger[labels["trigger"]] += n
+			case "cfgsnap_backup_failures_total":
+				failures[labels["kind"]] = int64(s.GetCounter().GetValue())
+			case "cfgsnap_lock_conflicts_total":
+				conflicts = int64(s.GetCounter().GetValue())
+			case "cfgsnap_backup_duration_seconds":
+				h := s.GetHistogram()
+				mean := 0.0
+				if h.GetSampleCount() > 0 {
+					mean = h.GetSampleSum() / float64(h.GetSampleCount()) * 1000
+				}
+				durations[labels["outcome"]] = map[string]float64{"count": float64(h.GetSampleCount()), "mean_ms": math.Round(mean)}
+			}
 		}
-		durations[o] = map[string]float64{"count": float64(h.count), "mean_ms": math.Round(mean)}
 	}
 	out := map[string]any{
 		"backups": byOutcome, "backups_by_trigger": byTrigger, "failures": failures,
-		"lock_conflicts": m.conflicts, "durations": durations,
+		"lock_conflicts": conflicts, "durations": durations,
 	}
-	gauges := slices.Clone(m.gauges)
-	m.mu.Unlock()
-	for _, g := range gauges {
-		name := strings.TrimPrefix(g.name, "cfgsnap_")
-		for _, l := range g.labels {
+	m.funcs.mu.Lock()
+	funcs := slices.Clone(m.funcs.funcs)
+	m.funcs.mu.Unlock()
+	for _, f := range funcs {
+		name := strings.TrimPrefix(f.name, "cfgsnap_")
+		for _, l := range f.labels {
 			name += "_" + l[1]
 		}
-		out[name] = g.fn()
+		out[name] = f.fn()
 	}
 	return out
 }
@@ -333,14 +309,11 @@ func (m *Metrics) Health(ctx context.Context) (bool, map[string]string) {
 	return ok, results
 }
 
-// Handler serves /metrics (Prometheus text) and /healthz (200 "ok" when
+// Handler serves /metrics (promhttp: text or a negotiated format) and /healthz (200 "ok" when
 // every check passes, 503 and the failures otherwise, one check a line).
 func (m *Metrics) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		_ = m.WritePrometheus(w)
-	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		ok, results := m.Health(r.Context())
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

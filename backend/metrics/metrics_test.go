@@ -38,10 +38,10 @@ func TestPrometheusText(t *testing.T) {
 	out := b.String()
 	for _, want := range []string{
 		"# TYPE cfgsnap_backups_total counter\n",
-		`cfgsnap_backups_total{trigger="manual",outcome="locked"} 1` + "\n",
-		`cfgsnap_backups_total{trigger="manual",outcome="success"} 1` + "\n",
-		`cfgsnap_backups_total{trigger="scheduled",outcome="failed"} 1` + "\n",
-		`cfgsnap_backups_total{trigger="scheduled",outcome="success"} 2` + "\n",
+		`cfgsnap_backups_total{outcome="locked",trigger="manual"} 1` + "\n",
+		`cfgsnap_backups_total{outcome="success",trigger="manual"} 1` + "\n",
+		`cfgsnap_backups_total{outcome="failed",trigger="scheduled"} 1` + "\n",
+		`cfgsnap_backups_total{outcome="success",trigger="scheduled"} 2` + "\n",
 		`cfgsnap_backup_failures_total{kind="timeout"} 1` + "\n",
 		"cfgsnap_lock_conflicts_total 1\n",
 		"# TYPE cfgsnap_backup_duration_seconds histogram\n",
@@ -80,7 +80,7 @@ func checkSyntax(t *testing.T, out string) {
 				t.Errorf("%s declared twice", name)
 			}
 			declared[name] = true
-			if typ != "counter" && typ != "gauge" && typ != "histogram" {
+			if typ != "counter" && typ != "gauge" && typ != "histogram" && typ != "summary" {
 				t.Errorf("bad type line %q", line)
 			}
 			continue
@@ -167,7 +167,7 @@ func TestHandler(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, `cfgsnap_backups_total{trigger="manual",outcome="success"} 1`) {
+	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, `cfgsnap_backups_total{outcome="success",trigger="manual"} 1`) {
 		t.Errorf("/metrics: %d\n%s", code, body)
 	}
 	if code, body := get("/healthz"); code != 200 || body != "ok\nnats: ok\nstore: ok\n" {
@@ -202,7 +202,49 @@ func TestConcurrentObservations(t *testing.T) {
 	wg.Wait()
 	var b strings.Builder
 	_ = m.WritePrometheus(&b)
-	if want := fmt.Sprintf(`cfgsnap_backups_total{trigger="scheduled",outcome="success"} %d`, 8*500); !strings.Contains(b.String(), want) {
+	if want := fmt.Sprintf(`cfgsnap_backups_total{outcome="success",trigger="scheduled"} %d`, 8*500); !strings.Contains(b.String(), want) {
 		t.Errorf("lost observations:\n%s", b.String())
 	}
+}
+
+// A Prometheus server scraping /metrics finds the Go runtime and process
+// collectors next to cfgsnap's own series, registered by the service and the
+// scheduler under one name with their own label values.
+func TestScrapeHasRuntimeProcessAndCfgsnapSeries(t *testing.T) {
+	m := New()
+	m.ObserveBackup(api.TriggerScheduled, failed(api.KindAuthFailed), 2*time.Second)
+	m.GaugeFunc("cfgsnap_queue_depth", "Backups waiting for a worker.", func() float64 { return 4 }, "queue", "service")
+	m.GaugeFunc("cfgsnap_queue_depth", "Backups due and waiting for a free runner or worker.", func() float64 { return 1 }, "queue", "schedule")
+	srv := httptest.NewServer(m.Handler())
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := string(b)
+	if resp.StatusCode != 200 {
+		t.Fatalf("/metrics: %d\n%s", resp.StatusCode, body)
+	}
+	for _, want := range []string{
+		"\ngo_goroutines ", "\ngo_memstats_alloc_bytes ", "\nprocess_start_time_seconds ",
+		`cfgsnap_backups_total{outcome="failed",trigger="scheduled"} 1`,
+		`cfgsnap_backup_failures_total{kind="auth_failed"} 1`,
+		`cfgsnap_backup_duration_seconds_bucket{outcome="failed",le="2.5"} 1`,
+		"cfgsnap_lock_conflicts_total 0",
+		`cfgsnap_queue_depth{queue="service"} 4`, `cfgsnap_queue_depth{queue="schedule"} 1`,
+		"\ncfgsnap_uptime_seconds ",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if strings.Count(body, "# HELP cfgsnap_queue_depth ") != 1 {
+		t.Errorf("queue depth has more than one help line:\n%s", body)
+	}
+	checkSyntax(t, body)
 }

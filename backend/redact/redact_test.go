@@ -2,6 +2,7 @@ package redact
 
 import (
 	"context"
+	"github.com/cfgsnap/cfgsnap/backend/testfixtures"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -218,10 +219,7 @@ func assertMasked(t *testing.T, name, plain string, secrets []string) {
 // TestCaptures runs the real exports of the shared fixtures, raw and
 // normalised, with the secrets they hold and more planted into them.
 func TestCaptures(t *testing.T) {
-	dir, ok := devicesim.FixturesDir()
-	if !ok {
-		t.Fatal("shared fixtures not found")
-	}
+	dir := testfixtures.Dir(t)
 	files, _ := filepath.Glob(filepath.Join(dir, "*#simulation.yaml"))
 	if len(files) < 3 {
 		t.Fatalf("%d captures in %s", len(files), dir)

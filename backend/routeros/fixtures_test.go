@@ -2,13 +2,10 @@ package routeros
 
 import (
 	"bytes"
+	"github.com/cfgsnap/cfgsnap/backend/testfixtures"
 	"os"
-	"path/filepath"
 	"testing"
 )
-
-// fixtureDir holds the real RouterOS captures, beside the repository root.
-const fixtureDir = "../../../shared/fixtures/oxidized-routeros"
 
 const exportCmd = "/export show-sensitive"
 
@@ -24,13 +21,9 @@ var captures = []struct {
 	{"routeros#L009UiGS_7.15.2", "7.15.2", "57c048592885747e2114a729476c769897e5a4012fa251e6951dba045825ff6b"},
 }
 
-func capturePath(name string) string {
-	return filepath.Join(fixtureDir, name+"#simulation.yaml")
-}
-
 func loadCapture(tb testing.TB, name string) map[string][]byte {
 	tb.Helper()
-	replies, err := LoadCapture(capturePath(name))
+	replies, err := LoadCapture(testfixtures.Path(tb, name+"#simulation.yaml"))
 	if err != nil {
 		tb.Fatalf("LoadCapture: %v", err)
 	}
@@ -49,7 +42,7 @@ func captureExport(tb testing.TB, name string) []byte {
 // readFixture reads a file of the fixtures dir as it is, for fuzz seeds.
 func readFixture(tb testing.TB, file string) []byte {
 	tb.Helper()
-	b, err := os.ReadFile(filepath.Join(fixtureDir, file))
+	b, err := os.ReadFile(testfixtures.Path(tb, file))
 	if err != nil {
 		tb.Fatal(err)
 	}

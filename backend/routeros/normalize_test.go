@@ -3,8 +3,8 @@ package routeros
 import (
 	"bytes"
 	"fmt"
+	"github.com/cfgsnap/cfgsnap/backend/testfixtures"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -331,7 +331,7 @@ func TestCaptureChangesChangeTheHash(t *testing.T) {
 func TestCaptureMatchesOxidizedOutput(t *testing.T) {
 	for _, c := range captures {
 		t.Run(c.name, func(t *testing.T) {
-			stored, err := os.ReadFile(filepath.Join(fixtureDir, c.name+"#output.txt"))
+			stored, err := os.ReadFile(testfixtures.Path(t, c.name+"#output.txt"))
 			if err != nil {
 				t.Fatal(err)
 			}

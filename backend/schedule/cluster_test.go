@@ -241,7 +241,7 @@ func TestThreeWorkersBackUpEachDeviceOnce(t *testing.T) {
 	_ = m.WritePrometheus(&b)
 	var counted int
 	for _, line := range strings.Split(b.String(), "\n") {
-		if v, ok := strings.CutPrefix(line, `cfgsnap_backups_total{trigger="scheduled",outcome="success"} `); ok {
+		if v, ok := strings.CutPrefix(line, `cfgsnap_backups_total{outcome="success",trigger="scheduled"} `); ok {
 			counted, _ = strconv.Atoi(v)
 		}
 	}

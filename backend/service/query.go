@@ -14,7 +14,6 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
-	"github.com/cfgsnap/cfgsnap/backend/client"
 	"github.com/cfgsnap/cfgsnap/backend/store"
 )
 
@@ -26,12 +25,7 @@ const queryTimeout = 10 * time.Second
 const chunkHeadroom = 4 << 10
 
 func (s *Service) handleTenants(req micro.Request) {
-	inv := s.cfg.Stack.Inventory()
-	out := api.TenantsReply{Tenants: make([]api.Tenant, 0, len(inv.Tenants))}
-	for _, t := range inv.Tenants {
-		out.Tenants = append(out.Tenants, api.Tenant{ID: t.ID, Name: t.Name, DeviceCount: len(t.Devices)})
-	}
-	s.respond(req, out)
+	s.respond(req, api.TenantsReply{Tenants: s.cfg.Stack.Tenants()})
 }
 
 func (s *Service) handleDevices(req micro.Request) {
@@ -40,14 +34,9 @@ func (s *Service) handleDevices(req micro.Request) {
 		s.refuse(req, err)
 		return
 	}
-	t, ok := s.cfg.Stack.Inventory().Tenant(tenant)
-	if !ok {
-		s.refuse(req, api.Errorf(api.KindNotFound, "tenant %s not found", tenant))
-		return
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), queryTimeout)
 	defer cancel()
-	devs, err := client.DeviceList(ctx, t, s.cfg.Stack.Store, s.cfg.Stack.Locker)
+	devs, err := s.cfg.Stack.Devices(ctx, tenant)
 	if err != nil {
 		s.refuse(req, err)
 		return
@@ -140,14 +129,14 @@ func (s *Service) refuse(req micro.Request, err error) {
 	if req.Reply() == "" {
 		return
 	}
-	body, _ := marshal(client.ErrorReply{Error: err.Error(), ErrorKind: kind})
+	body, _ := marshal(api.ErrorReply{Error: err.Error(), ErrorKind: kind})
 	if err := req.Error(errorCode(kind), oneLine(err.Error()), body); err != nil {
 		s.log.Warn("send error reply", "subject", req.Subject(), "err", err)
 	}
 }
 
 // respond sends v as one message when it fits in the server's max_payload,
-// else in chunks (see client.HeaderChunk for the format).
+// else in chunks (see api.HeaderChunk for the format).
 func (s *Service) respond(req micro.Request, v any) {
 	if req.Reply() == "" {
 		return
@@ -173,15 +162,15 @@ func (s *Service) sendChunks(inbox string, body []byte, size int) error {
 	for i := range n {
 		part := body[i*size : min((i+1)*size, len(body))]
 		msg := &nats.Msg{Subject: inbox, Data: part,
-			Header: nats.Header{client.HeaderChunk: {strconv.Itoa(i+1) + "/" + strconv.Itoa(n)}}}
+			Header: nats.Header{api.HeaderChunk: {strconv.Itoa(i+1) + "/" + strconv.Itoa(n)}}}
 		if err := s.cfg.Conn.PublishMsg(msg); err != nil {
 			return fmt.Errorf("chunk %d/%d: %w", i+1, n, err)
 		}
 	}
 	sum := sha256.Sum256(body)
 	return s.cfg.Conn.PublishMsg(&nats.Msg{Subject: inbox, Header: nats.Header{
-		api.HeaderEvent:     {api.EventFinal},
-		client.HeaderChunks: {strconv.Itoa(n)},
-		client.HeaderSHA256: {hex.EncodeToString(sum[:])},
+		api.HeaderEvent:  {api.EventFinal},
+		api.HeaderChunks: {strconv.Itoa(n)},
+		api.HeaderSHA256: {hex.EncodeToString(sum[:])},
 	}})
 }

@@ -62,11 +62,11 @@ func TestLargeSnapshotOverNATS(t *testing.T) {
 		t.Fatalf("%d messages for a 4 MB snapshot", len(msgs))
 	}
 	for i, m := range msgs[:len(msgs)-1] {
-		if got, want := m.Header.Get(client.HeaderChunk), fmt.Sprintf("%d/%d", i+1, len(msgs)-1); got != want {
+		if got, want := m.Header.Get(api.HeaderChunk), fmt.Sprintf("%d/%d", i+1, len(msgs)-1); got != want {
 			t.Fatalf("chunk header %q, want %q", got, want)
 		}
 	}
-	if last := msgs[len(msgs)-1]; last.Header.Get(client.HeaderSHA256) == "" || last.Header.Get(client.HeaderChunks) != fmt.Sprint(len(msgs)-1) {
+	if last := msgs[len(msgs)-1]; last.Header.Get(api.HeaderSHA256) == "" || last.Header.Get(api.HeaderChunks) != fmt.Sprint(len(msgs)-1) {
 		t.Fatalf("final message headers: %v", last.Header)
 	}
 }

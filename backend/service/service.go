@@ -15,7 +15,7 @@
 //     carries each job's final reply too, with header Cfgsnap-Event: final,
 //     so a watcher knows when the job ended and how.
 //   - Replies larger than the server's max_payload (snapshot.get of a big
-//     export, long lists) come in chunks: see client.HeaderChunk.
+//     export, long lists) come in chunks: see api.HeaderChunk.
 //   - snapshot.get's sha256_hash may also be "latest" or a unique prefix of
 //     at least 7 hex digits, as on the command line.
 //   - Refused queries (inventory.*, snapshot.*) answer

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
+	"github.com/cfgsnap/cfgsnap/backend/testfixtures"
 )
 
 // fill stores perDevice snapshots for each of tenants×devices devices in one
@@ -74,7 +75,7 @@ func BenchmarkLatestAll10k(b *testing.B) {
 // BenchmarkRecord stores a real RouterOS export, as every backup does:
 // "changed" with new content each time, "unchanged" with the same content.
 func BenchmarkRecord(b *testing.B) {
-	export, err := os.ReadFile("../../../shared/fixtures/oxidized-routeros/routeros#L009UiGS_7.15.2#output.txt")
+	export, err := os.ReadFile(testfixtures.Path(b, "routeros#L009UiGS_7.15.2#output.txt"))
 	if err != nil {
 		b.Fatal(err)
 	}

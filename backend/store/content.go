@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
+	"github.com/cfgsnap/cfgsnap/backend/textfmt"
 )
 
 // codecDeflate names raw DEFLATE (RFC 1951) in the contents table's codec
@@ -89,9 +90,4 @@ func NormHash(h string) (string, bool) {
 }
 
 // Short abbreviates a hash for messages.
-func Short(h string) string {
-	if len(h) > 12 {
-		return h[:12]
-	}
-	return h
-}
+func Short(h string) string { return textfmt.ShortHash(h) }

@@ -15,7 +15,8 @@ import (
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/backend/seal"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"modernc.org/sqlite" // also registers the "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // DBFile is the name of the database in the data directory.
@@ -99,7 +100,7 @@ func openRetry(ctx context.Context, fn func() error) error {
 	wait := 5 * time.Millisecond
 	for {
 		err := fn()
-		if err == nil || !isBusy(err) || time.Now().After(deadline) {
+		if err == nil || !IsBusy(err) || time.Now().After(deadline) {
 			return err
 		}
 		select {
@@ -111,9 +112,13 @@ func openRetry(ctx context.Context, fn func() error) error {
 	}
 }
 
-func isBusy(err error) bool {
-	msg := err.Error()
-	return strings.Contains(msg, "SQLITE_BUSY") || strings.Contains(msg, "database is locked")
+// IsBusy reports whether err is SQLite's "database is locked": the primary
+// result code SQLITE_BUSY, under any of its extended codes (SQLITE_BUSY_
+// RECOVERY, _SNAPSHOT, _TIMEOUT), read from the driver's error rather than
+// its text.
+func IsBusy(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
 }
 
 // DB returns the database, which the lock package shares.

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -186,5 +188,51 @@ func TestOpenPathWithURICharacters(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, DBFile+"-wal")); err != nil {
 		t.Errorf("no WAL beside the database at the literal path: %v", err)
+	}
+}
+
+// IsBusy reads SQLite's result code: a real lock conflict between two
+// connections is busy, a syntax error and an error that merely says
+// "database is locked" are not.
+func TestIsBusyByCode(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "busy.db")
+	open := func() *sql.DB {
+		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(0)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.SetMaxOpenConns(1)
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	a, b := open(), open()
+	ctx := context.Background()
+	if _, err := a.ExecContext(ctx, "CREATE TABLE t (x)"); err != nil {
+		t.Fatal(err)
+	}
+	ca, err := a.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ca.Close()
+	if _, err := ca.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.ExecContext(ctx, "INSERT INTO t VALUES (1)")
+	if err == nil || !IsBusy(err) {
+		t.Fatalf("a write while another connection holds the write lock: %v, IsBusy false", err)
+	}
+	if !IsBusy(fmt.Errorf("store: %w", err)) {
+		t.Error("a wrapped busy error is not busy")
+	}
+	if _, err := ca.ExecContext(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.ExecContext(ctx, "SELEKT 1")
+	if err == nil || IsBusy(err) {
+		t.Errorf("a syntax error: %v, IsBusy true", err)
+	}
+	if IsBusy(errors.New("database is locked")) {
+		t.Error("an error is busy by its text alone")
 	}
 }

@@ -47,6 +47,10 @@ func (g *globals) openStack(ctx context.Context, tweak ...func(*local.Options)) 
 // openClient returns the client of the configured mode and a func that
 // releases it.
 func (g *globals) openClient(ctx context.Context) (client.Client, error) {
+	if g.remoteMode() && g.inventoryGiven {
+		// Which one was meant is a guess either way: say so, not switch.
+		return nil, usageErr("--inventory is for backing up over SSH from here, but a NATS URL is configured (%s): add --direct to use the inventory, or drop --inventory to use the backup service", g.natsFrom)
+	}
 	if g.remoteMode() {
 		return g.openRemote(ctx)
 	}
@@ -88,6 +92,3 @@ func isTerminal(f *os.File) bool {
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
-
-// noColor reports whether NO_COLOR asks for no colour: any non-empty value.
-func noColor() bool { return os.Getenv("NO_COLOR") != "" }

@@ -16,6 +16,7 @@ import (
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/backend/client"
 	"github.com/cfgsnap/cfgsnap/backend/local"
+	"github.com/cfgsnap/cfgsnap/backend/textfmt"
 )
 
 type target struct{ tenant, device string }
@@ -88,12 +89,12 @@ error, 3 none failed but at least one device was locked by another backup,
 			} else if hf.enabled() {
 				fmt.Fprintln(os.Stderr, "cfgsnap: warning: --on-change/--on-failure run in direct mode and in serve; in remote mode the service runs its own hooks")
 			}
-			targets, err := resolveTargets(ctx, c, args, tenant, all)
+			targets, bad, err := resolveTargets(ctx, c, args, tenant, all, asJSON)
 			if err != nil {
 				return err
 			}
 			return runBackups(ctx, c, targets, backupRun{
-				concurrency: concurrency, asJSON: asJSON,
+				concurrency: concurrency, asJSON: asJSON, bad: bad,
 				opts:   client.BackupOptions{RequestedBy: local.Holder(), Reason: reason},
 				stdout: cmd.OutOrStdout(), stderr: os.Stderr, live: isTerminal(os.Stderr),
 			})
@@ -110,11 +111,14 @@ error, 3 none failed but at least one device was locked by another backup,
 }
 
 // resolveTargets expands --all and checks named targets exist, so a typo is
-// a usage error (exit 2) before anything runs. The tenant list is read only
-// for --all or --tenant: a NATS user confined to its tenants may not list
-// them all.
-func resolveTargets(ctx context.Context, c client.Client, args []string, tenant string, all bool) ([]target, error) {
+// a usage error (exit 2) before anything runs, naming the nearest IDs. With
+// lenient (--json, for scripts that read one reply per target) a bad target
+// is instead a failed reply of its own and the valid ones still run. The
+// tenant list is read only for --all or --tenant: a NATS user confined to
+// its tenants may not list them all.
+func resolveTargets(ctx context.Context, c client.Client, args []string, tenant string, all, lenient bool) ([]target, []api.TriggerReply, error) {
 	var out []target
+	var bad []api.TriggerReply
 	seen := map[target]bool{}
 	add := func(t target) {
 		if !seen[t] {
@@ -130,7 +134,7 @@ func resolveTargets(ctx context.Context, c client.Client, args []string, tenant 
 		devs, err := c.Devices(ctx, tn)
 		if err != nil {
 			if api.KindOf(err) == api.KindNotFound {
-				return nil, usageErr("unknown tenant %q", tn)
+				return nil, unknownTarget(ctx, c, target{tenant: tn})
 			}
 			return nil, classifyClientErr(err)
 		}
@@ -148,7 +152,7 @@ func resolveTargets(ctx context.Context, c client.Client, args []string, tenant 
 		} else {
 			tenants, err := c.Tenants(ctx)
 			if err != nil {
-				return nil, classifyClientErr(err)
+				return nil, nil, classifyClientErr(err)
 			}
 			for _, t := range tenants {
 				ids = append(ids, t.ID)
@@ -158,33 +162,51 @@ func resolveTargets(ctx context.Context, c client.Client, args []string, tenant 
 			devs, err := c.Devices(ctx, id)
 			if err != nil {
 				if api.KindOf(err) == api.KindNotFound {
-					return nil, usageErr("unknown tenant %q", id)
+					return nil, nil, unknownTarget(ctx, c, target{tenant: id})
 				}
-				return nil, classifyClientErr(err)
+				return nil, nil, classifyClientErr(err)
 			}
 			for _, d := range devs {
 				add(target{id, d.ID})
 			}
 		}
 	}
+	// refuse reports one bad target: at once, or as its own reply.
+	refuse := func(a string, t target, kind api.ErrorKind, err error) error {
+		var ee *exitError
+		if !lenient || !errors.As(err, &ee) || ee.code != exitUsage {
+			return err
+		}
+		if t == (target{}) {
+			t.tenant, t.device, _ = strings.Cut(a, "/")
+		}
+		bad = append(bad, api.FailedReply("", t.tenant, t.device, api.Errorf(kind, "%v", ee.err)))
+		return nil
+	}
 	for _, a := range args {
 		t, err := parseTarget(a, tenant)
 		if err != nil {
-			return nil, err
+			if err := refuse(a, target{}, api.KindBadRequest, err); err != nil {
+				return nil, nil, err
+			}
+			continue
 		}
 		m, err := devices(t.tenant)
-		if err != nil {
-			return nil, err
+		if err == nil && !m[t.device] {
+			err = unknownTarget(ctx, c, t)
 		}
-		if !m[t.device] {
-			return nil, usageErr("unknown device %s", t)
+		if err != nil {
+			if err := refuse(a, t, api.KindNotFound, err); err != nil {
+				return nil, nil, err
+			}
+			continue
 		}
 		add(t)
 	}
-	if len(out) == 0 {
-		return nil, usageErr("no devices to back up")
+	if len(out) == 0 && len(bad) == 0 {
+		return nil, nil, usageErr("no devices to back up")
 	}
-	return out, nil
+	return out, bad, nil
 }
 
 type backupRun struct {
@@ -194,6 +216,7 @@ type backupRun struct {
 	stdout      io.Writer
 	stderr      io.Writer
 	live        bool
+	bad         []api.TriggerReply // targets refused before running, reported as failed replies
 }
 
 func runBackups(ctx context.Context, c client.Client, targets []target, r backupRun) error {
@@ -211,7 +234,10 @@ func runBackups(ctx context.Context, c client.Client, targets []target, r backup
 			go func(t target) {
 				defer func() { <-sem; wg.Done() }()
 				reply, err := c.Backup(ctx, t.tenant, t.device, r.opts, func(ev api.ProgressEvent) { prog.event(ev) })
-				if err != nil {
+				switch {
+				case err != nil && ctx.Err() != nil:
+					reply = api.FailedReply("", t.tenant, t.device, api.Wrap(api.KindCancelled, err, "backup cancelled"))
+				case err != nil:
 					mu.Lock()
 					if unreachable == nil {
 						unreachable = err
@@ -226,7 +252,12 @@ func runBackups(ctx context.Context, c client.Client, targets []target, r backup
 		wg.Wait()
 		close(results)
 	}()
-	var failed, locked int
+	var failed, locked, cancelled int
+	for _, reply := range r.bad {
+		b, _ := json.Marshal(reply)
+		fmt.Fprintf(r.stdout, "%s\n", b)
+		failed++
+	}
 	for reply := range results {
 		prog.clear()
 		if r.asJSON {
@@ -236,19 +267,24 @@ func runBackups(ctx context.Context, c client.Client, targets []target, r backup
 			fmt.Fprintln(r.stdout, formatReply(reply))
 		}
 		prog.redraw()
-		switch reply.Status {
-		case api.StatusFailed:
+		switch {
+		case reply.Status == api.StatusFailed && reply.ErrorKind == api.KindCancelled && ctx.Err() != nil:
+			cancelled++
+		case reply.Status == api.StatusFailed:
 			failed++
-		case api.StatusLocked:
+		case reply.Status == api.StatusLocked:
 			locked++
 		}
+	}
+	if ctx.Err() != nil { // Ctrl-C: the shell's status for SIGINT, whatever else happened
+		return &exitError{code: exitInterrupted, err: fmt.Errorf("interrupted: %d of %d backups cancelled", cancelled, len(targets))}
 	}
 	if unreachable != nil {
 		return classifyClientErr(unreachable)
 	}
 	switch {
 	case failed > 0:
-		return &exitError{code: exitFailed, err: fmt.Errorf("%d of %d backups failed", failed, len(targets))}
+		return &exitError{code: exitFailed, err: fmt.Errorf("%d of %d backups failed", failed, len(targets)+len(r.bad))}
 	case locked > 0:
 		return &exitError{code: exitLocked, err: fmt.Errorf("%d of %d devices were locked by another backup", locked, len(targets))}
 	}
@@ -268,27 +304,17 @@ func formatReply(r api.TriggerReply) string {
 			}
 		}
 		return fmt.Sprintf("%-32s success  %s  %-9s  %s  RouterOS %s  %s", t, r.SHA256, changed,
-			humanBytes(r.SizeBytes), r.RouterOSVersion, time.Duration(r.DurationMS)*time.Millisecond)
+			textfmt.Bytes(r.SizeBytes), r.RouterOSVersion, time.Duration(r.DurationMS)*time.Millisecond)
 	case api.StatusLocked:
 		if r.Lock != nil {
 			return fmt.Sprintf("%-32s locked   held by %s since %s (job %s, stage %s)", t, r.Lock.Holder,
-				r.Lock.Since.Local().Format("15:04:05"), r.Lock.JobID, r.Lock.Stage)
+				r.Lock.Since.Local().Format(textfmt.ClockLayout), r.Lock.JobID, r.Lock.Stage)
 		}
 		return fmt.Sprintf("%-32s locked   %s", t, r.Message)
 	default:
 		// One line per device, whatever the device printed: scripts count lines.
 		return fmt.Sprintf("%-32s failed   %s: %s", t, r.ErrorKind, strings.Join(strings.Fields(r.Error), " "))
 	}
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }
 
 // classifyClientErr maps an error of the client (not of a backup) to an

@@ -80,7 +80,7 @@ func TestBackupFaultsGiveTheirKind(t *testing.T) {
 				t.Error("no error text for a person")
 			}
 			h := l.run("history", target, "--json")
-			if h.code != 0 || strings.TrimSpace(h.stdout) != "" {
+			if h.code != exitFailed || strings.TrimSpace(h.stdout) != "" || !strings.Contains(h.stderr, "no snapshots yet") {
 				t.Errorf("a failed backup stored something: exit %d %q", h.code, h.stdout)
 			}
 			d := l.run("devices", "--json")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/backend/client"
+	"github.com/cfgsnap/cfgsnap/backend/textfmt"
 )
 
 func newDevicesCmd(g *globals) *cobra.Command {
@@ -75,7 +76,7 @@ func writeDevices(w io.Writer, devs []api.Device, now time.Time) {
 	for _, d := range devs {
 		version, last, hash := "-", "never", "-"
 		if r := d.LastBackup; r != nil {
-			version, last, hash = r.RouterOSVersion, age(now.Sub(r.CollectedAt)), short(r.SHA256)
+			version, last, hash = r.RouterOSVersion, textfmt.Age(now, r.CollectedAt), textfmt.ShortHash(r.SHA256)
 		}
 		state := "ok"
 		if d.LastBackup == nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/backend/gitmirror"
 	"github.com/cfgsnap/cfgsnap/backend/store"
+	"github.com/cfgsnap/cfgsnap/backend/textfmt"
 )
 
 func newExportCmd(g *globals) *cobra.Command {
@@ -79,11 +80,11 @@ direct mode); it needs the git binary.`,
 				fmt.Fprintf(out, "%s: no snapshots to export yet\n", args[0])
 				return nil
 			case res.Commits == 0:
-				fmt.Fprintf(out, "%s is up to date (%s %s)\n", args[0], res.Ref, short(res.Head))
+				fmt.Fprintf(out, "%s is up to date (%s %s)\n", args[0], res.Ref, textfmt.ShortHash(res.Head))
 				return nil
 			}
 			fmt.Fprintf(out, "%s: %d commits for %d devices in %s (%s %s)\n", args[0], res.Commits, res.Devices,
-				time.Since(start).Round(time.Millisecond), res.Ref, short(res.Head))
+				time.Since(start).Round(time.Millisecond), res.Ref, textfmt.ShortHash(res.Head))
 			return nil
 		},
 	}

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/charmbracelet/x/ansi"
 	"github.com/spf13/cobra"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
@@ -18,6 +19,7 @@ import (
 	"github.com/cfgsnap/cfgsnap/backend/redact"
 	"github.com/cfgsnap/cfgsnap/backend/routeros"
 	"github.com/cfgsnap/cfgsnap/backend/textdiff"
+	"github.com/cfgsnap/cfgsnap/backend/textfmt"
 )
 
 func newHistoryCmd(g *globals) *cobra.Command {
@@ -45,7 +47,10 @@ func newHistoryCmd(g *globals) *cobra.Command {
 			defer c.Close()
 			recs, more, err := c.History(cmd.Context(), t.tenant, t.device, limit, "")
 			if err != nil {
-				return classifyClientErr(err)
+				return notFound(cmd.Context(), c, t, err, false)
+			}
+			if len(recs) == 0 {
+				return errNoSnapshots(t)
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
@@ -55,10 +60,6 @@ func newHistoryCmd(g *globals) *cobra.Command {
 						return err
 					}
 				}
-				return nil
-			}
-			if len(recs) == 0 {
-				fmt.Fprintf(out, "%s has no snapshots yet: run `cfgsnap backup %s`\n", t, t)
 				return nil
 			}
 			writeHistory(out, recs, time.Now())
@@ -81,29 +82,10 @@ func writeHistory(w io.Writer, recs []api.SnapshotRecord, now time.Time) {
 		if r.Changed {
 			changed = "yes"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.CollectedAt.Local().Format("2006-01-02 15:04:05"),
-			age(now.Sub(r.CollectedAt)), short(r.SHA256), humanBytes(r.SizeBytes), changed, r.Trigger, r.RequestedBy, r.Reason)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.CollectedAt.Local().Format(textfmt.TimeLayout),
+			textfmt.Age(now, r.CollectedAt), textfmt.ShortHash(r.SHA256), textfmt.Bytes(r.SizeBytes), changed, r.Trigger, r.RequestedBy, r.Reason)
 	}
 	tw.Flush()
-}
-
-func short(h string) string {
-	if len(h) > 12 {
-		return h[:12]
-	}
-	return h
-}
-
-func age(d time.Duration) string {
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%ds ago", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm ago", int(d.Minutes()))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh ago", int(d.Hours()))
-	}
-	return fmt.Sprintf("%dd ago", int(d.Hours()/24))
 }
 
 func newShowCmd(g *globals) *cobra.Command {
@@ -131,7 +113,7 @@ the text whose SHA-256 is the snapshot's hash.`,
 			defer c.Close()
 			_, content, err := c.Snapshot(cmd.Context(), t.tenant, t.device, ref)
 			if err != nil {
-				return classifyClientErr(err)
+				return notFound(cmd.Context(), c, t, err, ref == "latest")
 			}
 			if !secrets {
 				_, err = io.WriteString(cmd.OutOrStdout(), redact.Text(string(content)))
@@ -233,7 +215,7 @@ change of a secret alone still shows as a changed line. --secrets shows them.`,
 			}
 			a, ac, err := c.Snapshot(ctx, t.tenant, t.device, from)
 			if err != nil {
-				return classifyClientErr(err)
+				return notFound(ctx, c, t, err, from == "latest")
 			}
 			b, bc, err := c.Snapshot(ctx, t.tenant, t.device, to)
 			if err != nil {
@@ -254,7 +236,7 @@ change of a secret alone still shows as a changed line. --secrets shows them.`,
 }
 
 func diffLabel(t target, r api.SnapshotRecord) string {
-	return fmt.Sprintf("%s@%s %s", t, short(r.SHA256), r.CollectedAt.Local().Format("2006-01-02 15:04:05"))
+	return fmt.Sprintf("%s@%s %s", t, textfmt.ShortHash(r.SHA256), r.CollectedAt.Local().Format(textfmt.TimeLayout))
 }
 
 // diffDevices compares the snapshots of two devices, e.g. twins.
@@ -308,7 +290,7 @@ func printDiff(out io.Writer, labelA, labelB, a, b string, contextLines int, sec
 		hunks = redact.Hunks(hunks, al, bl)
 	}
 	f, ok := out.(*os.File)
-	writeDiff(out, textdiff.Unified(labelA, labelB, hunks), ok && isTerminal(f) && !noColor())
+	writeDiff(out, textdiff.Unified(labelA, labelB, hunks), ok && isTerminal(f) && !textfmt.NoColor())
 }
 
 // lastChange finds the two newest snapshots with different hashes.
@@ -318,7 +300,7 @@ func lastChange(ctx context.Context, c client.Client, t target) (string, string,
 	for page := 0; page < 200; page++ {
 		recs, more, err := c.History(ctx, t.tenant, t.device, 100, before)
 		if err != nil {
-			return "", "", classifyClientErr(err)
+			return "", "", notFound(ctx, c, t, err, false)
 		}
 		for _, r := range recs {
 			if newest == "" {
@@ -335,9 +317,9 @@ func lastChange(ctx context.Context, c client.Client, t target) (string, string,
 		before = recs[len(recs)-1].SnapshotID
 	}
 	if newest == "" {
-		return "", "", &exitError{code: exitFailed, err: fmt.Errorf("%s has no snapshots yet: run `cfgsnap backup %s`", t, t)}
+		return "", "", errNoSnapshots(t)
 	}
-	return "", "", &exitError{code: exitFailed, err: fmt.Errorf("%s has one configuration so far (%s): nothing to diff", t, short(newest))}
+	return "", "", &exitError{code: exitFailed, err: fmt.Errorf("%s has one configuration so far (%s): nothing to diff", t, textfmt.ShortHash(newest))}
 }
 
 func writeDiff(w io.Writer, d string, color bool) {
@@ -347,17 +329,24 @@ func writeDiff(w io.Writer, d string, color bool) {
 	}
 	var b bytes.Buffer
 	for _, line := range strings.SplitAfter(d, "\n") {
+		var st ansi.Style
 		switch {
 		case strings.HasPrefix(line, "+++"), strings.HasPrefix(line, "---"):
-			b.WriteString("\x1b[1m" + strings.TrimSuffix(line, "\n") + "\x1b[0m\n")
+			st = st.Bold()
 		case strings.HasPrefix(line, "@@"):
-			b.WriteString("\x1b[36m" + strings.TrimSuffix(line, "\n") + "\x1b[0m\n")
+			st = st.ForegroundColor(ansi.Cyan)
 		case strings.HasPrefix(line, "+"):
-			b.WriteString("\x1b[32m" + strings.TrimSuffix(line, "\n") + "\x1b[0m\n")
+			st = st.ForegroundColor(ansi.Green)
 		case strings.HasPrefix(line, "-"):
-			b.WriteString("\x1b[31m" + strings.TrimSuffix(line, "\n") + "\x1b[0m\n")
+			st = st.ForegroundColor(ansi.Red)
 		default:
 			b.WriteString(line)
+			continue
+		}
+		text, nl := strings.CutSuffix(line, "\n")
+		b.WriteString(st.Styled(text))
+		if nl {
+			b.WriteByte('\n')
 		}
 	}
 	w.Write(b.Bytes())

@@ -15,15 +15,6 @@ import (
 	"github.com/cfgsnap/cfgsnap/backend/metrics"
 )
 
-// commandSettings are config-file keys that only some commands have as
-// flags (on_change for backup and serve, git_mirror for serve): a config
-// file shared by every command may set them without the other commands
-// refusing it as an unknown setting.
-var commandSettings = map[string]bool{
-	"on-change": true, "on-failure": true, "hook-timeout": true, "hook-concurrency": true,
-	"git-mirror": true, "git-mirror-secrets": true,
-}
-
 // hookFlags are the change and failure hooks of backup and serve.
 type hookFlags struct {
 	onChange, onFailure string

@@ -19,6 +19,9 @@ const (
 	exitUsage       = 2
 	exitLocked      = 3
 	exitUnreachable = 4
+	// exitInterrupted is the shell's status for a command ended by SIGINT
+	// (128+2): Ctrl-C stopped the backups that were running.
+	exitInterrupted = 130
 )
 
 // exitError carries an exit status up to main.

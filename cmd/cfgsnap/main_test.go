@@ -7,8 +7,11 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -30,8 +33,9 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// signalContext is main's: SIGINT and SIGTERM cancel the command.
 func signalContext() (context.Context, func()) {
-	return context.WithCancel(context.Background())
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }
 
 type result struct {
@@ -66,9 +70,13 @@ func newLab(t *testing.T, specs []devicesim.Spec) *lab {
 
 // start runs cfgsnap with the lab's inventory and data dir.
 func (l *lab) start(ctx context.Context, args ...string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
-	full := append([]string{"--inventory", l.inv, "--data-dir", l.dataDir, "--log-file", filepath.Join(l.dataDir, "..", "cfgsnap.log")}, args...)
+	full := []string{"--data-dir", l.dataDir, "--log-file", filepath.Join(l.dataDir, "..", "cfgsnap.log")}
+	if !slices.Contains(args, "--nats") { // remote commands refuse an explicit inventory
+		full = append(full, "--inventory", l.inv)
+	}
+	full = append(full, args...)
 	cmd := exec.CommandContext(ctx, os.Args[0], full...)
-	cmd.Env = append(os.Environ(), "CFGSNAP_TEST_MAIN=1", "NATS_URL=", "HOME="+filepath.Dir(l.dataDir), "XDG_CONFIG_HOME=")
+	cmd.Env = append(os.Environ(), "CFGSNAP_TEST_MAIN=1", "NATS_URL=", "NATS_CONTEXT=", "XDG_CONFIG_HOME="+filepath.Join(filepath.Dir(l.dataDir), "config"), "HOME="+filepath.Dir(l.dataDir))
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Start(); err != nil {

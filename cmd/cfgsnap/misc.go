@@ -8,8 +8,11 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version is set at build time with -ldflags "-X main.version=...". The
+// default is a semantic version so that `cfgsnap --version`, `cfgsnap
+// version` and the service's version in `nats micro info` (which must be
+// semver) are the same string.
+var version = "0.0.0-dev"
 
 func buildInfo() (rev string, dirty bool) {
 	bi, ok := debug.ReadBuildInfo()

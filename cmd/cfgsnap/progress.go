@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
+	"github.com/cfgsnap/cfgsnap/backend/textfmt"
+	"github.com/charmbracelet/x/ansi"
 )
 
 // progressLine is the live status line of `backup` on a terminal's stderr:
@@ -66,7 +68,7 @@ func (p *progressLine) clear() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.shown {
-		fmt.Fprint(p.w, "\r\x1b[2K")
+		fmt.Fprint(p.w, "\r"+ansi.EraseEntireLine)
 		p.shown = false
 	}
 }
@@ -92,14 +94,14 @@ func (p *progressLine) redraw() {
 		ev := p.running[n]
 		fmt.Fprintf(&b, "  %s %s", n, ev.Stage)
 		if ev.Bytes > 0 {
-			fmt.Fprintf(&b, " %s", humanBytes(ev.Bytes))
+			fmt.Fprintf(&b, " %s", textfmt.Bytes(ev.Bytes))
 		}
 	}
 	line := b.String()
 	if len(line) > 120 {
 		line = line[:119] + "…"
 	}
-	fmt.Fprint(p.w, "\r\x1b[2K"+line)
+	fmt.Fprint(p.w, "\r"+ansi.EraseEntireLine+line)
 	p.shown = true
 }
 

@@ -1,16 +1,15 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/adrg/xdg"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/cfgsnap/cfgsnap/backend/store"
 )
@@ -26,6 +25,12 @@ type globals struct {
 	logFile   string
 	debug     bool
 	nats      natsFlags
+
+	// inventoryGiven: --inventory was on the command line (or in
+	// CFGSNAP_INVENTORY), not only in the config file.
+	inventoryGiven bool
+	// natsFrom says where the NATS URL came from, for messages.
+	natsFrom string
 }
 
 // natsFlags say how to reach the backup service's NATS.
@@ -35,6 +40,7 @@ type natsFlags struct {
 	inboxPrefix                             string
 	prefix                                  string
 	stallTimeout                            time.Duration
+	context                                 string
 }
 
 func newRoot() *cobra.Command {
@@ -60,7 +66,8 @@ devices of --inventory itself over SSH.`,
 	f.StringVar(&g.inventory, "inventory", "", "inventory file, for direct mode and serve (env CFGSNAP_INVENTORY)")
 	f.StringVar(&g.dataDir, "data-dir", "", "snapshots, history, locks, known hosts (default $XDG_DATA_HOME/cfgsnap; env CFGSNAP_DATA_DIR)")
 	f.StringVar(&g.keyFile, "content-key-file", "", "key that seals snapshot content at rest; share one among cluster workers (default DATA_DIR/content.key; env CFGSNAP_CONTENT_KEY_FILE)")
-	f.StringVar(&g.nats.url, "nats", "", "the backup service's NATS URL; enables remote mode (env NATS_URL)")
+	f.StringVarP(&g.nats.url, "nats", "s", "", "the backup service's NATS URL; enables remote mode (env NATS_URL)")
+	f.StringVar(&g.nats.context, "context", "", "NATS CLI context to connect with (default: the one selected with 'nats context select'; env NATS_CONTEXT)")
 	f.StringVar(&g.nats.creds, "nats-creds", "", "NATS credentials file (env NATS_CREDS)")
 	f.StringVar(&g.nats.nkey, "nats-nkey", "", "NATS nkey seed file (env NATS_NKEY)")
 	f.StringVar(&g.nats.user, "nats-user", "", "NATS user (env NATS_USER)")
@@ -83,6 +90,20 @@ devices of --inventory itself over SSH.`,
 		newServeCmd(g), newDemoCmd(g), newCredentialCmd(g), newStoreCmd(g),
 		newExportCmd(g), newSearchCmd(g), newChangesCmd(g),
 	)
+	root.Version = version
+	root.SetVersionTemplate("cfgsnap {{.Version}}\n")
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		if c.Name() == "completion" {
+			// Without this, an unknown shell prints help and exits 0.
+			c.RunE = func(cmd *cobra.Command, args []string) error {
+				if len(args) > 0 {
+					return usageErr("completion: unknown shell %q: use bash, zsh, fish or powershell", args[0])
+				}
+				return usageErr("completion: name a shell: bash, zsh, fish or powershell")
+			}
+		}
+	}
 	return root
 }
 
@@ -91,11 +112,12 @@ var envFor = map[string]string{
 	"config": "CFGSNAP_CONFIG", "inventory": "CFGSNAP_INVENTORY", "data-dir": "CFGSNAP_DATA_DIR",
 	"content-key-file": "CFGSNAP_CONTENT_KEY_FILE",
 	"nats":             "NATS_URL", "nats-creds": "NATS_CREDS", "nats-nkey": "NATS_NKEY", "nats-user": "NATS_USER",
-	"nats-password": "NATS_PASSWORD", "nats-token": "NATS_TOKEN",
+	"nats-password": "NATS_PASSWORD", "nats-token": "NATS_TOKEN", "context": "NATS_CONTEXT",
 }
 
 // complete fills flags not given on the command line from the environment,
-// then from the config file, then from XDG defaults.
+// then from the config file, then from a NATS CLI context, then from XDG
+// defaults.
 func (g *globals) complete(cmd *cobra.Command) error {
 	flags := cmd.Flags()
 	for name, env := range envFor {
@@ -105,12 +127,25 @@ func (g *globals) complete(cmd *cobra.Command) error {
 			}
 		}
 	}
+	g.inventoryGiven = g.inventory != ""
+	g.natsFrom = natsSource(flags, "nats")
 	cfgPath, explicit := g.config, g.config != ""
 	if !explicit {
 		cfgPath = filepath.Join(xdg.ConfigHome, "cfgsnap", "config.yaml")
 	}
-	if err := applyConfigFile(flags, cfgPath, explicit); err != nil {
+	if err := applyConfigFile(flags, cfgPath, explicit, cmd.Name()); err != nil {
 		return err
+	}
+	if g.natsFrom == "" && g.nats.url != "" {
+		g.natsFrom = "config file " + cfgPath
+	}
+	if err := g.applyNATSContext(flags, cmd.Name()); err != nil {
+		return err
+	}
+	if g.nats.url != "" {
+		if err := checkNATSURL(g.nats.url); err != nil {
+			return usageErr("%s: %v", g.natsFrom, err)
+		}
 	}
 	if g.dataDir == "" {
 		g.dataDir = filepath.Join(xdg.DataHome, "cfgsnap")
@@ -127,11 +162,67 @@ func (g *globals) complete(cmd *cobra.Command) error {
 	return nil
 }
 
-// applyConfigFile sets flags from a YAML map of flag names to values (e.g.
-// `nats: nats://10.0.0.5:4222`, `inventory: ~/lab.yaml`); the command line and
-// the environment win. A missing default file is fine; a missing explicit one
-// is not.
-func applyConfigFile(flags *pflag.FlagSet, path string, explicit bool) error {
+// natsSource names where a set flag came from: the command line or its
+// environment variable; "" when neither set it.
+func natsSource(flags *pflag.FlagSet, name string) string {
+	if !flags.Changed(name) {
+		return ""
+	}
+	if env := envFor[name]; env != "" && os.Getenv(env) != "" {
+		if fl := flags.Lookup(name); fl != nil && fl.Value.String() == os.Getenv(env) {
+			return env
+		}
+	}
+	return "--" + name
+}
+
+// contextCommands use the selected NATS CLI context without being told:
+// the client commands. `serve` uses one only when named (--context): a
+// service's connection must not change because someone ran `nats context
+// select`; demo and sim run their own servers.
+var contextCommands = []string{"cfgsnap", "backup", "history", "show", "diff", "devices", "hostkey", "forget"}
+
+// applyNATSContext fills the NATS flags still unset from a NATS CLI
+// context: the one named by --context (or NATS_CONTEXT, or `context:` in
+// the config), else the selected one. A named context must exist; a
+// selected one that is gone is ignored, as it was not chosen for cfgsnap.
+func (g *globals) applyNATSContext(flags *pflag.FlagSet, command string) error {
+	name, named := g.nats.context, g.nats.context != ""
+	if !named {
+		if !slices.Contains(contextCommands, command) {
+			return nil
+		}
+		name = selectedNATSContext()
+		if name == "" {
+			return nil
+		}
+	}
+	c, path, err := loadNATSContext(name)
+	if err != nil {
+		if !named {
+			return nil
+		}
+		return usageErr("%v", err)
+	}
+	for flag, v := range c.flags() {
+		fl := flags.Lookup(flag)
+		if v == "" || fl == nil || fl.Changed {
+			continue
+		}
+		if err := flags.Set(flag, v); err != nil {
+			return usageErr("NATS context %s: %s: %v", path, flag, err)
+		}
+		if flag == "nats" {
+			g.natsFrom = "NATS context " + name + " (" + path + ")"
+		}
+	}
+	return nil
+}
+
+// applyConfigFile sets flags from the config file (see Config); the command
+// line and the environment win. A missing default file is fine; a missing
+// explicit one is not.
+func applyConfigFile(flags *pflag.FlagSet, path string, explicit bool, command string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		if os.IsNotExist(err) && !explicit {
@@ -139,25 +230,12 @@ func applyConfigFile(flags *pflag.FlagSet, path string, explicit bool) error {
 		}
 		return usageErr("read config %s: %v", path, err)
 	}
-	var m map[string]any
-	if err := yaml.Unmarshal(b, &m); err != nil {
-		return usageErr("config %s: %v", path, err)
+	lc, err := parseConfig(path, b)
+	if err != nil {
+		return usageErr("%v", err)
 	}
-	for k, v := range m {
-		name := strings.ReplaceAll(k, "_", "-")
-		fl := flags.Lookup(name)
-		if fl == nil && commandSettings[name] {
-			continue // another command's setting
-		}
-		if fl == nil || name == "config" {
-			return usageErr("config %s: unknown setting %q (settings are the global flags' names, e.g. nats, inventory, data_dir)", path, k)
-		}
-		if fl.Changed || os.Getenv(envFor[name]) != "" {
-			continue
-		}
-		if err := flags.Set(name, fmt.Sprint(v)); err != nil {
-			return usageErr("config %s: %s: %v", path, k, err)
-		}
+	if err := lc.apply(flags, command); err != nil {
+		return usageErr("%v", err)
 	}
 	return nil
 }

@@ -54,8 +54,8 @@ func TestServeJetStreamScheduleMetrics(t *testing.T) {
 		return string(b)
 	}
 	m := get("/metrics")
-	for _, want := range []string{`cfgsnap_backups_total{trigger="scheduled",outcome="success"}`,
-		`cfgsnap_backups_total{trigger="manual",outcome="success"} 1`, "cfgsnap_queue_depth"} {
+	for _, want := range []string{`cfgsnap_backups_total{outcome="success",trigger="scheduled"}`,
+		`cfgsnap_backups_total{outcome="success",trigger="manual"} 1`, "cfgsnap_queue_depth"} {
 		if !strings.Contains(m, want) {
 			t.Errorf("/metrics lacks %s:\n%s", want, m)
 		}

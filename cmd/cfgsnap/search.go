@@ -13,6 +13,7 @@ import (
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/backend/client"
+	"github.com/cfgsnap/cfgsnap/backend/textfmt"
 )
 
 // exitNoMatch is search's status when nothing matched, as grep's.
@@ -216,17 +217,10 @@ func writeChanges(w io.Writer, cs []api.Change, now time.Time) {
 		if c.Kind == api.ChangeNew {
 			what = "new device"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s/%s\t%s\t%s\t%s\t%s\t%s\n", c.CollectedAt.Local().Format("2006-01-02 15:04:05"),
-			age(now.Sub(c.CollectedAt)), c.TenantID, c.DeviceID, what, shortRef(c.SHA256), c.Trigger, c.RequestedBy, oneLineText(c.Reason))
+		fmt.Fprintf(tw, "%s\t%s\t%s/%s\t%s\t%s\t%s\t%s\t%s\n", c.CollectedAt.Local().Format(textfmt.TimeLayout),
+			textfmt.Age(now, c.CollectedAt), c.TenantID, c.DeviceID, what, textfmt.ShortHash(c.SHA256), c.Trigger, c.RequestedBy, oneLineText(c.Reason))
 	}
 	tw.Flush()
-}
-
-func shortRef(h string) string {
-	if len(h) > 7 {
-		return h[:7]
-	}
-	return h
 }
 
 // oneLineText keeps a reason on its table row.

@@ -2,11 +2,15 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
@@ -86,9 +90,16 @@ gives each device an ephemeral port. Runs until interrupted.`,
 				fmt.Fprintf(out, "inventory: %s\n", invOut)
 			}
 			devs := fleet.Devices()
-			fmt.Fprintf(out, "simulating %d RouterOS devices on %s (ports %d-%d); Ctrl-C stops\n",
-				len(devs), host, devs[0].Port, devs[len(devs)-1].Port)
-			<-ctx.Done()
+			ports := make([]int, len(devs))
+			for i, d := range devs {
+				ports[i] = d.Port
+			}
+			fmt.Fprintf(out, "simulating %d RouterOS devices on %s, ports %s; Ctrl-C stops\n", len(devs), host, portList(ports))
+			select {
+			case <-ctx.Done():
+			case <-parentGone(ctx):
+				fmt.Fprintln(cmd.ErrOrStderr(), "cfgsnap sim: the process that started it is gone; stopping")
+			}
 			return nil
 		},
 	}
@@ -101,6 +112,49 @@ gives each device an ephemeral port. Runs until interrupted.`,
 	f.StringVar(&identity, "identity-file", "", "write this private key file into the inventory's defaults (pair with --authorized-keys)")
 	f.StringVar(&stateDir, "state-dir", "", "keep host keys here across restarts (default DATA_DIR/sim)")
 	return cmd
+}
+
+// portList writes the ports the devices really listen on: a range when
+// they are consecutive (--listen HOST:PORT), else each one (ephemeral ports).
+func portList(ports []int) string {
+	sorted := slices.Sorted(slices.Values(ports))
+	if len(sorted) > 0 && sorted[len(sorted)-1]-sorted[0] == len(sorted)-1 {
+		if len(sorted) == 1 {
+			return strconv.Itoa(sorted[0])
+		}
+		return fmt.Sprintf("%d-%d", sorted[0], sorted[len(sorted)-1])
+	}
+	parts := make([]string, len(ports))
+	for i, p := range ports {
+		parts[i] = strconv.Itoa(p)
+	}
+	return strings.Join(parts, ",")
+}
+
+// parentGone is closed when the process that started sim exits (it is
+// re-parented), so a simulator started in the background by a script or a
+// test does not outlive it, holding its ports. Polling the parent's PID
+// works on every Unix, where Pdeathsig is Linux-only and bound to the
+// parent's thread rather than its process.
+func parentGone(ctx context.Context) <-chan struct{} {
+	done := make(chan struct{})
+	parent := os.Getppid()
+	go func() {
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if os.Getppid() != parent {
+					close(done)
+					return
+				}
+			}
+		}
+	}()
+	return done
 }
 
 func readAuthorizedKeys(path string) ([]ssh.PublicKey, error) {

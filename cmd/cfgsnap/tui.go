@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"github.com/cfgsnap/cfgsnap/backend/textfmt"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -27,7 +28,7 @@ func runTUI(cmd *cobra.Command, g *globals) error {
 
 // startUI runs the TUI until the user quits. Logs go to the log file only.
 func startUI(ctx context.Context, c client.Client) error {
-	err := ui.Run(ctx, ui.Options{Client: c, NoColor: noColor(), User: local.Holder(), Version: version})
+	err := ui.Run(ctx, ui.Options{Client: c, NoColor: textfmt.NoColor(), User: local.Holder(), Version: version})
 	if err != nil && ctx.Err() == nil {
 		return &exitError{code: exitFailed, err: err}
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/backend/lock"
+	"github.com/cfgsnap/cfgsnap/backend/textfmt"
 )
 
 // Backend is the locker under test and what the suite needs to know about it.
@@ -124,7 +125,7 @@ func testAcquireHeldRelease(t *testing.T, b Backend) {
 		t.Errorf("held error = %+v, want the first holder's info", held)
 	}
 	want := "acme/core-rtr-1 is being backed up by ops@jump1 (pid 123, job J1) since " +
-		first.Info().Since.Local().Format("15:04:05") + ", stage lock_acquired"
+		first.Info().Since.Local().Format(textfmt.ClockLayout) + ", stage lock_acquired"
 	if err.Error() != want {
 		t.Errorf("message:\n got %q\nwant %q", err.Error(), want)
 	}
