@@ -1,6 +1,6 @@
 // Package api holds the wire types and NATS subjects shared by the backup
 // service, its clients and the TUI. The JSON shapes are the contract of
-// shared/spec/protocol.md; change them only by adding fields.
+// docs/protocol.md; change them only by adding fields.
 package api
 
 import (

@@ -1,6 +1,6 @@
 // Package routeros holds what cfgsnap knows about MikroTik RouterOS: which
 // export command a version takes, how to tell an export from an error reply,
-// and normalisation v1 (shared/spec/normalization.md), which makes two
+// and normalisation v1 (docs/normalization.md), which makes two
 // backups of an unchanged router hash the same whatever the time of day, the
 // wrap width or the line ends of the SSH channel. It also loads the Oxidized
 // capture files that the device simulator and the tests replay.

@@ -1,5 +1,5 @@
 // Package service is the backup service: it answers the NATS subjects of
-// shared/spec/protocol.md with the same pipeline, store and lock that the
+// docs/protocol.md with the same pipeline, store and lock that the
 // CLI's direct mode uses on one data directory. Every worker subscribes in
 // one queue group, so each request gets exactly one answer however many
 // `cfgsnap serve` processes share the NATS server; a trigger's handler only

@@ -1,5 +1,5 @@
 // Package testfixtures finds the real RouterOS captures the tests check
-// against: ../shared/fixtures/oxidized-routeros relative to the repository
+// against: the oxidized-routeros folder of the "shared" fixtures directory beside the repository
 // root, where CI provides them (or CFGSNAP_FIXTURES). They are not part of
 // the repository; a bare clone skips the tests that need them, saying why,
 // instead of failing on a missing file.
@@ -27,7 +27,7 @@ func Dir(tb testing.TB) string {
 		dir = filepath.Join(root, "..", "shared", "fixtures", "oxidized-routeros")
 	}
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		tb.Skipf("real RouterOS captures not found at %s: they sit beside the repository in CI (../shared/fixtures) or where %s points; a bare clone skips this test", dir, Env)
+		tb.Skipf("real RouterOS captures not found at %s: CI puts them beside the repository (the shared fixtures folder) or where %s points; a bare clone skips this test", dir, Env)
 	}
 	return dir
 }

@@ -1,6 +1,6 @@
 // Command cfgsnap backs up MikroTik RouterOS configurations: a terminal UI
 // and CLI for the jump host, the NATS backup service, a demo and a device
-// simulator, in one binary. Flags and exit statuses follow shared/spec/cli.md.
+// simulator, in one binary. Flags and exit statuses follow docs/cli.md.
 package main
 
 import (
