@@ -14,7 +14,7 @@ func TestHostKeysBucketFollowsTheStore(t *testing.T) {
 	defer cancel()
 	prefix := newPrefix()
 	js := jetStream(t, cluster.Connect(t, cluster.URL()))
-	parts, err := Open(ctx, js, Options{Prefix: prefix, Replicas: 3})
+	parts, err := Open(ctx, js, Options{Prefix: prefix, Replicas: 3, Keys: testKeys()})
 	if err != nil {
 		t.Fatal(err)
 	}
