@@ -34,6 +34,11 @@ const (
 	KindInvalidOutput   ErrorKind = "invalid_output"
 	KindStorage         ErrorKind = "storage"
 	KindInternal        ErrorKind = "internal"
+	// KindSSHAlgorithms extends protocol.md §3's set: the device and
+	// cfgsnap share no SSH algorithm (old RouterOS without strong crypto).
+	// Its fix is a setting (ssh_legacy_algorithms: true) or a device
+	// command, not a retry, so it is not folded into unreachable.
+	KindSSHAlgorithms ErrorKind = "ssh_algorithms"
 )
 
 // KindCancelled is an extension of protocol.md §3: the job was stopped by
@@ -42,9 +47,11 @@ const (
 // recorded as the device's last error, and no stored record carries it.
 const KindCancelled ErrorKind = "cancelled"
 
-// ErrorKinds lists every kind, in the order of protocol.md §3.
+// ErrorKinds lists every kind, in the order of protocol.md §3, then the
+// kinds added since (ssh_algorithms).
 var ErrorKinds = []ErrorKind{KindNotFound, KindBadRequest, KindUnreachable, KindTimeout,
-	KindAuthFailed, KindHostKeyMismatch, KindTruncated, KindInvalidOutput, KindStorage, KindInternal}
+	KindAuthFailed, KindHostKeyMismatch, KindTruncated, KindInvalidOutput, KindStorage, KindInternal,
+	KindSSHAlgorithms}
 
 // Stage is a step of a running backup job, in the order they happen.
 type Stage string

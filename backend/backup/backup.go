@@ -296,6 +296,9 @@ func (j *Job) run(ctx context.Context) (api.SnapshotRecord, error) {
 	}
 	d := *j.p.cfg.Dialer
 	d.OnStage = func(s api.Stage) { j.emit(s, 0, "") }
+	// Behind bastions the connecting stage lasts one handshake per hop;
+	// naming the hop tells the watcher which one is slow or failing.
+	d.OnHop = func(detail string) { j.emit(api.StageConnecting, 0, detail) }
 	conn, err := d.Dial(ctx, target)
 	if err != nil {
 		return api.SnapshotRecord{}, err
@@ -370,6 +373,10 @@ func (j *Job) target() (collect.Target, error) {
 		Host:  j.dev.Host, Port: j.dev.Port,
 		Auth: collect.Auth{Username: j.dev.Username, Password: pw,
 			IdentityFile: c.IdentityFile, UseAgent: c.UseAgent},
-		HostKeyPin: j.dev.HostKey,
+		HostKeyPin:        j.dev.HostKey,
+		ProxyJump:         j.dev.ProxyJump,
+		ProxyIdentityFile: j.dev.ProxyIdentityFile,
+		LegacyAlgorithms:  j.dev.LegacyAlgorithms,
+		Implicit:          collect.Implicit{Username: j.dev.UsernameIsDefault, Port: j.dev.PortIsDefault},
 	}, nil
 }

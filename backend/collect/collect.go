@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"slices"
@@ -26,6 +27,7 @@ import (
 	"time"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
+	"github.com/cfgsnap/cfgsnap/backend/proxyjump"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 )
@@ -65,6 +67,36 @@ type Target struct {
 	// HostKeyPin is an optional "SHA256:..." fingerprint from the inventory.
 	// When set, only that key is accepted and nothing is recorded.
 	HostKeyPin string
+
+	// ProxyJump is the inventory's proxy_jump in OpenSSH -J syntax; ""
+	// leaves it to ~/.ssh/config, "none" means a direct connection.
+	ProxyJump string
+	// ProxyIdentityFile authenticates every jump host instead of the
+	// device's credentials.
+	ProxyIdentityFile string
+	// LegacyAlgorithms also offers what RouterOS 6 without strong crypto
+	// speaks: SHA-1 key exchanges, CBC ciphers, ssh-dss host keys.
+	LegacyAlgorithms bool
+	// Implicit marks settings that hold the inventory's built-in defaults
+	// rather than a value someone wrote: ~/.ssh/config may fill those.
+	Implicit Implicit
+
+	// Set while dialing, never by callers.
+	hop           *hopInfo // this target is a jump host on the way to a device
+	identityFrom  string   // the ssh_config file that named Auth.IdentityFile
+	proxyJumpFrom string   // the ssh_config file that named ProxyJump
+}
+
+// Implicit says which of a Target's settings are defaults, not choices.
+type Implicit struct {
+	Username bool
+	Port     bool
+}
+
+// hopInfo places a jump host on a device's path, for messages.
+type hopInfo struct {
+	n, of  int
+	device string
 }
 
 func (t Target) port() int {
@@ -114,6 +146,12 @@ type Dialer struct {
 	// and api.StageAuthenticating once the host key is accepted. The second
 	// call comes from the handshake's goroutine; it must not block.
 	OnStage func(api.Stage)
+	// OnHop, if set, is called before each jump host is connected with a
+	// detail such as "via bastion1:22 (hop 1/2)".
+	OnHop func(detail string)
+	// SSHConfig, if set, fills what the inventory leaves open (HostName,
+	// Port, User, IdentityFile, ProxyJump) from the user's ssh_config.
+	SSHConfig *SSHConfig
 }
 
 func (d *Dialer) dialTimeout() time.Duration {
@@ -158,17 +196,65 @@ var (
 		ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521,
 		ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA,
 	}
+
+	// What ssh_legacy_algorithms: true adds, after everything above so a
+	// device that can do better still does: RouterOS 6 before strong
+	// crypto offers only SHA-1 key exchanges and CBC ciphers, and some of
+	// those devices only a DSA host key.
+	legacyKex = []string{
+		ssh.InsecureKeyExchangeDHGEXSHA1, ssh.InsecureKeyExchangeDH1SHA1,
+	}
+	legacyCiphers = []string{
+		ssh.InsecureCipherAES128CBC, ssh.InsecureCipherTripleDESCBC,
+	}
+	legacyMACs     = []string{ssh.InsecureHMACSHA196}
+	legacyHostKeys = []string{ssh.InsecureKeyAlgoDSA}
 )
+
+// algorithms is what the handshake with t offers.
+func algorithms(t Target) (cfg ssh.Config, hostKeys []string) {
+	cfg = ssh.Config{KeyExchanges: kexAlgorithms, Ciphers: cipherAlgorithms, MACs: macAlgorithms}
+	hostKeys = hostKeyAlgorithms
+	if t.LegacyAlgorithms {
+		cfg.KeyExchanges = slices.Concat(kexAlgorithms, legacyKex)
+		cfg.Ciphers = slices.Concat(cipherAlgorithms, legacyCiphers)
+		cfg.MACs = slices.Concat(macAlgorithms, legacyMACs)
+		hostKeys = slices.Concat(hostKeyAlgorithms, legacyHostKeys)
+	}
+	return cfg, hostKeys
+}
 
 // Dial connects to t, verifies its host key and logs in. ctx bounds the
 // dial, handshake and login (the connection is closed as soon as ctx is
 // done); once Dial returns, each Run takes its own ctx.
+//
+// With a ProxyJump (the target's, else ~/.ssh/config's), each jump host is
+// connected through the previous one (a direct-tcpip channel), its host key
+// checked against the known_hosts files like a device's, and logged in to
+// with ProxyIdentityFile or else the device's credentials; errors name the
+// hop. Each hop gets its own dial and handshake deadlines.
 func (d *Dialer) Dial(ctx context.Context, t Target) (*Conn, error) {
+	t, err := d.SSHConfig.resolve(t)
+	if err != nil {
+		return nil, fail(api.KindBadRequest, []error{err}, "cannot connect to %s: %v", t.name(), err)
+	}
 	if err := t.validate(); err != nil {
 		return nil, err
 	}
+	hops, err := proxyjump.Parse(t.ProxyJump)
+	if err != nil {
+		from := "proxy_jump in the inventory"
+		if t.proxyJumpFrom != "" {
+			from = "ProxyJump in " + t.proxyJumpFrom
+		}
+		return nil, fail(api.KindBadRequest, []error{err}, "cannot connect to %s: %s is wrong: %v", t.name(), from, err)
+	}
 	if t.HostKeyPin == "" && !d.HostKeys.canVerify() {
 		return nil, api.Errorf(api.KindInternal, "cannot connect to %s: no known_hosts file is configured to verify its host key", t.name())
+	}
+	hopTargets, err := d.hopTargets(t, hops)
+	if err != nil {
+		return nil, err
 	}
 	creds, err := loadCredentials(t)
 	if err != nil {
@@ -180,39 +266,159 @@ func (d *Dialer) Dial(ctx context.Context, t Target) (*Conn, error) {
 	}
 
 	d.stage(api.StageConnecting)
-	nd := net.Dialer{Timeout: d.dialTimeout()}
-	raw, err := nd.DialContext(ctx, "tcp", t.addr())
-	if err != nil {
-		return nil, classifyDial(ctx, t, d.dialTimeout(), err)
+	var clients []*ssh.Client
+	closeAll := func() {
+		for i := len(clients) - 1; i >= 0; i-- {
+			clients[i].Close()
+		}
 	}
-	// A hung device must not hang the caller: closing the socket unblocks
-	// every read of the handshake.
-	stop := context.AfterFunc(ctx, func() { raw.Close() })
-	if err := raw.SetDeadline(time.Now().Add(d.handshakeTimeout())); err != nil {
-		stop()
-		raw.Close()
-		return nil, fail(api.KindInternal, []error{err}, "connecting to %s: %v", t.name(), err)
+	var via *ssh.Client
+	for _, ht := range hopTargets {
+		if d.OnHop != nil {
+			d.OnHop(fmt.Sprintf("via %s (hop %d/%d)", ht.addr(), ht.hop.n, ht.hop.of))
+		}
+		c, err := d.connectHop(ctx, via, ht)
+		if err != nil {
+			closeAll()
+			return nil, err
+		}
+		clients = append(clients, c)
+		via = c
+	}
+	client, err := d.connect(ctx, via, t, creds, func() { d.stage(api.StageAuthenticating) })
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	return &Conn{client: client, hops: clients, target: t}, nil
+}
+
+// hopTargets turns the hops into targets: the hop's user, else the
+// device's; ProxyIdentityFile, else the device's credentials.
+func (d *Dialer) hopTargets(t Target, hops []proxyjump.Hop) ([]Target, error) {
+	if len(hops) > 0 && (d.HostKeys == nil || d.HostKeys.File == "") {
+		return nil, api.Errorf(api.KindInternal, "cannot connect to %s through its jump hosts: no known_hosts file is configured to verify their host keys", t.name())
+	}
+	out := make([]Target, 0, len(hops))
+	for i, h := range hops {
+		h, cfgIDs, err := d.SSHConfig.resolveHop(h)
+		if err != nil {
+			return nil, fail(api.KindBadRequest, []error{err}, "cannot connect to %s: hop %d/%d: %v", t.name(), i+1, len(hops), err)
+		}
+		ht := Target{
+			Label: "the jump host",
+			Host:  h.Host, Port: h.Port,
+			Auth: t.Auth,
+			hop:  &hopInfo{n: i + 1, of: len(hops), device: t.name()},
+		}
+		ht.identityFrom = t.identityFrom
+		if h.User != "" {
+			ht.Auth.Username = h.User
+		}
+		switch {
+		case t.ProxyIdentityFile != "":
+			// The hop names its own key: the device's password and key
+			// stay away from the bastion.
+			ht.Auth = Auth{Username: ht.Auth.Username, IdentityFile: t.ProxyIdentityFile, UseAgent: t.Auth.UseAgent}
+			ht.identityFrom = ""
+		case len(cfgIDs) > 0:
+			// ssh_config names a key for this jump host: as with OpenSSH,
+			// that key logs in to it, not the device's credentials.
+			ht.Auth = Auth{Username: ht.Auth.Username, IdentityFile: cfgIDs[0], UseAgent: t.Auth.UseAgent}
+			ht.identityFrom = d.SSHConfig.Path
+		}
+		if err := ht.validate(); err != nil {
+			return nil, prefixHop(err, ht)
+		}
+		out = append(out, ht)
+	}
+	return out, nil
+}
+
+func (d *Dialer) connectHop(ctx context.Context, via *ssh.Client, ht Target) (*ssh.Client, error) {
+	creds, err := loadCredentials(ht)
+	if err != nil {
+		return nil, prefixHop(err, ht)
+	}
+	defer creds.close()
+	c, err := d.connect(ctx, via, ht, creds, nil)
+	if err != nil {
+		return nil, prefixHop(err, ht)
+	}
+	return c, nil
+}
+
+// prefixHop puts "hop 1/2 bastion:22: " in front of a jump host's error,
+// keeping its kind.
+func prefixHop(err error, ht Target) error {
+	prefix := fmt.Sprintf("hop %d/%d %s (on the way to %s): ", ht.hop.n, ht.hop.of, ht.addr(), ht.hop.device)
+	var f *failure
+	if errors.As(err, &f) {
+		f.e.Msg = prefix + f.e.Msg
+		return err
+	}
+	var ae *api.Error
+	if errors.As(err, &ae) {
+		ae.Msg = prefix + ae.Msg
+		return err
+	}
+	return fmt.Errorf("%s%w", prefix, err)
+}
+
+// errHandshakeDeadline is the cause of one handshake's own deadline.
+var errHandshakeDeadline = errors.New("the SSH handshake's deadline passed")
+
+// connect opens t's TCP connection (through via, a jump host, when set),
+// does the handshake and logs in. onAccepted runs once t's host key is
+// accepted.
+func (d *Dialer) connect(ctx context.Context, via *ssh.Client, t Target, creds *credentials, onAccepted func()) (*ssh.Client, error) {
+	var raw net.Conn
+	var err error
+	if via == nil {
+		nd := net.Dialer{Timeout: d.dialTimeout()}
+		raw, err = nd.DialContext(ctx, "tcp", t.addr())
+		if err != nil {
+			return nil, classifyDial(ctx, t, d.dialTimeout(), err)
+		}
+	} else {
+		dctx, cancel := context.WithTimeout(ctx, d.dialTimeout())
+		raw, err = via.DialContext(dctx, "tcp", t.addr())
+		timedOut := dctx.Err() != nil
+		cancel()
+		if err != nil {
+			return nil, classifyTunnelDial(ctx, t, d.dialTimeout(), timedOut, err)
+		}
+	}
+	// A hung device must not hang the caller: closing the connection
+	// unblocks every read of the handshake. A tunnelled connection has no
+	// socket deadline, so the handshake's deadline is a context too.
+	hctx, hcancel := context.WithTimeoutCause(ctx, d.handshakeTimeout(), errHandshakeDeadline)
+	defer hcancel()
+	stop := context.AfterFunc(hctx, func() { raw.Close() })
+	if via == nil {
+		if err := raw.SetDeadline(time.Now().Add(d.handshakeTimeout())); err != nil {
+			stop()
+			raw.Close()
+			return nil, fail(api.KindInternal, []error{err}, "connecting to %s: %v", t.name(), err)
+		}
 	}
 
 	hs := &handshakeState{creds: creds}
 	check := d.HostKeys.CallbackContext(ctx, t)
+	algs, hostKeyAlgs := algorithms(t)
 	cfg := &ssh.ClientConfig{
-		User:          t.Auth.Username,
-		Auth:          creds.methods,
-		ClientVersion: clientVersion,
-		Config: ssh.Config{
-			KeyExchanges: kexAlgorithms,
-			Ciphers:      cipherAlgorithms,
-			MACs:         macAlgorithms,
-		},
-		HostKeyAlgorithms: hostKeyAlgorithms,
+		User:              t.Auth.Username,
+		Auth:              creds.methods,
+		ClientVersion:     clientVersion,
+		Config:            algs,
+		HostKeyAlgorithms: hostKeyAlgs,
 		HostKeyCallback: func(hostname string, remote net.Addr, key ssh.PublicKey) error {
 			if err := check(hostname, remote, key); err != nil {
 				hs.setHostKeyError(err)
 				return err
 			}
-			if hs.acceptHostKey() {
-				d.stage(api.StageAuthenticating)
+			if hs.acceptHostKey() && onAccepted != nil {
+				onAccepted()
 			}
 			return nil
 		},
@@ -220,26 +426,31 @@ func (d *Dialer) Dial(ctx context.Context, t Target) (*Conn, error) {
 	}
 	if t.HostKeyPin == "" {
 		if known := d.HostKeys.knownAlgorithmsFor(ctx, t); len(known) > 0 {
-			cfg.HostKeyAlgorithms = preferred(known, hostKeyAlgorithms)
+			cfg.HostKeyAlgorithms = preferred(known, hostKeyAlgs)
 		}
 	}
 
 	sc, chans, reqs, err := ssh.NewClientConn(raw, t.addr(), cfg)
 	if !stop() {
-		// ctx ended while handshaking; the socket is already closed.
+		// A deadline ended the handshake; the connection is already closed.
 		if err == nil {
 			sc.Close()
+		}
+		if ctx.Err() == nil {
+			return nil, classifyHandshake(ctx, t, hs, d.handshakeTimeout(), os.ErrDeadlineExceeded)
 		}
 		return nil, classifyHandshake(ctx, t, hs, d.handshakeTimeout(), context.Cause(ctx))
 	}
 	if err != nil {
 		return nil, classifyHandshake(ctx, t, hs, d.handshakeTimeout(), err)
 	}
-	if err := raw.SetDeadline(time.Time{}); err != nil {
-		sc.Close()
-		return nil, fail(api.KindInternal, []error{err}, "connecting to %s: %v", t.name(), err)
+	if via == nil {
+		if err := raw.SetDeadline(time.Time{}); err != nil {
+			sc.Close()
+			return nil, fail(api.KindInternal, []error{err}, "connecting to %s: %v", t.name(), err)
+		}
 	}
-	return &Conn{client: ssh.NewClient(sc, chans, reqs), target: t}, nil
+	return ssh.NewClient(sc, chans, reqs), nil
 }
 
 // preferred puts first the algorithms of keys already known for the host.
@@ -409,6 +620,13 @@ func loadCredentials(t Target) (*credentials, error) {
 }
 
 func loadIdentity(t Target, path string) (ssh.Signer, error) {
+	if msg := identityModeProblem(path); msg != "" {
+		from := ""
+		if t.identityFrom != "" {
+			from = " (IdentityFile in " + t.identityFrom + ")"
+		}
+		return nil, api.Errorf(api.KindAuthFailed, "cannot log in to %s: identity file %s%s %s", t.name(), path, from, msg)
+	}
 	pem, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fail(api.KindAuthFailed, []error{err}, "cannot log in to %s: cannot read identity file: %v", t.name(), err)
@@ -428,6 +646,7 @@ func loadIdentity(t Target, path string) (ssh.Signer, error) {
 // several times, one command at a time.
 type Conn struct {
 	client *ssh.Client
+	hops   []*ssh.Client // jump hosts, first hop first; closed after client
 	target Target
 	closed atomic.Bool
 }
@@ -440,7 +659,11 @@ func (c *Conn) Close() error {
 	if c.closed.Swap(true) {
 		return nil
 	}
-	if err := c.client.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+	err := c.client.Close()
+	for i := len(c.hops) - 1; i >= 0; i-- {
+		c.hops[i].Close()
+	}
+	if err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("close ssh connection to %s: %w", c.target.name(), err)
 	}
 	return nil

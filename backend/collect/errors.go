@@ -129,7 +129,7 @@ func classifyHandshake(ctx context.Context, t Target, hs *handshakeState, timeou
 	}
 	var algErr *ssh.AlgorithmNegotiationError
 	if errors.As(err, &algErr) {
-		return fail(api.KindUnreachable, []error{err}, "cannot talk SSH to %s: %v — the device offers only algorithms cfgsnap does not accept (very old RouterOS or a strong-crypto setting)", t.name(), err)
+		return algorithmFailure(t, algErr, err)
 	}
 	return fail(api.KindUnreachable, []error{err}, "SSH handshake with %s failed: %v", t.name(), err)
 }
@@ -141,12 +141,62 @@ func isDisconnect(err error) bool {
 		strings.Contains(err.Error(), "ssh: disconnect")
 }
 
+// algorithmFailure explains a handshake with no common algorithm: what
+// the device offered, and the two ways out. Listing the device's offer
+// lets a person see at once that it is RouterOS 6 without strong crypto.
+func algorithmFailure(t Target, algErr *ssh.AlgorithmNegotiationError, err error) error {
+	// kex-strict-* and ext-info-* are protocol markers in the key
+	// exchange list, not algorithms a person could enable.
+	var algs []string
+	for _, a := range algErr.RequestedAlgorithms {
+		if !strings.HasPrefix(a, "kex-strict-") && !strings.HasPrefix(a, "ext-info-") {
+			algs = append(algs, a)
+		}
+	}
+	offered := orNone(algs)
+	if t.LegacyAlgorithms {
+		return fail(api.KindSSHAlgorithms, []error{err},
+			"cannot talk SSH to %s: no common algorithm for %s even with ssh_legacy_algorithms: true — the device offers %s, cfgsnap offers %s; on RouterOS run /ip ssh set strong-crypto=yes",
+			t.name(), algErr.What, offered, orNone(algErr.SupportedAlgorithms))
+	}
+	return fail(api.KindSSHAlgorithms, []error{err},
+		"cannot talk SSH to %s: no common algorithm for %s — the device offers only %s (old RouterOS without strong crypto). "+
+			"Either enable strong crypto on the device with /ip ssh set strong-crypto=yes (preferred), "+
+			"or set ssh_legacy_algorithms: true for this device in the inventory so cfgsnap also offers SHA-1 key exchanges, CBC ciphers and ssh-rsa/ssh-dss host keys",
+		t.name(), algErr.What, offered)
+}
+
+// classifyTunnelDial explains a jump host that could not open the
+// connection onwards (a direct-tcpip channel it refused or never answered).
+func classifyTunnelDial(ctx context.Context, t Target, timeout time.Duration, timedOut bool, err error) error {
+	if ctx.Err() != nil {
+		return contextFailure(ctx, "connecting to "+t.name()+" through its jump host", "")
+	}
+	if timedOut {
+		return fail(api.KindTimeout, []error{err}, "cannot reach %s through the jump host: no answer within %s — is %s reachable from the jump host?", t.addr(), timeout, t.addr())
+	}
+	var oce *ssh.OpenChannelError
+	if errors.As(err, &oce) {
+		if oce.Reason == ssh.Prohibited {
+			return fail(api.KindUnreachable, []error{err}, "cannot reach %s: the jump host refuses to forward connections (AllowTcpForwarding in its sshd_config?): %s", t.addr(), oce.Message)
+		}
+		return fail(api.KindUnreachable, []error{err}, "cannot reach %s: the jump host could not connect to it (%s) — is the address right and the device up, as seen from the jump host?", t.addr(), oce.Message)
+	}
+	if isDisconnect(err) {
+		return fail(api.KindUnreachable, []error{err}, "cannot reach %s: the jump host's connection ended while opening the way to it", t.addr())
+	}
+	return fail(api.KindUnreachable, []error{err}, "cannot reach %s through the jump host: %v", t.addr(), err)
+}
+
 func authFailure(t Target, hs *handshakeState, tried, allowed []string, err error) error {
 	var described []string
 	for _, m := range tried {
 		described = append(described, hs.describe(m))
 	}
 	advice := "check the username and credentials of this device in the inventory"
+	if t.hop != nil {
+		advice = "check the user in proxy_jump and proxy_identity_file in the inventory (without proxy_identity_file the jump host is offered the device's credentials)"
+	}
 	if len(described) == 0 {
 		return fail(api.KindAuthFailed, []error{err}, "cannot log in to %s as %q: the device accepts only %s, and no credential of that kind is configured (have: %s) — %s",
 			t.name(), t.Auth.Username, orNone(allowed), orNone(hs.offered()), advice)

@@ -70,7 +70,9 @@ func (h *HostKeys) CallbackContext(ctx context.Context, t Target) ssh.HostKeyCal
 		if t.HostKeyPin != "" {
 			return checkPin(t, key)
 		}
-		if h != nil && h.Shared != nil {
+		// Jump hosts are not devices of a tenant: their keys live in the
+		// known_hosts files even when devices' keys are shared.
+		if h != nil && h.Shared != nil && t.hop == nil {
 			return h.verifyShared(ctx, t, key)
 		}
 		if h == nil || h.File == "" {
@@ -198,7 +200,10 @@ func (h *HostKeys) mismatch(t Target, key ssh.PublicKey, want []knownhosts.Known
 		}
 	}
 	var todo []string
-	if ours || len(readOnly) == 0 {
+	switch {
+	case t.hop != nil && (ours || len(readOnly) == 0):
+		todo = append(todo, fmt.Sprintf("remove the jump host's old key with: ssh-keygen -R '%s' -f %s", knownhosts.Normalize(t.addr()), h.File))
+	case ours || len(readOnly) == 0:
 		todo = append(todo, "run: "+forgetCommand(t))
 	}
 	for _, f := range readOnly {

@@ -102,7 +102,7 @@ func (h *HostKeys) sharedVerdict(t Target, key ssh.PublicKey, rec hostkey.Entry)
 // knownAlgorithmsFor is knownAlgorithms for t, from the shared store when
 // there is one. A failing lookup returns nil: the check that follows reports it.
 func (h *HostKeys) knownAlgorithmsFor(ctx context.Context, t Target) []string {
-	if h == nil || h.Shared == nil {
+	if h == nil || h.Shared == nil || t.hop != nil {
 		return h.knownAlgorithms(t.addr())
 	}
 	tenant, device, err := splitLabel(t)

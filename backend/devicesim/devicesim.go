@@ -48,13 +48,19 @@ const (
 	FaultRotateHostKey Fault = "rotate_hostkey"        // a new host key on every start of the fleet (and when set at run time)
 	FaultEndless       Fault = "endless"               // every command streams export-like lines forever, until the client goes away
 	FaultSecretFail    Fault = "secret_fail"           // exports print lines carrying SecretFailSecrets, then exit status 1
+	FaultLegacyCrypto  Fault = "legacy_crypto"         // speaks only what RouterOS 6 without strong crypto does: SHA-1 key exchanges, CBC ciphers, an ssh-rsa host key
 )
 
 // Faults lists every fault, for tools and tests that cover them all.
 var Faults = []Fault{FaultWrongPassword, FaultSlowHandshake, FaultHangAfterAuth, FaultSlowOutput,
 	FaultDisconnect, FaultNonZeroExit, FaultGarbage, FaultRotateHostKey, FaultEndless, FaultSecretFail}
 
-func (f Fault) valid() bool { return f == FaultNone || slices.Contains(Faults, f) }
+// FaultLegacyCrypto is not in Faults, so DefaultFleet (the demo's lab
+// devices and the screens built on it) stays as it is; a Spec may still
+// ask for it.
+func (f Fault) valid() bool {
+	return f == FaultNone || f == FaultLegacyCrypto || slices.Contains(Faults, f)
+}
 
 const (
 	defaultDelay          = 30 * time.Second
@@ -423,6 +429,7 @@ type device struct {
 
 	fault     atomic.Value // Fault
 	signer    atomic.Value // ssh.Signer
+	legacyKey atomic.Value // ssh.Signer: the ssh-rsa key of FaultLegacyCrypto, made on first use
 	manualGen atomic.Int64
 	units     atomic.Int64 // filler units for SizeBytes; -1 until computed
 	keyMu     sync.Mutex   // serialises rotations
@@ -540,11 +547,17 @@ func (d *device) info() DeviceInfo {
 	if tname == "" {
 		tname = d.spec.Tenant
 	}
-	return DeviceInfo{
+	info := DeviceInfo{
 		Tenant: d.spec.Tenant, ID: d.spec.ID, TenantName: tname, Name: name,
 		Host: d.fleet.cfg.ListenHost, Port: d.port,
 		Version: d.spec.Version, Model: d.spec.Model, Fault: d.currentFault(),
 		Fixture: d.spec.Fixture, SizeBytes: d.spec.SizeBytes,
 		HostKeyFingerprint: ssh.FingerprintSHA256(d.currentSigner().PublicKey()),
 	}
+	if info.Fault == FaultLegacyCrypto {
+		if s, err := d.legacySigner(); err == nil {
+			info.HostKeyFingerprint = ssh.FingerprintSHA256(s.PublicKey())
+		}
+	}
+	return info
 }

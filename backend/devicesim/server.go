@@ -64,6 +64,9 @@ func (f *Fleet) serveConn(d *device, c net.Conn) {
 		}
 	}
 	cfg := f.serverConfig(d, fault)
+	if cfg == nil {
+		return
+	}
 	c.SetDeadline(time.Now().Add(handshakeTimeout))
 	sconn, chans, reqs, err := ssh.NewServerConn(c, cfg)
 	if err != nil {
@@ -162,7 +165,8 @@ type prefixConn struct {
 func (p *prefixConn) Read(b []byte) (int, error) { return p.r.Read(b) }
 
 // serverConfig is built per connection so that a fault, password or host
-// key changed at run time applies to the next connection.
+// key changed at run time applies to the next connection. It is nil when
+// the legacy host key cannot be made (the connection is then dropped).
 func (f *Fleet) serverConfig(d *device, fault Fault) *ssh.ServerConfig {
 	want := []byte(d.password())
 	user := f.cfg.Username
@@ -215,6 +219,13 @@ func (f *Fleet) serverConfig(d *device, fault Fault) *ssh.ServerConfig {
 			}
 			return nil, errors.New("public key not accepted")
 		}
+	}
+	if fault == FaultLegacyCrypto {
+		if err := d.legacyServerConfig(cfg); err != nil {
+			f.logf("%v", err)
+			return nil
+		}
+		return cfg
 	}
 	cfg.AddHostKey(d.currentSigner())
 	return cfg

@@ -62,6 +62,19 @@ type Device struct {
 	HostKey     string
 	Credentials Credentials
 	Line        int // line of the device in the file, for messages
+
+	// UsernameIsDefault and PortIsDefault say no level of the file set
+	// them: ~/.ssh/config's User and Port may then apply.
+	UsernameIsDefault, PortIsDefault bool
+	// ProxyJump is proxy_jump in OpenSSH -J syntax ("" unset, "none" for
+	// a direct connection even if ~/.ssh/config names a jump host).
+	ProxyJump string
+	// ProxyIdentityFile is the key for the jump hosts (absolute, checked
+	// like identity_file); "" = the device's credentials.
+	ProxyIdentityFile string
+	// LegacyAlgorithms is ssh_legacy_algorithms: also offer RouterOS 6's
+	// SHA-1 key exchanges, CBC ciphers and ssh-rsa/ssh-dss host keys.
+	LegacyAlgorithms bool
 }
 
 // Load reads and validates the inventory at path. The warnings are

@@ -18,6 +18,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
+	"github.com/cfgsnap/cfgsnap/backend/proxyjump"
 )
 
 // The inventory is validated by walking the YAML node tree rather than by
@@ -26,10 +27,12 @@ import (
 
 var (
 	topKeys      = []string{"defaults", "tenants"}
-	settingsKeys = []string{"username", "port", "identity_file", "password_env", "password_file", "password", "secrets", "use_agent"}
-	tenantKeys   = []string{"id", "name", "defaults", "devices"}
-	deviceKeys   = []string{"id", "name", "host", "port", "username", "identity_file", "password_env",
-		"password_file", "password", "secrets", "use_agent", "host_key", "tags"}
+	settingsKeys = []string{"username", "port", "identity_file", "password_env", "password_file", "password", "secrets", "use_agent",
+		"proxy_jump", "proxy_identity_file", "ssh_legacy_algorithms"}
+	tenantKeys = []string{"id", "name", "defaults", "devices"}
+	deviceKeys = []string{"id", "name", "host", "port", "username", "identity_file", "password_env",
+		"password_file", "password", "secrets", "use_agent", "host_key", "tags",
+		"proxy_jump", "proxy_identity_file", "ssh_legacy_algorithms"}
 	deviceOnlyKeys = []string{"id", "name", "host", "host_key", "tags"}
 )
 
@@ -294,6 +297,9 @@ func (p *parser) device(n *yaml.Node, tenantID, tenantWhere string, seen map[str
 	own := p.settings(f, where)
 	eff := mergeSettings(own, tenantDefs, fileDefs)
 	d.Username, d.Port, d.Secrets = eff.username, eff.port, eff.secrets
+	d.UsernameIsDefault, d.PortIsDefault = eff.usernameDefault, eff.portDefault
+	d.ProxyJump, d.ProxyIdentityFile = eff.proxyJump, eff.proxyIdentityFile
+	d.LegacyAlgorithms = eff.legacy != nil && *eff.legacy
 	d.Credentials = Credentials{
 		PasswordEnv:  eff.pw.env,
 		PasswordFile: eff.pw.file,
@@ -343,6 +349,13 @@ type settings struct {
 	identityFile string
 	useAgent     *bool // nil: not set at this level
 	pw           passwordSource
+
+	proxyJump         string // as written, validated; "none" is a value
+	proxyIdentityFile string
+	legacy            *bool // ssh_legacy_algorithms; nil: not set at this level
+
+	// Set by mergeSettings: no level set username / port.
+	usernameDefault, portDefault bool
 }
 
 // passwordSource is where one level takes the password from; at most one
@@ -359,14 +372,24 @@ func (s passwordSource) set() bool { return s.env != "" || s.file != "" || s.inl
 // that a device's password_file is not shadowed by its tenant's
 // password_env.
 func mergeSettings(levels ...settings) settings {
-	out := settings{username: DefaultUsername, port: DefaultPort, secrets: SecretsShow}
+	out := settings{username: DefaultUsername, port: DefaultPort, secrets: SecretsShow,
+		usernameDefault: true, portDefault: true}
 	for i := len(levels) - 1; i >= 0; i-- {
 		l := levels[i]
 		if l.username != "" {
-			out.username = l.username
+			out.username, out.usernameDefault = l.username, false
 		}
 		if l.port != 0 {
-			out.port = l.port
+			out.port, out.portDefault = l.port, false
+		}
+		if l.proxyJump != "" {
+			out.proxyJump = l.proxyJump
+		}
+		if l.proxyIdentityFile != "" {
+			out.proxyIdentityFile = l.proxyIdentityFile
+		}
+		if l.legacy != nil {
+			out.legacy = l.legacy
 		}
 		if l.secrets != "" {
 			out.secrets = l.secrets
@@ -419,6 +442,15 @@ func (p *parser) settings(f *fields, where string) settings {
 	}
 	s.identityFile = p.path(f, "identity_file", where)
 	s.useAgent = p.boolean(f, "use_agent", where)
+	if v, line, ok := p.text(f, "proxy_jump", where); ok && v != "" {
+		if _, err := proxyjump.Parse(v); err != nil {
+			p.errorf(line, "%s: bad proxy_jump %v: write [user@]host[:port], several hops separated by commas (OpenSSH -J syntax), or none", where, err)
+		} else {
+			s.proxyJump = strings.TrimSpace(v)
+		}
+	}
+	s.proxyIdentityFile = p.path(f, "proxy_identity_file", where)
+	s.legacy = p.boolean(f, "ssh_legacy_algorithms", where)
 
 	var sources []string
 	if v, line, ok := p.text(f, "password_env", where); ok && v != "" {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/cfgsnap/cfgsnap/backend/client"
+	"github.com/cfgsnap/cfgsnap/backend/collect"
 	"github.com/cfgsnap/cfgsnap/backend/inventory"
 	"github.com/cfgsnap/cfgsnap/backend/local"
 )
@@ -41,7 +42,25 @@ func (g *globals) openStack(ctx context.Context, tweak ...func(*local.Options)) 
 	for _, w := range s.Warnings {
 		fmt.Fprintln(os.Stderr, "cfgsnap: warning:", w)
 	}
+	sc, err := g.loadSSHConfig()
+	if err != nil {
+		s.Close()
+		return nil, &exitError{code: exitUsage, err: err}
+	}
+	s.Pipeline.Dialer().SSHConfig = sc
 	return s, nil
+}
+
+// loadSSHConfig reads --ssh-config: the default ~/.ssh/config may be
+// missing, a file named on the command line must exist, "none" turns it off.
+func (g *globals) loadSSHConfig() (*collect.SSHConfig, error) {
+	switch g.sshConfig {
+	case "none":
+		return nil, nil
+	case "":
+		return collect.LoadSSHConfig(collect.DefaultSSHConfigPath(), true)
+	}
+	return collect.LoadSSHConfig(g.sshConfig, false)
 }
 
 // openClient returns the client of the configured mode and a func that

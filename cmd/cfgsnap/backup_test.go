@@ -59,6 +59,7 @@ func TestBackupFaultsGiveTheirKind(t *testing.T) {
 		{devicesim.FaultGarbage, api.KindInvalidOutput},
 		{devicesim.FaultEndless, api.KindInvalidOutput},
 		{devicesim.FaultSecretFail, api.KindInvalidOutput},
+		{devicesim.FaultLegacyCrypto, api.KindSSHAlgorithms},
 	}
 	var specs []devicesim.Spec
 	for _, c := range cases {

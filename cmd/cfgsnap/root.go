@@ -24,6 +24,7 @@ type globals struct {
 	timeout   time.Duration
 	logFile   string
 	debug     bool
+	sshConfig string // --ssh-config: "" = ~/.ssh/config if present, "none" = off
 	nats      natsFlags
 
 	// inventoryGiven: --inventory was on the command line (or in
@@ -83,6 +84,7 @@ devices of --inventory itself over SSH.`,
 	f.DurationVar(&g.timeout, "timeout", 60*time.Second, "bound on one backup")
 	f.StringVar(&g.logFile, "log-file", "", "log file (default $XDG_STATE_HOME/cfgsnap/cfgsnap.log); logs never go to the TUI")
 	f.BoolVar(&g.debug, "debug", false, "debug logging")
+	f.StringVar(&g.sshConfig, "ssh-config", "", "OpenSSH client config for HostName, Port, User, IdentityFile, ProxyJump of devices the inventory leaves open (default ~/.ssh/config; none = do not read one)")
 
 	root.AddCommand(
 		newBackupCmd(g), newHistoryCmd(g), newShowCmd(g), newDiffCmd(g), newDevicesCmd(g),
