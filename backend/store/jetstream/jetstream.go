@@ -568,33 +568,50 @@ func (s *Store) LastErrors(ctx context.Context, tenant string) (map[store.Device
 		}
 		filter = tenant + ".*"
 	}
+	// The keys come from the stream's subject counts and each value from a
+	// get: a watch is served by an ordered consumer whose pending count can
+	// miss a value put a moment ago (seen as an empty map right after an
+	// overwrite), and the fleet list must show the error just recorded.
+	bucket := s.errs.Bucket()
+	prefix := "$KV." + bucket + "."
+	var subjects map[string]uint64
 	err := jsretry.Do(ctx, func(ctx context.Context) error {
-		clear(out)
-		w, err := s.errs.WatchFiltered(ctx, []string{filter}, jetstream.IgnoreDeletes())
+		st, err := s.js.Stream(ctx, "KV_"+bucket)
 		if err != nil {
 			return err
 		}
-		defer w.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case e, ok := <-w.Updates():
-				if !ok {
-					return errors.New("error watch ended early")
-				}
-				if e == nil {
-					return nil
-				}
-				tenant, device, _ := strings.Cut(e.Key(), ".")
-				var de api.DeviceError
-				if err := json.Unmarshal(e.Value(), &de); err != nil {
-					return fmt.Errorf("last error of %s/%s is not an error record: %w", tenant, device, err)
-				}
-				out[store.DeviceKey{Tenant: tenant, Device: device}] = de
-			}
+		info, err := st.Info(ctx, jetstream.WithSubjectFilter(prefix+filter))
+		if err != nil {
+			return err
 		}
+		subjects = info.State.Subjects
+		return nil
 	})
+	if err == nil {
+		for subj := range subjects {
+			k := strings.TrimPrefix(subj, prefix)
+			var e jetstream.KeyValueEntry
+			err = jsretry.Do(ctx, func(ctx context.Context) error {
+				var gerr error
+				e, gerr = s.errs.Get(ctx, k)
+				return gerr
+			})
+			if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+				err = nil
+				continue
+			}
+			if err != nil {
+				break
+			}
+			tenant, device, _ := strings.Cut(k, ".")
+			var de api.DeviceError
+			if uerr := json.Unmarshal(e.Value(), &de); uerr != nil {
+				err = fmt.Errorf("last error of %s/%s is not an error record: %w", tenant, device, uerr)
+				break
+			}
+			out[store.DeviceKey{Tenant: tenant, Device: device}] = de
+		}
+	}
 	if err != nil {
 		return nil, api.Wrap(api.KindStorage, err, "read last errors")
 	}
