@@ -175,7 +175,7 @@ func (m *Model) ShortHelp() []key.Binding {
 	}
 	var b []key.Binding
 	if d, ok := m.fleet.current(); ok {
-		s := m.jobs.State(m.fleet.tenant, d)
+		s := m.rowState(d)
 		if s.Kind == jobs.StLocked {
 			b = append(b, k.Watch)
 		}
@@ -191,7 +191,7 @@ func (m *Model) ShortHelp() []key.Binding {
 	if d, ok := m.fleet.current(); ok && d.LastBackup != nil {
 		b = append(b, k.Copy)
 	}
-	b = append(b, k.Sort)
+	b = append(b, k.Sort, k.Triage, k.BackupReason, k.LastDiff, k.Shell)
 	if m.c.Wide() {
 		b = append(b, k.Focus)
 	}
