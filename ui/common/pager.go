@@ -43,6 +43,12 @@ func (p *Pager) Clamp(n, rows, bw int, widths func(i int) int) {
 	}
 }
 
+// ClampX keeps the horizontal offset where the widest text (maxW cells)
+// still ends in view of a body bw wide.
+func (p *Pager) ClampX(maxW, bw int) {
+	p.X = min(max(p.X, 0), max(maxW-bw, 0))
+}
+
 // MaxOff is the largest offset that still fills the screen.
 func (p *Pager) MaxOff(n, rows, bw int, widths func(i int) int) int {
 	if !p.Wrap {

@@ -32,6 +32,10 @@ type Model struct {
 	reveal   bool
 	pager    common.Pager
 	cur      int
+	// pin is the line a hunk or section jump put at the top, kept there
+	// even near the end, where the last page would otherwise start
+	// earlier and the heading name the menu before; -1 after other moves.
+	pin int
 }
 
 // LoadedMsg carries both contents (to cache) and the diff, computed off
@@ -46,7 +50,7 @@ type LoadedMsg struct {
 
 // Open starts fetching both snapshots (those not in cache) and diffing.
 func Open(c *common.Common, cache *common.ContentCache, tenant, device, devName string, from, to api.SnapshotRecord) (*Model, tea.Cmd) {
-	m := &Model{c: c, tenant: tenant, device: device, devName: devName, from: from, to: to, loading: true, req: c.NextReq()}
+	m := &Model{c: c, tenant: tenant, device: device, devName: devName, from: from, to: to, loading: true, req: c.NextReq(), pin: -1}
 	req, cl, ctx := m.req, c.Client, c.Ctx
 	have := map[string][]byte{}
 	for _, h := range []string{from.SHA256, to.SHA256} {
@@ -114,6 +118,16 @@ func (m *Model) clamp() {
 		}
 		return ansi.StringWidth(m.res.Lines[i].Text)
 	})
+	maxW := 0
+	for _, l := range m.res.Lines {
+		if l.Kind != '@' {
+			maxW = max(maxW, ansi.StringWidth(l.Text))
+		}
+	}
+	m.pager.ClampX(maxW, bw)
+	if m.pin > m.pager.Off && m.pin < len(m.res.Lines) {
+		m.pager.Off = m.pin
+	}
 }
 
 // hunkAt is the index of the hunk shown at the top, -1 before the first.
@@ -142,6 +156,9 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 			m.c.Log(common.LogError, "diff of %s/%s: %s", common.Clean(m.tenant), common.Clean(m.device), common.Clean(msg.err.Error()))
 		}
 	case common.WheelMsg:
+		if m.pin >= 0 {
+			m.pager.Off, m.pin = m.pin, -1
+		}
 		m.pager.Off += msg.Delta
 		m.clamp()
 	case tea.KeyPressMsg:
@@ -154,6 +171,8 @@ func (m *Model) key(msg tea.KeyPressMsg) tea.Cmd {
 	k := &m.c.Keys
 	p := &m.pager
 	before := p.Off
+	pin := m.pin
+	m.pin = -1
 	switch {
 	case key.Matches(msg, k.Back):
 		m.c.Send(common.BackMsg{})
@@ -171,33 +190,40 @@ func (m *Model) key(msg tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(msg, k.Bottom):
 		p.Off = len(m.res.Lines)
 	case key.Matches(msg, k.NextHunk):
+		m.pin = pin
 		if m.cur+1 < len(m.res.Hunks) {
 			m.cur++
-			p.Off = m.res.Hunks[m.cur]
+			p.Off, m.pin = m.res.Hunks[m.cur], m.res.Hunks[m.cur]
 		}
 		m.clamp()
 		return nil
 	case key.Matches(msg, k.PrevHunk):
+		m.pin = pin
 		if m.cur > 0 {
 			m.cur--
-			p.Off = m.res.Hunks[m.cur]
+			p.Off, m.pin = m.res.Hunks[m.cur], m.res.Hunks[m.cur]
 		}
 		m.clamp()
 		return nil
 	case key.Matches(msg, k.NextSection):
+		m.pin = pin
 		if at, ok := NextSection(m.res.Sections, p.Off); ok {
-			p.Off = at
+			p.Off, m.pin = at, at
 		}
 	case key.Matches(msg, k.PrevSection):
+		m.pin = pin
 		if at, ok := PrevSection(m.res.Sections, p.Off); ok {
-			p.Off = at
+			p.Off, m.pin = at, at
 		}
-	case key.Matches(msg, k.Wrap):
-		p.Wrap = !p.Wrap
-	case key.Matches(msg, k.ScrollLeft):
-		p.X -= common.HScrollStep
-	case key.Matches(msg, k.ScrollRight):
-		if !p.Wrap {
+	case key.Matches(msg, k.Wrap), key.Matches(msg, k.ScrollLeft), key.Matches(msg, k.ScrollRight):
+		// Sideways moves keep the top line.
+		m.pin = pin
+		switch {
+		case key.Matches(msg, k.Wrap):
+			p.Wrap = !p.Wrap
+		case key.Matches(msg, k.ScrollLeft):
+			p.X -= common.HScrollStep
+		case !p.Wrap:
 			p.X += common.HScrollStep
 		}
 	case key.Matches(msg, k.Reveal):
@@ -236,6 +262,12 @@ func PrevSection(sections []int, off int) (int, bool) {
 	}
 	return 0, false
 }
+
+// Result is the diff as shown.
+func (m *Model) Result() Result { return m.res }
+
+// Top is the first line shown.
+func (m *Model) Top() int { return m.pager.Off }
 
 // Heading is the menu in effect at the top line: the sticky heading.
 func (m *Model) Heading() string {

@@ -120,6 +120,15 @@ func (m *Model) Offset() int { return m.fleet.Offset }
 // FocusTenants reports whether the tenant pane has the keyboard.
 func (m *Model) FocusTenants() bool { return m.focusTenants }
 
+// Shown is the IDs of the devices listed, in order.
+func (m *Model) Shown() []string {
+	out := make([]string, len(m.fleet.view))
+	for i, di := range m.fleet.view {
+		out[i] = m.fleet.devices[di].ID
+	}
+	return out
+}
+
 // Select moves the cursor to device id if it is shown.
 func (m *Model) Select(id string) bool {
 	f := &m.fleet

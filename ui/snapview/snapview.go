@@ -34,6 +34,7 @@ type Model struct {
 	lines     []string // shown: masked unless revealed, cleaned, safe to print
 	reveal    bool
 	pager     common.Pager
+	maxW      int // cells of the widest line, for the horizontal scroll
 	search    common.LineInput
 	searching bool
 	query     string
@@ -83,6 +84,7 @@ func (m *Model) gutter() int { return max(len(fmt.Sprint(len(m.lines))), 3) }
 func (m *Model) sync() {
 	bw := m.c.Width - m.gutter() - 1
 	m.pager.Clamp(len(m.lines), m.rows(), bw, func(i int) int { return ansi.StringWidth(m.lines[i]) })
+	m.pager.ClampX(m.maxW, bw)
 }
 
 // Shows reports whether this viewer shows device of tenant.
@@ -110,8 +112,10 @@ func (m *Model) setReveal(on bool) {
 		src = redact.Lines(m.raw)
 	}
 	m.lines = make([]string, len(src))
+	m.maxW = 0
 	for i, l := range src {
 		m.lines[i] = common.CleanLine(l)
+		m.maxW = max(m.maxW, ansi.StringWidth(m.lines[i]))
 	}
 	if m.query != "" {
 		cur := m.cur
