@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
+	"github.com/cfgsnap/cfgsnap/backend/store"
+	"github.com/cfgsnap/cfgsnap/ui/common"
 )
 
 // Secrets and long lines: a WireGuard key, a PPP password that changes
@@ -283,4 +285,13 @@ func TestTriageSortsByFailureThenOldestSuccess(t *testing.T) {
 	h.mustShow("1 auth_failed · 1 timeout · 2 stale", "triage")
 	h.keys("T")
 	h.mustNotShow("auth_failed ·")
+}
+
+// The tables size their hash column by ShortHashLen; the helper is the
+// backend's, so both must agree.
+func TestShortHashIsTheBackendsAndFitsItsColumn(t *testing.T) {
+	h := hashOf("x")
+	if got := common.ShortHash(h); len(got) != common.ShortHashLen || got != store.Short(h) {
+		t.Fatalf("ShortHash %q, want %d characters as store.Short gives", got, common.ShortHashLen)
+	}
 }
