@@ -70,7 +70,16 @@ wait_for "snapshots" 10
 shot history
 keys d
 sleep 1
+# The diff is redacted by default; the sticky heading names the menu.
 shot diff
+# Triage: failures by kind, then stale devices; counts in the status bar.
+keys Escape
+keys Escape
+keys Escape
+keys T
+wait_for "triage" 5
+pick lab-badpass-1
+shot triage
 keys q
 keys q
 sleep 0.3

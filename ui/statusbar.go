@@ -13,6 +13,12 @@ func (m *Model) statusInfo() statusbar.Info {
 		in.TenantName = m.fleet.TenantName(in.Tenant)
 	}
 	in.Running, in.Waiting, in.Watching, _ = m.jobs.Counts()
+	if m.screen() == screenFleet && m.fleet.Triage() {
+		in.Triage = m.fleet.TriageCounts()
+		if in.Triage == "" {
+			in.Triage = "all healthy"
+		}
+	}
 	return in
 }
 

@@ -42,6 +42,9 @@ type Options struct {
 	Version     string
 	// Now is the clock; tests inject a fixed one. Default time.Now.
 	Now func() time.Time
+	// StaleAfter is how long without a successful backup makes a device
+	// stale in the fleet (default 24 h).
+	StaleAfter time.Duration
 }
 
 // Timing of the one tick that animates spinners, ages job timers, expires
@@ -105,6 +108,9 @@ func newModel(ctx context.Context, opts Options) *Model {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.StaleAfter <= 0 {
+		opts.StaleAfter = common.DefaultStaleAfter
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	m := &Model{
 		opts:    opts,
@@ -116,7 +122,7 @@ func newModel(ctx context.Context, opts Options) *Model {
 	}
 	m.c = &common.Common{
 		Ctx: ctx, Client: opts.Client, Keys: common.NewKeyMap(), Now: opts.Now, Loc: time.Local,
-		User: opts.User, Concurrency: opts.Concurrency, Version: opts.Version,
+		User: opts.User, Concurrency: opts.Concurrency, Version: opts.Version, StaleAfter: opts.StaleAfter,
 		Spinner: spinner.New(spinner.WithSpinner(spinner.MiniDot)),
 		Log:     m.addLog,
 	}
@@ -352,6 +358,19 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 	case overlay.PickTenantMsg:
 		m.ov.OpenPicker(msg.Tenants, msg.Current)
 		return nil
+	case overlay.AskReasonMsg:
+		m.ov.OpenReason(msg)
+		return nil
+	case overlay.ReasonMsg:
+		return m.fleet.BackupWithReason(msg.Tenant, msg.Devices, msg.Reason)
+	case overlay.RevealMsg:
+		m.reveal(msg)
+		return nil
+	case common.ShellMsg:
+		return m.openShell(msg)
+	case shellDoneMsg:
+		m.shellDone(msg)
+		return nil
 	case tea.KeyPressMsg:
 		return m.onKey(msg)
 	case common.BackMsg:
@@ -364,6 +383,9 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 	case tea.MouseWheelMsg:
 		return m.onWheel(msg.Mouse())
 	case tea.PasteMsg:
+		if m.ov.Kind() == overlay.Prompt {
+			return m.ov.Update(msg)
+		}
 		m.onPaste(msg.Content)
 		return nil
 	}
@@ -579,4 +601,19 @@ func (m *Model) copyText(s, what string) tea.Cmd {
 	m.c.Tasks.Done("copied %s to the clipboard (%s)", what, common.ShortHash(s))
 	m.c.Log(common.LogInfo, "copied %s: %s", what, s)
 	return tea.SetClipboard(s)
+}
+
+// reveal shows the secrets of the viewer in front, if it is still the one
+// the confirmation was about.
+func (m *Model) reveal(msg overlay.RevealMsg) {
+	switch m.screen() {
+	case screenDiff:
+		if m.diff != nil && m.diff.Shows(msg.Tenant, msg.Device) {
+			m.diff.Reveal()
+		}
+	case screenSnapshot:
+		if m.snap != nil && m.snap.Shows(msg.Tenant, msg.Device) {
+			m.snap.Reveal()
+		}
+	}
 }

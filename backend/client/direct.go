@@ -202,3 +202,31 @@ func (d *Direct) WatchSnapshots(ctx context.Context, tenant string, fn func(api.
 	}()
 	return func() { cancel(); unsub() }, nil
 }
+
+// ShellLogin is what an interactive ssh to a device needs: where it is,
+// the inventory's user, and the known_hosts files the backups trust. The
+// password stays in the inventory: the user's ssh asks for it or uses
+// their own agent and keys.
+type ShellLogin struct {
+	Host       string
+	Port       int
+	User       string
+	KnownHosts []string
+}
+
+// ShellLogin returns the login of a device of the inventory (the TUI's
+// shell key in direct mode).
+func (d *Direct) ShellLogin(tenant, device string) (ShellLogin, error) {
+	dev, ok := d.s.Inventory().Device(tenant, device)
+	if !ok {
+		return ShellLogin{}, api.Errorf(api.KindNotFound, "device %s/%s not found", tenant, device)
+	}
+	l := ShellLogin{Host: dev.Host, Port: dev.Port, User: dev.Username}
+	if hk := d.s.HostKeys; hk != nil {
+		if hk.File != "" {
+			l.KnownHosts = append(l.KnownHosts, hk.File)
+		}
+		l.KnownHosts = append(l.KnownHosts, hk.ReadOnly...)
+	}
+	return l, nil
+}

@@ -16,6 +16,10 @@ import (
 	"github.com/cfgsnap/cfgsnap/backend/client"
 )
 
+// DefaultStaleAfter is the stale threshold: a device not backed up
+// successfully for a day is worth a look.
+const DefaultStaleAfter = 24 * time.Hour
+
 // RequestTimeout bounds inventory, history and snapshot requests: the user
 // must never wait on a dead link without being told.
 const RequestTimeout = 20 * time.Second
@@ -57,6 +61,14 @@ type Common struct {
 	User        string
 	Concurrency int
 	Version     string
+
+	// StaleAfter is how long a device may go without a successful backup
+	// before the fleet shows it as stale (default DefaultStaleAfter).
+	StaleAfter time.Duration
+	// LastReason is the backup reason given last in this session: the
+	// reason prompt starts with it, since a change window backs up
+	// several devices under one ticket.
+	LastReason string
 
 	// Log records an entry in the session log (the L pane); callers
 	// Clean what came from outside.
@@ -151,4 +163,10 @@ type BackupMsg struct{ Tenant, Device string }
 type OpenHistoryMsg struct {
 	Tenant, TenantName string
 	Device             api.Device
+}
+
+// ShellMsg asks the root to open an interactive ssh session to Device.
+type ShellMsg struct {
+	Tenant string
+	Device api.Device
 }

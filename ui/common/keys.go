@@ -14,8 +14,14 @@ type KeyMap struct {
 	Focus, FocusDevices, FocusTenants, NextTenant, PrevTenant, Tenants key.Binding
 	Filter, Sort, SortReverse, Mark, MarkAll, Refresh                  key.Binding
 	Backup, BackupMany, History, Copy, Watch, Forget, Log              key.Binding
+	// BackupReason asks for a reason (a change ticket) first; LastDiff
+	// opens the diff of the device's latest snapshot against the one
+	// before; Triage sorts by failure; Shell opens ssh to the device.
+	BackupReason, LastDiff, Triage, Shell key.Binding
 
 	Diff, View, NextHunk, PrevHunk, Search, NextMatch, PrevMatch key.Binding
+	// Of the text viewers (snapshot, diff).
+	NextSection, PrevSection, Wrap, ScrollLeft, ScrollRight, Reveal key.Binding
 
 	Back, Help, Quit, Yes, No key.Binding
 	// Interrupt is ctrl+c alone: it quits even where q is text.
@@ -64,6 +70,11 @@ func NewKeyMap() KeyMap {
 		Forget:     b([]string{"F"}, "F", "forget host key"),
 		Log:        b([]string{"L"}, "L", "log"),
 
+		BackupReason: b([]string{"c"}, "c", "back up with reason"),
+		LastDiff:     b([]string{"d"}, "d", "diff last change"),
+		Triage:       b([]string{"T"}, "T", "triage sort"),
+		Shell:        b([]string{"x"}, "x", "ssh to device"),
+
 		Diff:      b([]string{"d"}, "d", "diff"),
 		View:      b([]string{"enter", "v"}, "enter/v", "view"),
 		NextHunk:  b([]string{"n", "}"}, "n", "next hunk"),
@@ -71,6 +82,13 @@ func NewKeyMap() KeyMap {
 		Search:    b([]string{"/"}, "/", "search"),
 		NextMatch: b([]string{"n"}, "n", "next match"),
 		PrevMatch: b([]string{"N"}, "N", "prev match"),
+
+		NextSection: b([]string{"]"}, "]", "next section"),
+		PrevSection: b([]string{"["}, "[", "prev section"),
+		Wrap:        b([]string{"W"}, "W", "wrap"),
+		ScrollLeft:  b([]string{"left", "h"}, "←/h", "scroll left"),
+		ScrollRight: b([]string{"right", "l"}, "→/l", "scroll right"),
+		Reveal:      b([]string{"R"}, "R", "reveal secrets"),
 
 		Back:      b([]string{"esc"}, "esc", "back"),
 		Help:      b([]string{"?"}, "?", "help"),
@@ -99,13 +117,19 @@ type KeyGroup struct {
 	Bindings []key.Binding
 }
 
-// Groups are the columns of the full help.
+// Groups are the columns of the full help. Pairs share a line ("n/N") so
+// that the whole help fits 80×24.
 func (k KeyMap) Groups() []KeyGroup {
+	w := WithHelp
 	return []KeyGroup{
-		{"Move", []key.Binding{k.Up, k.Down, k.PageUp, k.PageDown, k.Top, k.Bottom, k.Focus, k.NextTenant, k.PrevTenant, k.Tenants}},
-		{"Devices", []key.Binding{k.Filter, k.Sort, k.SortReverse, k.Mark, k.MarkAll, k.Backup, k.BackupMany, k.History, k.Copy, k.Watch, k.Forget, k.Refresh}},
+		{"Move", []key.Binding{w(k.Up, "↑↓/jk", "move"), w(k.PageDown, "pgup/dn", "page"), w(k.Top, "g/G", "top/bottom"),
+			k.Focus, w(k.NextTenant, "]/[", "next/prev tenant"), k.Tenants}},
+		{"Devices", []key.Binding{k.Filter, w(k.Sort, "s/S", "sort/reverse"), k.Triage, w(k.Mark, "space/A", "mark/all"),
+			k.History, k.Copy, k.Refresh}},
+		{"Back up", []key.Binding{k.Backup, k.BackupReason, k.BackupMany, k.LastDiff, k.Watch, k.Forget, k.Shell}},
 		{"History", []key.Binding{k.View, k.Diff, k.Mark, k.Copy, k.Back}},
-		{"Diff / snapshot", []key.Binding{k.NextHunk, k.PrevHunk, k.Search, k.NextMatch, k.PrevMatch, k.Back}},
+		{"Diff / snapshot", []key.Binding{w(k.NextHunk, "n/N", "next/prev hunk"), w(k.NextSection, "]/[", "next/prev section"),
+			k.Search, w(k.NextMatch, "n/N", "next/prev match"), k.Reveal, k.Wrap, w(k.ScrollRight, "←→/hl", "scroll"), k.Back}},
 		{"General", []key.Binding{k.Log, k.Help, k.Quit}},
 	}
 }

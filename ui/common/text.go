@@ -7,18 +7,17 @@ import (
 	"unicode/utf8"
 
 	"github.com/charmbracelet/x/ansi"
+
+	"github.com/cfgsnap/cfgsnap/backend/store"
 )
 
 // ShortHashLen is how much of a SHA-256 the tables show: enough to tell
 // snapshots apart at a glance, short enough for an 80-column row.
 const ShortHashLen = 12
 
-func ShortHash(h string) string {
-	if len(h) > ShortHashLen {
-		return h[:ShortHashLen]
-	}
-	return h
-}
+// ShortHash abbreviates a hash as the CLI and the backend's messages do
+// (store.Short), so a hash read in the TUI can be found in a log line.
+func ShortHash(h string) string { return store.Short(h) }
 
 // HumanSize uses binary units because exports are stored and compared as
 // bytes; one decimal below 10 keeps small sizes distinguishable.

@@ -79,6 +79,10 @@ func Render(dd Data, w int, st *common.Styles) []string {
 		add(head)
 		out = append(out, hashLines(common.Clean(r.SHA256), common.Clean(r.PreviousHash), r.IsChanged(), st)...)
 		add(st.Dim.Render(common.JoinNonEmpty(" · ", common.HumanSize(r.SizeBytes), common.RosText(r.RouterOSVersion), "took "+common.Millis(r.DurationMS), shortJob(r.JobID))))
+		if r.IsChanged() && r.PreviousHash != "" {
+			// The pre/post pair of a change window: one key to what changed.
+			add(st.Key.Render("d") + st.Dim.Render(" shows what changed since the previous snapshot"))
+		}
 		return out
 	}
 

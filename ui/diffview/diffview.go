@@ -1,20 +1,23 @@
 // Package diffview is the diff screen: two snapshots of a device compared
-// line by line, with hunk navigation.
+// line by line with the CLI's diff, secrets masked until the user reveals
+// them, the menu in effect as a sticky heading, hunk and section
+// navigation, wrap and horizontal scroll.
 package diffview
 
 import (
 	"fmt"
 
 	"charm.land/bubbles/v2/key"
-	"charm.land/bubbles/v2/viewport"
 	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/ui/common"
+	"github.com/cfgsnap/cfgsnap/ui/overlay"
 )
 
-// Model is the diff viewer. The viewport holds the rendered diff and owns
-// scrolling; cur is the current hunk that n/N move.
+// Model is the diff viewer. pager.Off is the first line shown; cur is the
+// current hunk that n/N move.
 type Model struct {
 	c        *common.Common
 	req      int
@@ -24,11 +27,15 @@ type Model struct {
 	device   string
 	devName  string
 	from, to api.SnapshotRecord
+	diff     Diff
 	res      Result
-	vp       viewport.Model
+	reveal   bool
+	pager    common.Pager
 	cur      int
-	// what the viewport's lines were rendered for
-	drawnW, drawnCur int
+	// pin is the line a hunk or section jump put at the top, kept there
+	// even near the end, where the last page would otherwise start
+	// earlier and the heading name the menu before; -1 after other moves.
+	pin int
 }
 
 // LoadedMsg carries both contents (to cache) and the diff, computed off
@@ -37,13 +44,13 @@ type LoadedMsg struct {
 	req      int
 	From, To api.SnapshotRecord
 	Contents map[string][]byte
-	res      Result
+	diff     Diff
 	err      error
 }
 
 // Open starts fetching both snapshots (those not in cache) and diffing.
 func Open(c *common.Common, cache *common.ContentCache, tenant, device, devName string, from, to api.SnapshotRecord) (*Model, tea.Cmd) {
-	m := &Model{c: c, tenant: tenant, device: device, devName: devName, from: from, to: to, loading: true, req: c.NextReq(), vp: viewport.New(), drawnW: -1}
+	m := &Model{c: c, tenant: tenant, device: device, devName: devName, from: from, to: to, loading: true, req: c.NextReq(), pin: -1}
 	req, cl, ctx := m.req, c.Client, c.Ctx
 	have := map[string][]byte{}
 	for _, h := range []string{from.SHA256, to.SHA256} {
@@ -69,7 +76,7 @@ func Open(c *common.Common, cache *common.ContentCache, tenant, device, devName 
 		}
 		// Diffing is done here, off the event loop: a large export must
 		// not freeze typing.
-		msg.res, msg.err = Compute(string(have[from.SHA256]), string(have[to.SHA256]))
+		msg.diff = Compute(string(have[from.SHA256]), string(have[to.SHA256]))
 		return msg
 	}
 }
@@ -77,44 +84,61 @@ func Open(c *common.Common, cache *common.ContentCache, tenant, device, devName 
 // Loading reports whether the snapshots are still being fetched.
 func (m *Model) Loading() bool { return m.loading }
 
+// Shows reports whether this viewer shows device of tenant.
+func (m *Model) Shows(tenant, device string) bool { return m.tenant == tenant && m.device == device }
+
+// Revealed reports whether secrets are shown.
+func (m *Model) Revealed() bool { return m.reveal }
+
+// Reveal shows the secrets (the user confirmed) and logs who did it; they
+// are hidden again when the screen closes, as the model goes with it.
+func (m *Model) Reveal() {
+	if m.reveal || m.loading || m.err != nil {
+		return
+	}
+	m.reveal = true
+	m.res = m.diff.Build(true)
+	m.c.Log(common.LogWarn, "secrets revealed for %s/%s by %s (diff)", common.Clean(m.tenant), common.Clean(m.device), common.Clean(m.c.User))
+}
+
+func (m *Model) hide() {
+	m.reveal = false
+	m.res = m.diff.Build(false)
+	m.c.Log(common.LogInfo, "secrets hidden again for %s/%s", common.Clean(m.tenant), common.Clean(m.device))
+}
+
+func (m *Model) rows() int { return max(m.c.BodyHeight()-3, 1) }
+
+func (m *Model) clamp() {
+	gw := Gutter(m.res)
+	bw := m.c.Width - PrefixWidth(gw)
+	m.pager.Clamp(len(m.res.Lines), m.rows(), bw, func(i int) int {
+		if m.res.Lines[i].Kind == '@' {
+			return min(ansi.StringWidth(m.res.Lines[i].Text), bw)
+		}
+		return ansi.StringWidth(m.res.Lines[i].Text)
+	})
+	maxW := 0
+	for _, l := range m.res.Lines {
+		if l.Kind != '@' {
+			maxW = max(maxW, ansi.StringWidth(l.Text))
+		}
+	}
+	m.pager.ClampX(maxW, bw)
+	if m.pin > m.pager.Off && m.pin < len(m.res.Lines) {
+		m.pager.Off = m.pin
+	}
+}
+
 // hunkAt is the index of the hunk shown at the top, -1 before the first.
 func (m *Model) hunkAt() int {
 	cur := -1
 	for i, at := range m.res.Hunks {
-		if at <= m.vp.YOffset() {
+		if at <= m.pager.Off {
 			cur = i
 		}
 	}
 	return cur
-}
-
-// sync fits the viewport to the window and renders the lines when the
-// width or the current hunk changed.
-func (m *Model) sync() {
-	w := m.c.Width
-	m.vp.SetWidth(w)
-	m.vp.SetHeight(max(m.c.BodyHeight()-2, 1))
-	if w != m.drawnW || m.cur != m.drawnCur {
-		st := &m.c.Styles
-		gw := Gutter(m.res)
-		curAt := -1
-		if m.cur < len(m.res.Hunks) && len(m.res.Hunks) > 1 {
-			curAt = m.res.Hunks[m.cur]
-		}
-		lines := make([]string, len(m.res.Lines))
-		for i, l := range m.res.Lines {
-			if i == curAt {
-				lines[i] = st.Selected.Render(common.Trunc(l.Text+" ◀", w))
-			} else {
-				lines[i] = RenderLine(l, gw, w, st)
-			}
-		}
-		off := m.vp.YOffset()
-		m.vp.SetContentLines(lines)
-		m.vp.SetYOffset(off)
-		m.drawnW, m.drawnCur = w, m.cur
-	}
-	m.vp.SetYOffset(m.vp.YOffset()) // clamp after a resize
 }
 
 // Update handles the diff's arrival, keys and the wheel.
@@ -126,18 +150,17 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 		}
 		m.loading = false
 		m.err = msg.err
-		m.from, m.to, m.res = msg.From, msg.To, msg.res
-		m.drawnW = -1
+		m.from, m.to, m.diff = msg.From, msg.To, msg.diff
+		m.res = m.diff.Build(m.reveal)
 		if msg.err != nil {
 			m.c.Log(common.LogError, "diff of %s/%s: %s", common.Clean(m.tenant), common.Clean(m.device), common.Clean(msg.err.Error()))
 		}
 	case common.WheelMsg:
-		m.sync()
-		if msg.Delta < 0 {
-			m.vp.ScrollUp(-msg.Delta)
-		} else {
-			m.vp.ScrollDown(msg.Delta)
+		if m.pin >= 0 {
+			m.pager.Off, m.pin = m.pin, -1
 		}
+		m.pager.Off += msg.Delta
+		m.clamp()
 	case tea.KeyPressMsg:
 		return m.key(msg)
 	}
@@ -145,46 +168,116 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 }
 
 func (m *Model) key(msg tea.KeyPressMsg) tea.Cmd {
-	m.sync()
 	k := &m.c.Keys
-	before := m.vp.YOffset()
+	p := &m.pager
+	before := p.Off
+	pin := m.pin
+	m.pin = -1
 	switch {
 	case key.Matches(msg, k.Back):
 		m.c.Send(common.BackMsg{})
 		return nil
 	case key.Matches(msg, k.Up):
-		m.vp.ScrollUp(1)
+		p.Off--
 	case key.Matches(msg, k.Down):
-		m.vp.ScrollDown(1)
+		p.Off++
 	case key.Matches(msg, k.PageUp):
-		m.vp.PageUp()
+		p.Off -= m.rows()
 	case key.Matches(msg, k.PageDown):
-		m.vp.PageDown()
+		p.Off += m.rows()
 	case key.Matches(msg, k.Top):
-		m.vp.GotoTop()
+		p.Off = 0
 	case key.Matches(msg, k.Bottom):
-		m.vp.GotoBottom()
+		p.Off = len(m.res.Lines)
 	case key.Matches(msg, k.NextHunk):
+		m.pin = pin
 		if m.cur+1 < len(m.res.Hunks) {
 			m.cur++
-			m.vp.SetYOffset(m.res.Hunks[m.cur])
+			p.Off, m.pin = m.res.Hunks[m.cur], m.res.Hunks[m.cur]
 		}
+		m.clamp()
 		return nil
 	case key.Matches(msg, k.PrevHunk):
+		m.pin = pin
 		if m.cur > 0 {
 			m.cur--
-			m.vp.SetYOffset(m.res.Hunks[m.cur])
+			p.Off, m.pin = m.res.Hunks[m.cur], m.res.Hunks[m.cur]
+		}
+		m.clamp()
+		return nil
+	case key.Matches(msg, k.NextSection):
+		m.pin = pin
+		if at, ok := NextSection(m.res.Sections, p.Off); ok {
+			p.Off, m.pin = at, at
+		}
+	case key.Matches(msg, k.PrevSection):
+		m.pin = pin
+		if at, ok := PrevSection(m.res.Sections, p.Off); ok {
+			p.Off, m.pin = at, at
+		}
+	case key.Matches(msg, k.Wrap), key.Matches(msg, k.ScrollLeft), key.Matches(msg, k.ScrollRight):
+		// Sideways moves keep the top line.
+		m.pin = pin
+		switch {
+		case key.Matches(msg, k.Wrap):
+			p.Wrap = !p.Wrap
+		case key.Matches(msg, k.ScrollLeft):
+			p.X -= common.HScrollStep
+		case !p.Wrap:
+			p.X += common.HScrollStep
+		}
+	case key.Matches(msg, k.Reveal):
+		switch {
+		case m.reveal:
+			m.hide()
+		case !m.loading && m.err == nil && len(m.res.Lines) > 0:
+			m.c.Send(overlay.AskMsg{Q: overlay.RevealQuestion(m.tenant, m.device, m.devName)})
 		}
 		return nil
 	}
-	// Scrolling by line or page makes the hunk at the top the current one.
-	if m.vp.YOffset() != before {
+	m.clamp()
+	// Scrolling makes the hunk at the top the current one.
+	if p.Off != before {
 		m.cur = max(m.hunkAt(), 0)
 	}
 	return nil
 }
 
-// View is the title, the two sides and the diff in view.
+// NextSection is the first section start below the top line off.
+func NextSection(sections []int, off int) (int, bool) {
+	for _, s := range sections {
+		if s > off {
+			return s, true
+		}
+	}
+	return 0, false
+}
+
+// PrevSection is the last section start above the top line off.
+func PrevSection(sections []int, off int) (int, bool) {
+	for i := len(sections) - 1; i >= 0; i-- {
+		if sections[i] < off {
+			return sections[i], true
+		}
+	}
+	return 0, false
+}
+
+// Result is the diff as shown.
+func (m *Model) Result() Result { return m.res }
+
+// Top is the first line shown.
+func (m *Model) Top() int { return m.pager.Off }
+
+// Heading is the menu in effect at the top line: the sticky heading.
+func (m *Model) Heading() string {
+	if m.pager.Off < len(m.res.Lines) {
+		return m.res.Lines[m.pager.Off].Menu
+	}
+	return ""
+}
+
+// View is the title, the two sides, the sticky heading and the diff.
 func (m *Model) View() string {
 	st := &m.c.Styles
 	w := m.c.Width
@@ -193,6 +286,10 @@ func (m *Model) View() string {
 		title += " · " + st.DiffAdd.Render(fmt.Sprintf("+%d", m.res.Adds)) + " " + st.DiffDel.Render(fmt.Sprintf("−%d", m.res.Dels))
 		if n := len(m.res.Hunks); n > 0 {
 			title += st.Dim.Render(fmt.Sprintf(" · hunk %d/%d", m.cur+1, n))
+		}
+		title += " · " + secretsLabel(m.reveal, st)
+		if m.pager.Wrap {
+			title += st.Dim.Render(" · wrap")
 		}
 	}
 	side := func(r api.SnapshotRecord) string {
@@ -215,12 +312,48 @@ func (m *Model) View() string {
 	case len(m.res.Lines) == 0:
 		return head + st.OK.Render("No differences: both snapshots have the same configuration ("+common.ShortHash(common.Clean(m.to.SHA256))+").")
 	}
-	m.sync()
-	return head + m.vp.View()
+	m.clamp()
+	heading := m.Heading()
+	if heading == "" {
+		heading = "(top of the export)"
+	}
+	out := head + common.Fit(st.DiffFile.Render("▸ "+heading), w)
+	gw := Gutter(m.res)
+	curAt := -1
+	if m.cur < len(m.res.Hunks) && len(m.res.Hunks) > 1 {
+		curAt = m.res.Hunks[m.cur]
+	}
+	rows := m.rows()
+	n := 0
+	for i := m.pager.Off; i < len(m.res.Lines) && n < rows; i++ {
+		var lines []string
+		if i == curAt {
+			lines = []string{st.Selected.Render(common.Trunc(m.res.Lines[i].Text+" ◀", w))}
+		} else {
+			lines = RenderRows(m.res.Lines[i], gw, w, &m.pager, st)
+		}
+		for _, l := range lines {
+			if n == rows {
+				break
+			}
+			out += "\n" + l
+			n++
+		}
+	}
+	return out
+}
+
+// secretsLabel says whether secrets are masked; shown ones are flagged
+// loudly, so nobody shares the screen by mistake.
+func secretsLabel(reveal bool, st *common.Styles) string {
+	if reveal {
+		return st.Bad.Render("SECRETS SHOWN")
+	}
+	return st.Dim.Render("secrets hidden")
 }
 
 // ShortHelp is the footer while the diff is in front.
 func (m *Model) ShortHelp() []key.Binding {
 	k := &m.c.Keys
-	return []key.Binding{k.NextHunk, k.PrevHunk, k.Down, k.PageDown, k.Back, k.Help, k.Quit}
+	return []key.Binding{k.NextHunk, k.PrevHunk, k.NextSection, k.Reveal, k.Wrap, k.Back, k.Help, k.Quit, k.Down, k.PageDown, k.ScrollRight}
 }

@@ -27,10 +27,14 @@ const (
 	sortName sortKey = iota
 	sortAge
 	sortState
+	// sortTriage: failures first, grouped by kind, then stale devices,
+	// then the rest; within a group the oldest last success first.
+	sortTriage
+	numSorts
 )
 
 func (s sortKey) String() string {
-	return [...]string{"name", "age", "state"}[s]
+	return [...]string{"name", "age", "state", "triage"}[s]
 }
 
 // fleetState is the device list of the selected tenant with its filter,
@@ -106,10 +110,16 @@ func (m *Model) resort(keep string) {
 		f.sorted = append(f.sorted, i)
 	}
 	var ranks []int
-	if f.sort == sortState {
+	switch f.sort {
+	case sortState:
 		ranks = make([]int, len(f.devices))
 		for i, d := range f.devices {
-			ranks[i] = m.jobs.State(f.tenant, d).Kind.Rank()
+			ranks[i] = m.rowState(d).Kind.Rank()
+		}
+	case sortTriage:
+		ranks = make([]int, len(f.devices))
+		for i, d := range f.devices {
+			ranks[i] = triageRank(m.rowState(d))
 		}
 	}
 	name := func(i int) string { return cmp.Or(f.devices[i].Name, f.devices[i].ID) }
@@ -125,6 +135,12 @@ func (m *Model) resort(keep string) {
 			}
 		case sortState:
 			c = cmp.Compare(ranks[a], ranks[b])
+		case sortTriage:
+			c = cmp.Compare(ranks[a], ranks[b])
+			if c == 0 {
+				// The longest without a success first; never before all.
+				c = backupTime(f.devices[a]).Compare(backupTime(f.devices[b]))
+			}
 		}
 		if c == 0 {
 			c = strings.Compare(strings.ToLower(name(a)), strings.ToLower(name(b)))
@@ -468,9 +484,29 @@ func (m *Model) fleetKey(msg tea.KeyPressMsg) tea.Cmd {
 			clear(f.tenantMarks())
 		}
 	case key.Matches(msg, k.Sort):
-		f.sort = (f.sort + 1) % 3
+		f.sort = (f.sort + 1) % numSorts
 		f.desc = false
 		m.resortKeep()
+	case key.Matches(msg, k.Triage):
+		if f.sort == sortTriage {
+			f.sort = sortName
+		} else {
+			f.sort = sortTriage
+		}
+		f.desc = false
+		m.resortKeep()
+	case key.Matches(msg, k.BackupReason):
+		if devs := m.targets(); len(devs) > 0 {
+			m.c.Send(overlay.AskReasonMsg{Tenant: f.tenant, Devices: devs, Last: m.c.LastReason})
+		}
+	case key.Matches(msg, k.LastDiff):
+		if d, ok := f.current(); ok {
+			m.lastDiff(d)
+		}
+	case key.Matches(msg, k.Shell):
+		if d, ok := f.current(); ok {
+			m.c.Send(common.ShellMsg{Tenant: f.tenant, Device: d})
+		}
 	case key.Matches(msg, k.SortReverse):
 		f.desc = !f.desc
 		m.resortKeep()

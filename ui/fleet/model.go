@@ -120,6 +120,15 @@ func (m *Model) Offset() int { return m.fleet.Offset }
 // FocusTenants reports whether the tenant pane has the keyboard.
 func (m *Model) FocusTenants() bool { return m.focusTenants }
 
+// Shown is the IDs of the devices listed, in order.
+func (m *Model) Shown() []string {
+	out := make([]string, len(m.fleet.view))
+	for i, di := range m.fleet.view {
+		out[i] = m.fleet.devices[di].ID
+	}
+	return out
+}
+
 // Select moves the cursor to device id if it is shown.
 func (m *Model) Select(id string) bool {
 	f := &m.fleet
@@ -175,7 +184,7 @@ func (m *Model) ShortHelp() []key.Binding {
 	}
 	var b []key.Binding
 	if d, ok := m.fleet.current(); ok {
-		s := m.jobs.State(m.fleet.tenant, d)
+		s := m.rowState(d)
 		if s.Kind == jobs.StLocked {
 			b = append(b, k.Watch)
 		}
@@ -191,7 +200,7 @@ func (m *Model) ShortHelp() []key.Binding {
 	if d, ok := m.fleet.current(); ok && d.LastBackup != nil {
 		b = append(b, k.Copy)
 	}
-	b = append(b, k.Sort)
+	b = append(b, k.Sort, k.Triage, k.BackupReason, k.LastDiff, k.Shell)
 	if m.c.Wide() {
 		b = append(b, k.Focus)
 	}

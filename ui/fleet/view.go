@@ -191,6 +191,9 @@ func (m *Model) deviceTitle(w int) string {
 	} else {
 		b.WriteString(fmt.Sprintf(" · %d", len(f.devices)))
 	}
+	if f.sort == sortTriage {
+		b.WriteString(" · " + st.Warn.Render("triage") + st.Dim.Render(" (T)"))
+	}
 	if n := len(f.marks[f.tenant]); n > 0 {
 		b.WriteString(" · " + st.Mark.Render(fmt.Sprintf("%d marked", n)))
 	}
@@ -249,7 +252,7 @@ func renderDeviceHeader(c deviceCols, sort sortKey, desc bool, st *common.Styles
 		arrow = "↓"
 	}
 	h := func(label string, key sortKey, hasKey bool) string {
-		if hasKey && key == sort {
+		if hasKey && (key == sort || sort == sortTriage && key == sortState) {
 			return label + arrow
 		}
 		return label
@@ -279,7 +282,7 @@ type deviceRow struct {
 }
 
 func (m *Model) deviceRowOf(d api.Device, long bool) deviceRow {
-	r := deviceRow{name: common.Clean(name(d)), host: common.Clean(d.Host), age: "never", never: true, state: m.jobs.State(m.fleet.tenant, d), spin: m.c.Spin()}
+	r := deviceRow{name: common.Clean(name(d)), host: common.Clean(d.Host), age: "never", never: true, state: m.rowState(d), spin: m.c.Spin()}
 	if lb := d.LastBackup; lb != nil {
 		r.version = common.Clean(lb.RouterOSVersion)
 		r.age = common.Ago(m.c.Now(), lb.CollectedAt)

@@ -53,6 +53,7 @@ type job struct {
 	devName string
 	jobID   string
 	holder  string // Watch: who started it
+	reason  string // Mine: sent with the trigger, e.g. a change ticket
 
 	stage     api.Stage
 	reached   map[api.Stage]int64 // elapsed ms at which each stage began
@@ -234,6 +235,12 @@ func name(d api.Device) string { return cmp.Or(d.Name, d.ID) }
 // Enqueue queues backups of devs of tenant and starts as many as the
 // concurrency allows.
 func (q *Model) Enqueue(tenant string, devs []api.Device) tea.Cmd {
+	return q.EnqueueReason(tenant, devs, "")
+}
+
+// EnqueueReason is Enqueue with a reason sent as the trigger's, as
+// "cfgsnap backup --reason" does: it reaches the snapshot's record.
+func (q *Model) EnqueueReason(tenant string, devs []api.Device, reason string) tea.Cmd {
 	added, skipped := 0, 0
 	for _, d := range devs {
 		key := Key{tenant, d.ID}
@@ -241,7 +248,7 @@ func (q *Model) Enqueue(tenant string, devs []api.Device) tea.Cmd {
 			skipped++
 			continue
 		}
-		j := &job{kind: Mine, state: Waiting, key: key, devName: name(d), started: q.c.Now()}
+		j := &job{kind: Mine, state: Waiting, key: key, devName: name(d), started: q.c.Now(), reason: reason}
 		q.add(j)
 		q.waiting = append(q.waiting, j.id)
 		added++
@@ -277,8 +284,12 @@ func (q *Model) runBackup(j *job) tea.Cmd {
 	ctx, cancel := context.WithCancel(q.c.Ctx)
 	j.stop = cancel
 	id, key, c, b := j.id, j.key, q.c.Client, q.bridge
-	opts := client.BackupOptions{RequestedBy: q.c.User}
-	q.c.Log(common.LogInfo, "backing up %s (requested by %s)", key, common.Clean(q.c.User))
+	opts := client.BackupOptions{RequestedBy: q.c.User, Reason: j.reason}
+	if j.reason != "" {
+		q.c.Log(common.LogInfo, "backing up %s (requested by %s, reason %q)", key, common.Clean(q.c.User), common.Clean(j.reason))
+	} else {
+		q.c.Log(common.LogInfo, "backing up %s (requested by %s)", key, common.Clean(q.c.User))
+	}
 	return func() tea.Msg {
 		defer cancel()
 		reply, err := c.Backup(ctx, key.Tenant, key.Device, opts, func(ev api.ProgressEvent) {

@@ -17,6 +17,9 @@ const (
 	StWaiting
 	StLocked
 	StFailed
+	// StStale: idle, and no successful backup within the stale threshold
+	// (the fleet decides; the jobs do not know the clock's threshold).
+	StStale
 	StOK
 	StIdle
 )
@@ -123,6 +126,8 @@ func StateText(s RowState, spin string, long bool) string {
 			return "✗ " + common.Clean(string(s.Err))
 		}
 		return "✗ " + KindShort(s.Err)
+	case StStale:
+		return "◷ stale"
 	case StOK:
 		return "✓ ok"
 	}
@@ -136,7 +141,7 @@ func StateStyle(k StateKind, st *common.Styles) lipgloss.Style {
 		return st.Running
 	case StWaiting, StIdle:
 		return st.Dim
-	case StLocked:
+	case StLocked, StStale:
 		return st.Warn
 	case StFailed:
 		return st.Bad

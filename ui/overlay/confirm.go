@@ -18,7 +18,28 @@ const (
 	AskQuit Ask = iota
 	AskBackupAll
 	AskForget
+	AskReveal
 )
+
+// RevealMsg shows the secrets of the viewer in front: the user confirmed.
+type RevealMsg struct{ Tenant, Device string }
+
+// RevealQuestion asks before secrets are shown: a screen may be shared or
+// recorded, and the reveal is logged under the user's name.
+func RevealQuestion(tenant, device, devName string) *Question {
+	return &Question{
+		Ask:   AskReveal,
+		Title: "Reveal secrets of " + common.Clean(devName) + "?",
+		Lines: []string{
+			"Passwords, keys and PSKs will be shown in clear on this screen.",
+			"The reveal is recorded in the log (L); leaving the screen hides them again.",
+		},
+		Yes:    "reveal",
+		Danger: true,
+		Tenant: tenant,
+		Device: api.Device{ID: device, Name: devName},
+	}
+}
 
 // Question is a confirmation: its text and, for the reply, what it is
 // about.
@@ -62,6 +83,8 @@ func (m *Model) confirmKey(msg tea.KeyPressMsg) {
 			m.c.Send(BackupAllMsg{Tenant: q.Tenant})
 		case AskForget:
 			m.c.Send(ForgetMsg{Tenant: q.Tenant, Device: q.Device})
+		case AskReveal:
+			m.c.Send(RevealMsg{Tenant: q.Tenant, Device: q.Device.ID})
 		}
 	case key.Matches(msg, k.No):
 		m.Close()

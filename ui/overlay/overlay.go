@@ -24,6 +24,7 @@ const (
 	Help
 	Confirm
 	Picker
+	Prompt
 )
 
 // Replies the overlays send to the root.
@@ -50,6 +51,7 @@ type Model struct {
 	kind    Kind
 	confirm *Question
 	picker  picker
+	prompt  prompt
 }
 
 // New returns a closed overlay.
@@ -83,6 +85,12 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 			}
 		case Picker:
 			m.pickerKey(msg)
+		case Prompt:
+			m.promptKey(msg)
+		}
+	case tea.PasteMsg:
+		if m.kind == Prompt {
+			m.promptPaste(msg.Content)
 		}
 	case common.ClickMsg:
 		switch m.kind {
@@ -107,6 +115,8 @@ func (m *Model) ShortHelp() []key.Binding {
 		return []key.Binding{common.WithHelp(k.Back, "any key", "closes help")}
 	case Picker:
 		return []key.Binding{common.WithHelp(k.Yes, "enter", "select"), common.WithHelp(k.Back, "esc", "cancel")}
+	case Prompt:
+		return []key.Binding{common.WithHelp(k.Accept, "enter", "back up"), common.WithHelp(k.Back, "esc", "cancel")}
 	}
 	return nil
 }
@@ -121,6 +131,8 @@ func (m *Model) View(body []string, w, bh int) []string {
 		return Box(body, w, m.confirmView(w))
 	case Picker:
 		return Box(body, w, m.pickerView(w, bh))
+	case Prompt:
+		return Box(body, w, m.promptView(w))
 	}
 	return body
 }
@@ -141,7 +153,7 @@ func Box(body []string, w int, box string) []string {
 			break
 		}
 		row := body[y+i]
-		body[y+i] = ansi.Truncate(row, x, "") + "\x1b[m" + common.Fit(l, bw) + "\x1b[m" + ansi.TruncateLeft(row, x+bw, "")
+		body[y+i] = ansi.Truncate(row, x, "") + ansi.ResetStyle + common.Fit(l, bw) + ansi.ResetStyle + ansi.TruncateLeft(row, x+bw, "")
 	}
 	return body
 }

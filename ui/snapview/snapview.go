@@ -1,5 +1,6 @@
 // Package snapview is the snapshot screen: one stored configuration with
-// line numbers and an incremental search.
+// line numbers and an incremental search, its secrets masked until the
+// user reveals them, long lines wrapped or scrolled sideways.
 package snapview
 
 import (
@@ -8,17 +9,18 @@ import (
 	"unicode"
 
 	"charm.land/bubbles/v2/key"
-	"charm.land/bubbles/v2/viewport"
 	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
+	"github.com/cfgsnap/cfgsnap/backend/redact"
 	"github.com/cfgsnap/cfgsnap/ui/common"
+	"github.com/cfgsnap/cfgsnap/ui/overlay"
 )
 
-// Model is the snapshot viewer. The viewport holds the lines and owns
-// scrolling; the lines in view are drawn by RenderLine because search
-// matches change with every keystroke and only the visible ones need
-// drawing.
+// Model is the snapshot viewer. The pager holds the position; the lines
+// in view are drawn by RenderLine because search matches change with
+// every keystroke and only the visible ones need drawing.
 type Model struct {
 	c         *common.Common
 	req       int
@@ -28,8 +30,11 @@ type Model struct {
 	device    string
 	devName   string
 	rec       api.SnapshotRecord
-	lines     []string // cleaned, safe to print
-	vp        viewport.Model
+	raw       []string // as stored, for a reveal
+	lines     []string // shown: masked unless revealed, cleaned, safe to print
+	reveal    bool
+	pager     common.Pager
+	maxW      int // cells of the widest line, for the horizontal scroll
 	search    common.LineInput
 	searching bool
 	query     string
@@ -50,7 +55,7 @@ type LoadedMsg struct {
 
 // Open shows rec, from the cache at once or fetched.
 func Open(c *common.Common, cache *common.ContentCache, tenant, device, devName string, rec api.SnapshotRecord) (*Model, tea.Cmd) {
-	m := &Model{c: c, tenant: tenant, device: device, devName: devName, rec: rec, loading: true, req: c.NextReq(), cur: -1, vp: viewport.New()}
+	m := &Model{c: c, tenant: tenant, device: device, devName: devName, rec: rec, loading: true, req: c.NextReq(), cur: -1}
 	if b, ok := cache.Get(rec.SHA256); ok {
 		m.Update(LoadedMsg{req: m.req, Rec: rec, Content: b})
 		return m, nil
@@ -73,10 +78,52 @@ func (m *Model) Searching() bool { return m.searching }
 
 func (m *Model) rows() int { return max(m.c.BodyHeight()-2, 1) }
 
+func (m *Model) gutter() int { return max(len(fmt.Sprint(len(m.lines))), 3) }
+
+// sync clamps the position after a resize, a scroll or a wrap toggle.
 func (m *Model) sync() {
-	m.vp.SetWidth(m.c.Width)
-	m.vp.SetHeight(m.rows())
-	m.vp.SetYOffset(m.vp.YOffset()) // clamp after a resize
+	bw := m.c.Width - m.gutter() - 1
+	m.pager.Clamp(len(m.lines), m.rows(), bw, func(i int) int { return ansi.StringWidth(m.lines[i]) })
+	m.pager.ClampX(m.maxW, bw)
+}
+
+// Shows reports whether this viewer shows device of tenant.
+func (m *Model) Shows(tenant, device string) bool { return m.tenant == tenant && m.device == device }
+
+// Revealed reports whether secrets are shown.
+func (m *Model) Revealed() bool { return m.reveal }
+
+// Reveal shows the secrets (the user confirmed) and logs who did it; they
+// are hidden again when the screen closes, as the model goes with it.
+func (m *Model) Reveal() {
+	if m.reveal || m.loading || m.err != nil {
+		return
+	}
+	m.setReveal(true)
+	m.c.Log(common.LogWarn, "secrets revealed for %s/%s by %s (snapshot %s)", common.Clean(m.tenant), common.Clean(m.device), common.Clean(m.c.User), common.ShortHash(common.Clean(m.rec.SHA256)))
+}
+
+// setReveal rebuilds the shown lines; the search is run again on them, so
+// that a match never points into a masked value.
+func (m *Model) setReveal(on bool) {
+	m.reveal = on
+	src := m.raw
+	if !on {
+		src = redact.Lines(m.raw)
+	}
+	m.lines = make([]string, len(src))
+	m.maxW = 0
+	for i, l := range src {
+		m.lines[i] = common.CleanLine(l)
+		m.maxW = max(m.maxW, ansi.StringWidth(m.lines[i]))
+	}
+	if m.query != "" {
+		cur := m.cur
+		m.find(m.query)
+		if cur >= 0 && len(m.matches) > 0 {
+			m.cur = min(cur, len(m.matches)-1)
+		}
+	}
 }
 
 func (m *Model) load(msg LoadedMsg) {
@@ -91,12 +138,8 @@ func (m *Model) load(msg LoadedMsg) {
 	}
 	m.rec = msg.Rec
 	text := strings.TrimSuffix(strings.ReplaceAll(string(msg.Content), "\r\n", "\n"), "\n")
-	raw := strings.Split(text, "\n")
-	m.lines = make([]string, len(raw))
-	for i, l := range raw {
-		m.lines[i] = common.CleanLine(l)
-	}
-	m.vp.SetContentLines(m.lines)
+	m.raw = strings.Split(text, "\n")
+	m.setReveal(m.reveal)
 }
 
 // find recomputes the matches of the query. Smart case: a query with an
@@ -151,9 +194,20 @@ func (m *Model) jump(i int) {
 	rows := m.rows()
 	m.cur = (i%len(m.matches) + len(m.matches)) % len(m.matches)
 	line := m.matches[m.cur].Line
-	if off := m.vp.YOffset(); line < off || line >= off+rows {
-		m.vp.SetYOffset(line - rows/3)
+	if off := m.pager.Off; line < off || line >= off+rows {
+		m.pager.Off = line - rows/3
 	}
+	if !m.pager.Wrap {
+		// Bring the match into view sideways too.
+		mt := m.matches[m.cur]
+		bw := m.c.Width - m.gutter() - 1
+		start := ansi.StringWidth(m.lines[line][:mt.Start])
+		end := ansi.StringWidth(m.lines[line][:mt.End])
+		if start < m.pager.X || end > m.pager.X+bw {
+			m.pager.X = max(start-bw/3, 0)
+		}
+	}
+	m.sync()
 }
 
 // firstFrom returns the first match at or after line, wrapping around.
@@ -173,11 +227,8 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 	case LoadedMsg:
 		m.load(msg)
 	case common.WheelMsg:
-		if msg.Delta < 0 {
-			m.vp.ScrollUp(-msg.Delta)
-		} else {
-			m.vp.ScrollDown(msg.Delta)
-		}
+		m.pager.Off += msg.Delta
+		m.sync()
 	case tea.PasteMsg:
 		if m.searching {
 			m.search.Paste(msg.Content)
@@ -195,6 +246,8 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 
 func (m *Model) key(msg tea.KeyPressMsg) tea.Cmd {
 	k := &m.c.Keys
+	p := &m.pager
+	defer m.sync()
 	switch {
 	case key.Matches(msg, k.Back):
 		if m.query != "" {
@@ -203,17 +256,33 @@ func (m *Model) key(msg tea.KeyPressMsg) tea.Cmd {
 		}
 		m.c.Send(common.BackMsg{})
 	case key.Matches(msg, k.Up):
-		m.vp.ScrollUp(1)
+		p.Off--
 	case key.Matches(msg, k.Down):
-		m.vp.ScrollDown(1)
+		p.Off++
 	case key.Matches(msg, k.PageUp):
-		m.vp.PageUp()
+		p.Off -= m.rows()
 	case key.Matches(msg, k.PageDown):
-		m.vp.PageDown()
+		p.Off += m.rows()
 	case key.Matches(msg, k.Top):
-		m.vp.GotoTop()
+		p.Off = 0
 	case key.Matches(msg, k.Bottom):
-		m.vp.GotoBottom()
+		p.Off = len(m.lines)
+	case key.Matches(msg, k.Wrap):
+		p.Wrap = !p.Wrap
+	case key.Matches(msg, k.ScrollLeft):
+		p.X -= common.HScrollStep
+	case key.Matches(msg, k.ScrollRight):
+		if !p.Wrap {
+			p.X += common.HScrollStep
+		}
+	case key.Matches(msg, k.Reveal):
+		switch {
+		case m.reveal:
+			m.setReveal(false)
+			m.c.Log(common.LogInfo, "secrets hidden again for %s/%s", common.Clean(m.tenant), common.Clean(m.device))
+		case !m.loading && m.err == nil:
+			m.c.Send(overlay.AskMsg{Q: overlay.RevealQuestion(m.tenant, m.device, m.devName)})
+		}
 	case key.Matches(msg, k.Search):
 		m.searching = true
 		m.search.Set("")
@@ -241,7 +310,7 @@ func (m *Model) searchKey(msg tea.KeyPressMsg) {
 		return
 	}
 	if changed, _ := m.search.Edit(msg, k); changed {
-		top := m.vp.YOffset()
+		top := m.pager.Off
 		m.find(m.search.String())
 		if len(m.matches) > 0 {
 			m.jump(m.firstFrom(top))
@@ -260,6 +329,9 @@ func (m *Model) View() string {
 	}
 	if !m.loading && m.err == nil {
 		title += st.Dim.Render(fmt.Sprintf(" · %s · %s", common.Plural(len(m.lines), "line", "lines"), common.HumanSize(m.rec.SizeBytes)))
+		if m.pager.Wrap {
+			title += st.Dim.Render(" · wrap")
+		}
 	}
 	var status string
 	switch {
@@ -268,7 +340,10 @@ func (m *Model) View() string {
 	case m.query != "":
 		status = st.Dim.Render("search ") + st.Input.Render(common.Clean(m.query)) + st.Dim.Render(m.matchInfo()+" · n/N next/previous · esc clears")
 	default:
-		status = st.Dim.Render("/ searches · y copies the hash · esc goes back")
+		status = st.Dim.Render("secrets hidden · R reveals · / searches · W wraps · y copies the hash · esc back")
+		if m.reveal {
+			status = st.Bad.Render("SECRETS SHOWN") + st.Dim.Render(" · R hides · / searches · W wraps · y copies the hash · esc back")
+		}
 	}
 	out := []string{common.Fit(title, w), common.Fit(status, w)}
 	switch {
@@ -279,14 +354,15 @@ func (m *Model) View() string {
 		out = append(append(out, st.Bad.Render("Could not fetch the snapshot.")), common.WrapText(common.Clean(m.err.Error()), w)...)
 		return strings.Join(out, "\n")
 	}
-	gw := max(len(fmt.Sprint(len(m.lines))), 3)
+	gw := m.gutter()
 	// Matches by line for the visible window only.
-	off, rows := m.vp.YOffset(), m.rows()
+	off, rows := m.pager.Off, m.rows()
 	first := 0
 	for first < len(m.matches) && m.matches[first].Line < off {
 		first++
 	}
-	for i := off; i < len(m.lines) && i < off+rows; i++ {
+	n := 0
+	for i := off; i < len(m.lines) && n < rows; i++ {
 		var ms []Match
 		curIdx := -1
 		for j := first; j < len(m.matches) && m.matches[j].Line == i; j++ {
@@ -296,7 +372,13 @@ func (m *Model) View() string {
 			ms = append(ms, m.matches[j])
 			first = j + 1
 		}
-		out = append(out, RenderLine(i+1, m.lines[i], ms, curIdx, gw, w, st))
+		for _, r := range RenderRows(i+1, m.lines[i], ms, curIdx, gw, w, &m.pager, st) {
+			if n == rows {
+				break
+			}
+			out = append(out, r)
+			n++
+		}
 	}
 	return strings.Join(out, "\n")
 }
@@ -313,11 +395,25 @@ func (m *Model) matchInfo() string {
 	return fmt.Sprintf(" · match %d of %d", m.cur+1, len(m.matches))
 }
 
-// RenderLine is a pure function: a numbered configuration line with its
-// search matches highlighted (cur is the current one, -1 for none).
-func RenderLine(no int, line string, ms []Match, cur, gw, w int, st *common.Styles) string {
+// RenderRows is a pure function: a numbered configuration line with its
+// search matches highlighted (cur is the current one, -1 for none), laid
+// out by p: cut at its horizontal offset, or wrapped onto more rows.
+func RenderRows(no int, line string, ms []Match, cur, gw, w int, p *common.Pager, st *common.Styles) []string {
+	body := p.Body(highlight(line, ms, cur, st), max(w-gw-1, 1))
+	rows := make([]string, len(body))
+	for i, b := range body {
+		if i == 0 {
+			rows[i] = st.LineNo.Render(common.FitRight(fmt.Sprint(no), gw)+" ") + b
+		} else {
+			rows[i] = st.LineNo.Render(common.FitRight("↪", gw)+" ") + b
+		}
+	}
+	return rows
+}
+
+// highlight styles the search matches of a line.
+func highlight(line string, ms []Match, cur int, st *common.Styles) string {
 	var b strings.Builder
-	b.WriteString(st.LineNo.Render(common.FitRight(fmt.Sprint(no), gw) + " "))
 	at := 0
 	for i, mt := range ms {
 		if mt.Start < at || mt.End > len(line) {
@@ -332,11 +428,11 @@ func RenderLine(no int, line string, ms []Match, cur, gw, w int, st *common.Styl
 		at = mt.End
 	}
 	b.WriteString(line[at:])
-	return common.Trunc(b.String(), w)
+	return b.String()
 }
 
 // ShortHelp is the footer while the snapshot is in front.
 func (m *Model) ShortHelp() []key.Binding {
 	k := &m.c.Keys
-	return []key.Binding{k.Search, k.NextMatch, k.PrevMatch, k.Copy, k.Back, k.Help, k.Quit}
+	return []key.Binding{k.Search, k.NextMatch, k.PrevMatch, k.Reveal, k.Wrap, k.Copy, k.Back, k.Help, k.Quit, k.ScrollRight}
 }

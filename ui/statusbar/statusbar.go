@@ -24,6 +24,9 @@ type Info struct {
 	Tenant, TenantName         string
 	Devices                    int
 	Running, Waiting, Watching int
+	// Triage is the devices per failure kind and stale
+	// ("2 auth_failed · 1 timeout · 3 stale"), shown by the triage view.
+	Triage string
 }
 
 // Model is the status bar, the footer task list and the short help.
@@ -70,7 +73,12 @@ func (m *Model) Bar(in Info, w int) string {
 			label = in.Tenant
 		}
 		right = append(right, bar.Render(common.Clean(label)))
-		right = append(right, bar.Render(common.Plural(in.Devices, "device", "devices")))
+		if in.Triage == "" || m.c.Wide() {
+			right = append(right, bar.Render(common.Plural(in.Devices, "device", "devices")))
+		}
+	}
+	if in.Triage != "" {
+		right = append(right, st.ConnWarn.Render(common.Clean(in.Triage)))
 	}
 	var jobs []string
 	if in.Running > 0 {
