@@ -53,6 +53,7 @@ var kindErrors = map[api.ErrorKind]string{
 	api.KindInvalidOutput:   `output is not a RouterOS export: first line "bash: /export: not found"`,
 	api.KindStorage:         "store snapshot: write /var/lib/cfgsnap/snapshots.db: no space left on device",
 	api.KindInternal:        "pipeline: unexpected state",
+	api.KindSSHAlgorithms:   "ssh handshake with acme/core-rtr-1: no common key exchange algorithm: the device offered diffie-hellman-group1-sha1, diffie-hellman-group-exchange-sha1",
 }
 
 // backupOne presses b on dev and runs it through two stages.

@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/charmbracelet/colorprofile"
 
 	"github.com/cfgsnap/cfgsnap/backend/client"
+	"github.com/cfgsnap/cfgsnap/backend/textfmt"
 	"github.com/cfgsnap/cfgsnap/ui/common"
 	"github.com/cfgsnap/cfgsnap/ui/diffview"
 	"github.com/cfgsnap/cfgsnap/ui/fleet"
@@ -115,7 +115,7 @@ func newModel(ctx context.Context, opts Options) *Model {
 	m := &Model{
 		opts:    opts,
 		cancel:  cancel,
-		noColor: opts.NoColor || os.Getenv("NO_COLOR") != "",
+		noColor: opts.NoColor || textfmt.NoColor(),
 		isDark:  true, // most terminals on jump hosts; the query corrects it
 		bridge:  newBridge(),
 		screens: []screen{screenFleet},

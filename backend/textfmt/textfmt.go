@@ -27,8 +27,9 @@ func ShortHash(h string) string {
 
 // Layouts of timestamps shown to people, in their local time zone.
 const (
-	TimeLayout  = "2006-01-02 15:04:05"
-	ClockLayout = "15:04:05"
+	TimeLayout   = "2006-01-02 15:04:05"
+	MinuteLayout = "2006-01-02 15:04" // narrow tables
+	ClockLayout  = "15:04:05"
 )
 
 // Bytes is a size in binary units ("512 B", "8.0 KiB", "120 KiB"): exports

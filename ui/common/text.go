@@ -8,77 +8,35 @@ import (
 
 	"github.com/charmbracelet/x/ansi"
 
-	"github.com/cfgsnap/cfgsnap/backend/store"
+	"github.com/cfgsnap/cfgsnap/backend/textfmt"
 )
 
 // ShortHashLen is how much of a SHA-256 the tables show: enough to tell
 // snapshots apart at a glance, short enough for an 80-column row.
-const ShortHashLen = 12
+const ShortHashLen = textfmt.ShortHashLen
 
 // ShortHash abbreviates a hash as the CLI and the backend's messages do
 // (store.Short), so a hash read in the TUI can be found in a log line.
-func ShortHash(h string) string { return store.Short(h) }
+func ShortHash(h string) string { return textfmt.ShortHash(h) }
 
-// HumanSize uses binary units because exports are stored and compared as
-// bytes; one decimal below 10 keeps small sizes distinguishable.
-func HumanSize(n int64) string {
-	if n < 0 {
-		return "?"
-	}
-	if n < 1024 {
-		return fmt.Sprintf("%d B", n)
-	}
-	units := []string{"KiB", "MiB", "GiB", "TiB"}
-	v := float64(n) / 1024
-	i := 0
-	for v >= 1024 && i < len(units)-1 {
-		v /= 1024
-		i++
-	}
-	if v < 10 {
-		return fmt.Sprintf("%.1f %s", v, units[i])
-	}
-	return fmt.Sprintf("%.0f %s", v, units[i])
-}
+// HumanSize is textfmt.Bytes: the CLI and the TUI write sizes alike.
+func HumanSize(n int64) string { return textfmt.Bytes(n) }
 
-// Ago renders the age of t in at most 7 cells ("59m ago"), so that it fits
-// a fixed table column.
-func Ago(now, t time.Time) string {
-	if t.IsZero() {
-		return "never"
-	}
-	d := now.Sub(t)
-	const day = 24 * time.Hour
-	switch {
-	case d < time.Second: // also a clock slightly ahead of ours
-		return "now"
-	case d < time.Minute:
-		return fmt.Sprintf("%ds ago", d/time.Second)
-	case d < time.Hour:
-		return fmt.Sprintf("%dm ago", d/time.Minute)
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh ago", d/time.Hour)
-	case d < 14*day:
-		return fmt.Sprintf("%dd ago", d/day)
-	case d < 365*day:
-		return fmt.Sprintf("%dw ago", d/(7*day))
-	default:
-		return fmt.Sprintf("%dy ago", d/(365*day))
-	}
-}
+// Ago is textfmt.Age: at most 7 cells ("59m ago"), for a fixed column.
+func Ago(now, t time.Time) string { return textfmt.Age(now, t) }
 
 func Stamp(t time.Time, loc *time.Location) string {
 	if t.IsZero() {
 		return "-"
 	}
-	return t.In(loc).Format("2006-01-02 15:04:05")
+	return t.In(loc).Format(textfmt.TimeLayout)
 }
 
 func Clock(t time.Time, loc *time.Location) string {
 	if t.IsZero() {
 		return "-"
 	}
-	return t.In(loc).Format("15:04:05")
+	return t.In(loc).Format(textfmt.ClockLayout)
 }
 
 func Millis(ms int64) string {

@@ -188,6 +188,10 @@ func kindAdvice(k api.ErrorKind, mode client.Mode, target string) string {
 		return "The export worked but the data directory refused it: check free space and permissions on the backup host, then b."
 	case api.KindInternal:
 		return "b retries; if it repeats, run the service with --debug and report what its log says."
+	case api.KindSSHAlgorithms:
+		return "The router speaks only old SSH algorithms (RouterOS 6 without strong crypto); retrying will not help. Best: run /ip ssh set strong-crypto=yes on the router. Or set ssh_legacy_algorithms: true for this device (or its tenant) " + where + ", then b."
+	case api.KindCancelled:
+		return "The backup was stopped on this side before it finished; nothing was stored. b starts it again."
 	}
 	return "See the log file for details; b retries."
 }

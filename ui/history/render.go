@@ -2,6 +2,7 @@ package history
 
 import (
 	"fmt"
+	"github.com/cfgsnap/cfgsnap/backend/textfmt"
 	"strings"
 	"time"
 
@@ -75,7 +76,7 @@ func RenderRow(r api.SnapshotRecord, now time.Time, loc *time.Location, c Cols, 
 	case fresh:
 		mark, markStyle = "+", st.New
 	}
-	ts := r.CollectedAt.In(loc).Format("2006-01-02 15:04")
+	ts := r.CollectedAt.In(loc).Format(textfmt.MinuteLayout)
 	if c.secs {
 		ts = common.Stamp(r.CollectedAt, loc)
 	}

@@ -107,6 +107,10 @@ func KindShort(k api.ErrorKind) string {
 		return "storage"
 	case api.KindInternal:
 		return "internal"
+	case api.KindSSHAlgorithms:
+		return "old ssh"
+	case api.KindCancelled:
+		return "cancelled"
 	}
 	return common.Clean(string(k))
 }
@@ -197,6 +201,10 @@ func KindTitle(k api.ErrorKind) string {
 		return "The snapshot could not be stored"
 	case api.KindInternal:
 		return "Internal error in the backup pipeline"
+	case api.KindSSHAlgorithms:
+		return "No common SSH algorithm: the router offers only old ones"
+	case api.KindCancelled:
+		return "Cancelled on this side"
 	}
 	return "Backup failed (" + common.Clean(string(k)) + ")"
 }
