@@ -26,6 +26,9 @@ const queryTimeout = 10 * time.Second
 const chunkHeadroom = 4 << 10
 
 func (s *Service) handleTenants(req micro.Request) {
+	if !s.allowReply(req.Subject(), "", req.Reply()) {
+		return
+	}
 	inv := s.cfg.Stack.Inventory()
 	out := api.TenantsReply{Tenants: make([]api.Tenant, 0, len(inv.Tenants))}
 	for _, t := range inv.Tenants {
@@ -36,6 +39,9 @@ func (s *Service) handleTenants(req micro.Request) {
 
 func (s *Service) handleDevices(req micro.Request) {
 	tenant := lastToken(req.Subject())
+	if !s.allowReply(req.Subject(), tenant, req.Reply()) {
+		return
+	}
 	if err := api.CheckID("tenant ID", tenant); err != nil {
 		s.refuse(req, err)
 		return
@@ -57,6 +63,9 @@ func (s *Service) handleDevices(req micro.Request) {
 
 func (s *Service) handleList(req micro.Request) {
 	tenant := lastToken(req.Subject())
+	if !s.allowReply(req.Subject(), tenant, req.Reply()) {
+		return
+	}
 	var body api.ListRequest
 	if err := s.decodeDeviceRequest(tenant, req.Data(), &body, &body.DeviceID); err != nil {
 		s.refuse(req, err)
@@ -84,6 +93,9 @@ func (s *Service) handleList(req micro.Request) {
 // hex digits, as on the command line.
 func (s *Service) handleGet(req micro.Request) {
 	tenant := lastToken(req.Subject())
+	if !s.allowReply(req.Subject(), tenant, req.Reply()) {
+		return
+	}
 	var body api.GetRequest
 	if err := s.decodeDeviceRequest(tenant, req.Data(), &body, &body.DeviceID); err != nil {
 		s.refuse(req, err)
@@ -140,7 +152,7 @@ func (s *Service) refuse(req micro.Request, err error) {
 	if req.Reply() == "" {
 		return
 	}
-	body, _ := marshal(client.ErrorReply{Error: err.Error(), ErrorKind: kind})
+	body, _ := marshal(client.ErrorReply{Error: capText(err.Error()), ErrorKind: kind})
 	if err := req.Error(errorCode(kind), oneLine(err.Error()), body); err != nil {
 		s.log.Warn("send error reply", "subject", req.Subject(), "err", err)
 	}

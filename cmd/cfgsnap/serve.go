@@ -45,6 +45,9 @@ type serveOptions struct {
 	schedule         time.Duration
 	scheduleConc     int
 	metricsListen    string
+	// Issue 11: reply subject prefixes besides _INBOX. (TENANT=PREFIX or
+	// PREFIX).
+	inboxPrefixes []string
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -90,6 +93,7 @@ let running backups finish for up to --grace, then stop. Logs go to --log-file.`
 	f.DurationVar(&o.schedule, "schedule", 0, "back up every device once per this interval (e.g. 6h), spread over it; 0: only on request")
 	f.IntVar(&o.scheduleConc, "schedule-concurrency", 0, "scheduled backups this worker runs at once (0: the scheduler's default)")
 	f.StringVar(&o.metricsListen, "metrics-listen", "", "HOST:PORT for Prometheus /metrics and /healthz (e.g. 127.0.0.1:9108)")
+	f.StringArrayVar(&o.inboxPrefixes, "inbox-prefix", nil, "reply subject prefix allowed besides _INBOX. (repeatable): PREFIX for every request, TENANT=PREFIX for that tenant's requests only, which may then reply nowhere else (e.g. acme=_INBOX_acme)")
 	return cmd
 }
 
@@ -112,6 +116,10 @@ func runServe(ctx context.Context, g *globals, o serveOptions) error {
 		return &exitError{code: exitFailed, err: err}
 	}
 	defer logFile.Close()
+	inboxAll, inboxTenant, err := service.ParseInboxPrefixes(o.inboxPrefixes)
+	if err != nil {
+		return usageErr("--inbox-prefix: %v", err)
+	}
 	if o.store != "sqlite" && o.store != "jetstream" {
 		return usageErr("--store %q: use sqlite or jetstream", o.store)
 	}
@@ -163,7 +171,7 @@ func runServe(ctx context.Context, g *globals, o serveOptions) error {
 
 	svc := service.New(service.Config{Conn: nc, Stack: stack, Prefix: g.nats.prefix, Workers: o.workers,
 		QueueDepth: o.queue, Compat: o.compat, Logger: log, Heartbeat: o.heartbeat, Grace: o.grace,
-		Version: version, Metrics: m})
+		Version: version, Metrics: m, InboxPrefixes: inboxAll, TenantInboxPrefixes: inboxTenant})
 	if err := svc.Start(ctx); err != nil {
 		return &exitError{code: exitFailed, err: err}
 	}
