@@ -158,6 +158,14 @@ func runServe(ctx context.Context, g *globals, o serveOptions) error {
 			return &exitError{code: exitFailed, err: fmt.Errorf("open the JetStream store: %w", err)}
 		}
 		m.AddCheck("jetstream", parts.Check)
+		// Records and leases that are not what their subject or key says
+		// are skipped; say so (issue 11).
+		parts.Store.SetLogger(log)
+		parts.Locker.SetLogger(log)
+		m.CounterFunc("cfgsnap_invalid_entries_total", "History records and lock values skipped as not matching their subject or key.",
+			func() float64 { return float64(parts.Store.Skipped()) }, "kind", "history")
+		m.CounterFunc("cfgsnap_invalid_entries_total", "History records and lock values skipped as not matching their subject or key.",
+			func() float64 { return float64(parts.Locker.Skipped()) }, "kind", "lock")
 	}
 	stack, err := g.openStack(ctx, func(lo *local.Options) {
 		if parts != nil {
