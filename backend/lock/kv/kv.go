@@ -337,26 +337,39 @@ func (ls *lease) Renew(ctx context.Context, stage api.Stage, ttl time.Duration) 
 	next.Stage, next.Expires = stage, time.UnixMilli(time.Now().Add(ttl).UnixMilli())
 	subject := "$KV." + ls.l.bucket + "." + ls.k
 	var rev uint64
-	err := jsretry.Do(ctx, func(ctx context.Context) error {
-		ack, err := ls.l.js.PublishMsg(ctx, &nats.Msg{Subject: subject, Data: encode(ls.key, next)},
-			jetstream.WithExpectLastSequencePerSubject(ls.rev), jetstream.WithMsgTTL(ttl))
-		if err != nil {
-			return err
+	var err error
+	for attempt := 0; ; attempt++ {
+		err = jsretry.Do(ctx, func(ctx context.Context) error {
+			ack, err := ls.l.js.PublishMsg(ctx, &nats.Msg{Subject: subject, Data: encode(ls.key, next)},
+				jetstream.WithExpectLastSequencePerSubject(ls.rev), jetstream.WithMsgTTL(ttl))
+			if err != nil {
+				return err
+			}
+			rev = ack.Sequence
+			return nil
+		})
+		if !conflict(err) {
+			break
 		}
-		rev = ack.Sequence
-		return nil
-	})
-	if conflict(err) {
 		// Either the lease is gone, or an earlier attempt of this very
-		// renewal landed and only its answer was lost.
+		// renewal landed and only its answer was lost, or an earlier
+		// renewal did (its caller gave up waiting while a stream leader was
+		// elected): the job ID tells whose the key is.
 		cur, curRev, gerr := ls.l.get(ctx, ls.k)
 		if gerr != nil {
 			return gerr
 		}
-		if cur == nil || cur.JobID != ls.info.JobID || cur.Expires != next.Expires || cur.Stage != next.Stage {
+		if cur == nil || cur.JobID != ls.info.JobID {
 			return fmt.Errorf("renew lock %s for job %s: %w", ls.key, ls.info.JobID, lock.ErrLost)
 		}
-		rev, err = curRev, nil
+		if cur.Expires == next.Expires && cur.Stage == next.Stage {
+			rev, err = curRev, nil
+			break
+		}
+		if attempt == 2 {
+			return fmt.Errorf("renew lock %s for job %s: the lease keeps changing under it: %w", ls.key, ls.info.JobID, lock.ErrLost)
+		}
+		ls.rev = curRev // still this job's: renew on top of the renewal that landed
 	}
 	if err != nil {
 		return api.Wrap(api.KindStorage, err, "renew lock "+ls.key)

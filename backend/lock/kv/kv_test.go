@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
@@ -427,6 +428,48 @@ func FuzzDecode(f *testing.F) {
 			t.Errorf("accepted %q for %q: %+v", data, key, i)
 		}
 	})
+}
+
+// TestRenewAfterALostAnswer: a renewal that landed while its caller gave
+// up waiting (a stream leader being elected) leaves the key a revision
+// ahead of the lease. The next renewal finds its own job there and renews
+// on top, instead of declaring the lease lost and killing the backup.
+func TestRenewAfterALostAnswer(t *testing.T) {
+	ctx := context.Background()
+	l := open(t, 2, newBucket())
+	held, err := l.Acquire(ctx, "acme/r1", lock.Info{Holder: "w1", JobID: "J1"}, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	landed := held.Info()
+	landed.Stage = api.StageConnecting
+	if _, err := l.js.PublishMsg(ctx, &nats.Msg{Subject: "$KV." + l.bucket + ".acme.r1", Data: encode("acme/r1", landed)},
+		jetstream.WithExpectLastSequencePerSubject(held.(*lease).rev), jetstream.WithMsgTTL(5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := held.Renew(ctx, api.StageExporting, 5*time.Second); err != nil {
+		t.Fatalf("renewal after an earlier one landed unanswered: %v", err)
+	}
+	if h, err := l.Holder(ctx, "acme/r1"); err != nil || h == nil || h.Stage != api.StageExporting {
+		t.Errorf("holder after the renewal: %+v %v", h, err)
+	}
+	if err := held.Release(ctx); err != nil {
+		t.Errorf("release: %v", err)
+	}
+	// Another job's lease is still a loss.
+	other, err := l.Acquire(ctx, "acme/r2", lock.Info{Holder: "w1", JobID: "J2"}, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	thief := other.Info()
+	thief.JobID = "J3"
+	if _, err := l.js.PublishMsg(ctx, &nats.Msg{Subject: "$KV." + l.bucket + ".acme.r2", Data: encode("acme/r2", thief)},
+		jetstream.WithExpectLastSequencePerSubject(other.(*lease).rev), jetstream.WithMsgTTL(5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Renew(ctx, api.StageExporting, 5*time.Second); !errors.Is(err, lock.ErrLost) {
+		t.Errorf("renewal of a lease another job holds: %v, want ErrLost", err)
+	}
 }
 
 func TestRoundTTL(t *testing.T) {
