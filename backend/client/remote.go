@@ -190,7 +190,9 @@ func DialNATS(ctx context.Context, url string, o NATSOptions) (*nats.Conn, error
 		opts = append(opts, nats.ClientCert(o.TLSCert, o.TLSKey))
 	}
 	if o.InboxPrefix != "" {
-		opts = append(opts, nats.CustomInboxPrefix(o.InboxPrefix))
+		// "_INBOX_acme." as the service's --inbox-prefix spells it is
+		// "_INBOX_acme" to the NATS client, which adds the dot.
+		opts = append(opts, nats.CustomInboxPrefix(strings.TrimSuffix(o.InboxPrefix, ".")))
 	}
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {

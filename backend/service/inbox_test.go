@@ -85,7 +85,8 @@ func replayReplyAttacks(t *testing.T, conf string) {
 		Metrics: m, Logger: slog.New(slog.NewTextHandler(logs, nil)),
 		TenantInboxPrefixes: map[string][]string{"acme": {"_INBOX_acme"}, "globex": {"_INBOX_globex."}}})
 	dial := func(user string) *client.Remote {
-		nc, err := client.DialNATS(ctx, h.ns.URL(), client.NATSOptions{User: user, Password: user + "-demo-password", InboxPrefix: "_INBOX_" + user})
+		// With the trailing dot, as serve's --inbox-prefix spells it.
+		nc, err := client.DialNATS(ctx, h.ns.URL(), client.NATSOptions{User: user, Password: user + "-demo-password", InboxPrefix: "_INBOX_" + user + "."})
 		if err != nil {
 			t.Fatal(err)
 		}
