@@ -40,7 +40,15 @@ type RemoteOptions struct {
 	StallTimeout time.Duration
 	// RequestTimeout bounds the wait for each message of a query's reply.
 	RequestTimeout time.Duration
+	// MaxReplyBytes bounds a chunked reply put back together (0 is
+	// DefaultMaxReplyBytes): a service, or anyone able to write to this
+	// client's inbox, cannot make it hold more.
+	MaxReplyBytes int64
 }
+
+// DefaultMaxReplyBytes bounds a chunked reply: well above the largest
+// export the service stores, far below what would hurt a jump host.
+const DefaultMaxReplyBytes = 256 << 20
 
 // Remote talks to the backup service over NATS.
 type Remote struct {
@@ -161,7 +169,9 @@ func DialNATS(ctx context.Context, url string, o NATSOptions) (*nats.Conn, error
 		opts = append(opts, nats.ClientCert(o.TLSCert, o.TLSKey))
 	}
 	if o.InboxPrefix != "" {
-		opts = append(opts, nats.CustomInboxPrefix(o.InboxPrefix))
+		// "_INBOX_acme." as the service's --inbox-prefix spells it is
+		// "_INBOX_acme" to the NATS client, which adds the dot.
+		opts = append(opts, nats.CustomInboxPrefix(strings.TrimSuffix(o.InboxPrefix, ".")))
 	}
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
@@ -395,7 +405,7 @@ func (r *Remote) query(ctx context.Context, subject, what string, req, out any) 
 	if err != nil {
 		return api.Wrap(api.KindInternal, err, "encode request")
 	}
-	var asm assembler
+	asm := newAssembler(r.opts.MaxReplyBytes, r.nc.MaxPayload())
 	err = r.exchange(ctx, subject, what, nil, data, r.opts.RequestTimeout, func(m *nats.Msg) (bool, error) {
 		body, done, err := asm.add(m)
 		if err != nil || !done {
@@ -419,18 +429,39 @@ func (r *Remote) query(ctx context.Context, subject, what string, req, out any) 
 	return err
 }
 
-// assembler puts a chunked reply back together.
+// assembler puts a chunked reply back together, up to maxBytes in at most
+// maxChunks chunks.
 type assembler struct {
-	buf bytes.Buffer
-	n   int // chunks received
+	buf       bytes.Buffer
+	n         int // chunks received
+	maxBytes  int64
+	maxChunks int
+}
+
+// newAssembler bounds a reply to maxBytes (0: DefaultMaxReplyBytes). The
+// service fills each chunk up to the server's max_payload less a little
+// room for headers, so more chunks than maxBytes / (maxPayload/2) means
+// tiny chunks meant to cost this client work.
+func newAssembler(maxBytes, maxPayload int64) *assembler {
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxReplyBytes
+	}
+	per := max(maxPayload/2, 1<<10)
+	return &assembler{maxBytes: maxBytes, maxChunks: int(maxBytes/per) + 1}
 }
 
 // add takes the next message of a reply; done is true with the whole body.
 func (a *assembler) add(m *nats.Msg) (body []byte, done bool, err error) {
 	if c := m.Header.Get(api.HeaderChunk); c != "" {
-		is, _, _ := strings.Cut(c, "/")
+		is, ns, _ := strings.Cut(c, "/")
 		if i, err := strconv.Atoi(is); err != nil || i != a.n+1 {
 			return nil, false, api.Errorf(api.KindInternal, "reply chunk %q out of order after %d chunks", c, a.n)
+		}
+		if n, err := strconv.Atoi(ns); err == nil && n > a.maxChunks || a.n+1 > a.maxChunks {
+			return nil, false, api.Errorf(api.KindInternal, "the reply comes in more than %d chunks: refused, it would exceed this client's limit of %d MiB", a.maxChunks, a.maxBytes>>20)
+		}
+		if int64(a.buf.Len())+int64(len(m.Data)) > a.maxBytes {
+			return nil, false, api.Errorf(api.KindInternal, "the reply exceeds this client's limit of %d MiB: refused after %d chunks", a.maxBytes>>20, a.n)
 		}
 		a.n++
 		a.buf.Write(m.Data)

@@ -182,31 +182,48 @@ func TestChunkedReplies(t *testing.T) {
 		name string
 		send func(nc *nats.Conn, inbox string, body []byte)
 		want string // "" = success
+		max  int64  // RemoteOptions.MaxReplyBytes
 	}{
 		{"in order", func(nc *nats.Conn, inbox string, body []byte) {
 			parts := chunks(body, 900<<10)
 			publishChunks(nc, inbox, parts, len(parts), body)
-		}, ""},
+		}, "", 0},
 		{"out of order", func(nc *nats.Conn, inbox string, body []byte) {
 			parts := chunks(body, 900<<10)
 			parts[0], parts[1] = parts[1], parts[0]
 			_ = nc.PublishMsg(&nats.Msg{Subject: inbox, Data: parts[0], Header: nats.Header{api.HeaderChunk: {"2/3"}}})
-		}, "out of order"},
+		}, "out of order", 0},
 		{"a chunk missing", func(nc *nats.Conn, inbox string, body []byte) {
 			parts := chunks(body, 900<<10)
 			publishChunks(nc, inbox, parts[:len(parts)-1], len(parts), body)
-		}, "chunks"},
+		}, "chunks", 0},
 		{"damaged", func(nc *nats.Conn, inbox string, body []byte) {
 			parts := chunks(body, 900<<10)
 			bad := append([]byte(nil), body...)
 			bad[len(bad)/2] ^= 1
 			publishChunks(nc, inbox, parts, len(parts), bad)
-		}, "damaged"},
+		}, "damaged", 0},
+		// Bounded reassembly: a reply larger than the client's limit is
+		// refused with a clear error as soon as it is known, not held.
+		{"over the size limit", func(nc *nats.Conn, inbox string, body []byte) {
+			parts := chunks(body, 900<<10)
+			publishChunks(nc, inbox, parts, len(parts), body)
+		}, "exceeds this client's limit of 1 MiB", 1 << 20},
+		{"announced too many chunks", func(nc *nats.Conn, inbox string, body []byte) {
+			parts := chunks(body, 900<<10)
+			publishChunks(nc, inbox, parts, 100000, body)
+		}, "more than 513 chunks", 0},
+		{"tiny chunks", func(nc *nats.Conn, inbox string, body []byte) {
+			// Honest-looking headers, but chunks far below max_payload: the
+			// count cap (limit / half of max_payload) stops them.
+			parts := chunks(body, 512)
+			publishChunks(nc, inbox, parts, len(parts), body)
+		}, "more than 5 chunks", 2 << 20},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			ns := startNATS(t, "127.0.0.1:0")
 			fakeGet(t, ns.URL(), c.send)
-			r := dial(t, ns.URL(), client.RemoteOptions{})
+			r := dial(t, ns.URL(), client.RemoteOptions{MaxReplyBytes: c.max})
 			rec, content, err := r.Snapshot(ctx, "acme", "r1", "latest")
 			if c.want == "" {
 				if err != nil || int64(len(content)) != rec.SizeBytes || rec.SnapshotID == "" {

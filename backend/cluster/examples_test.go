@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/cfgsnap/cfgsnap/backend/lock"
 	"github.com/cfgsnap/cfgsnap/backend/natstest"
@@ -70,14 +71,14 @@ func writeTLS(t *testing.T) (cert, key, ca string) {
 	return write("node.pem", "CERTIFICATE", der), write("node-key.pem", "EC PRIVATE KEY", keyDER), write("ca.pem", "CERTIFICATE", caDER)
 }
 
-// TestClusterExample starts a three-node cluster from the configuration of
-// examples/cluster (its TLS, users and permissions; loopback ports instead
-// of the example's hosts) and checks what docs/deploy.md promises: the
-// service stores snapshots and takes locks on R3 over TLS, a tenant can
-// trigger its own devices but reaches neither another tenant's subjects nor
-// JetStream (which holds every tenant's configurations), and a client
-// without TLS is refused.
-func TestClusterExample(t *testing.T) {
+// exampleCluster starts three nodes with the TLS, users and permissions of
+// examples/cluster (loopback ports instead of the example's hosts) and
+// returns them with the CA file clients need. With plain, the users'
+// bcrypt hashes are swapped for the demo passwords they hash (checked), so
+// that connecting does not spend seconds in bcrypt under -race on a busy
+// machine; the permissions are the example's either way.
+func exampleCluster(t *testing.T, plain bool) (*natstest.Cluster, string) {
+	t.Helper()
 	cert, key, ca := writeTLS(t)
 	t.Setenv("NATS_TLS_CERT", cert)
 	t.Setenv("NATS_TLS_KEY", key)
@@ -94,6 +95,9 @@ func TestClusterExample(t *testing.T) {
 			t.Fatalf("node%d.conf: name %q, jetstream %v, cluster %q, %d routes, tls %v, route tls %v, %d users",
 				i, o.ServerName, o.JetStream, o.Cluster.Name, len(o.Routes), o.TLSConfig != nil, o.Cluster.TLSConfig != nil, len(o.Users))
 		}
+		if plain {
+			o.Users = plainUsers(t, o.Users)
+		}
 		examples = append(examples, o)
 	}
 	tlsCluster, err := natstest.NewWith(3, t.TempDir(), func(i int, o *server.Options) {
@@ -108,7 +112,41 @@ func TestClusterExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tlsCluster.Shutdown()
+	t.Cleanup(tlsCluster.Shutdown)
+	return tlsCluster, ca
+}
+
+var checkedHashes sync.Map // "hash|password" checked by plainUsers
+
+// plainUsers returns users with each bcrypt hash replaced by the demo
+// password it hashes ("<user>-demo-password", "service-demo-password").
+func plainUsers(t *testing.T, users []*server.User) []*server.User {
+	out := make([]*server.User, len(users))
+	for i, u := range users {
+		c := *u
+		pw := strings.TrimPrefix(u.Username, "cfgsnap-") + "-demo-password"
+		if _, ok := checkedHashes.Load(u.Password + "|" + pw); !ok {
+			// bcrypt takes seconds under -race: check each hash once.
+			if err := bcrypt.CompareHashAndPassword([]byte(u.Password), []byte(pw)); err != nil {
+				t.Errorf("user %s: the example's hash is not that of %q: %v", u.Username, pw, err)
+			}
+			checkedHashes.Store(u.Password+"|"+pw, true)
+		}
+		c.Password = pw
+		out[i] = &c
+	}
+	return out
+}
+
+// TestClusterExample starts a three-node cluster from the configuration of
+// examples/cluster (its TLS, users and permissions; loopback ports instead
+// of the example's hosts) and checks what docs/deploy.md promises: the
+// service stores snapshots and takes locks on R3 over TLS, a tenant can
+// trigger its own devices but reaches neither another tenant's subjects nor
+// JetStream (which holds every tenant's configurations), and a client
+// without TLS is refused.
+func TestClusterExample(t *testing.T) {
+	tlsCluster, ca := exampleCluster(t, true)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 

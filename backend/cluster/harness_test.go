@@ -101,6 +101,13 @@ func runWorker(specJSON string) int {
 // swapped for the cluster's, since local.Options cannot take them yet. (The service's query endpoints still read the local store: the tests
 // read history from the cluster directly.)
 func startService(ctx context.Context, nc *nats.Conn, spec workerSpec) (*service.Service, error) {
+	return startServiceWith(ctx, nc, spec, nil)
+}
+
+// startServiceWith is startService with mod applied to the service's
+// configuration; with a mod, the query endpoints read the cluster's store
+// too, as `cfgsnap serve --store jetstream` does.
+func startServiceWith(ctx context.Context, nc *nats.Conn, spec workerSpec, mod func(*service.Config)) (*service.Service, error) {
 	if spec.KeyFile == "" {
 		spec.KeyFile = testKeyFile
 	}
@@ -126,7 +133,12 @@ func startService(ctx context.Context, nc *nats.Conn, spec workerSpec) (*service
 		Holder: spec.Name, PID: os.Getpid(),
 		Timeout: 30 * time.Second, LockTTL: spec.LockTTL,
 	})
-	svc := service.New(service.Config{Conn: nc, Stack: stack, Prefix: spec.Prefix, Workers: 4, Heartbeat: 200 * time.Millisecond})
+	cfg := service.Config{Conn: nc, Stack: stack, Prefix: spec.Prefix, Workers: 4, Heartbeat: 200 * time.Millisecond}
+	if mod != nil {
+		stack.Store = parts.Store
+		mod(&cfg)
+	}
+	svc := service.New(cfg)
 	if err := svc.Start(ctx); err != nil {
 		return nil, err
 	}

@@ -137,7 +137,9 @@ func (h *harness) stack(mod ...func(*local.Options)) *local.Stack {
 
 func (h *harness) conn(opts ...nats.Option) *nats.Conn {
 	h.t.Helper()
-	nc, err := nats.Connect(h.ns.URL(), opts...)
+	// bcrypt checks of the example configs' passwords take long on a busy
+	// machine under -race: more than the default 2 s connect timeout.
+	nc, err := nats.Connect(h.ns.URL(), append([]nats.Option{nats.Timeout(15 * time.Second)}, opts...)...)
 	if err != nil {
 		h.t.Fatal(err)
 	}

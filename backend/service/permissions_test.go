@@ -3,11 +3,16 @@ package service_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/backend/client"
@@ -19,8 +24,38 @@ import (
 // tenant; the test runs it as shipped, on a free port.
 const tenantsConf = "../../examples/nats-tenants.conf"
 
+// plainPasswords returns the example configuration at path with its bcrypt
+// hashes replaced by the demo passwords they hash, written to a temporary
+// file: the users and permissions are the shipped ones, but a connection
+// does not spend seconds in bcrypt on a busy machine under -race (the
+// server then pings before the client's handshake ends, and it fails).
+func plainPasswords(t testing.TB, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`user: ([a-z-]+), password: "\$2a\$[^"]+"`)
+	out := re.ReplaceAllStringFunc(string(b), func(m string) string {
+		user := re.FindStringSubmatch(m)[1]
+		pw := strings.TrimPrefix(user, "cfgsnap-") + "-demo-password"
+		if err := bcrypt.CompareHashAndPassword([]byte(m[strings.Index(m, `"`)+1:len(m)-1]), []byte(pw)); err != nil {
+			t.Fatalf("%s: the hash of %s is not that of %q: %v", path, user, pw, err)
+		}
+		return fmt.Sprintf("user: %s, password: %q", user, pw)
+	})
+	if n := len(re.FindAllString(string(b), -1)); n < 3 {
+		t.Fatalf("%s: found %d bcrypt users", path, n)
+	}
+	p := filepath.Join(t.TempDir(), filepath.Base(path))
+	if err := os.WriteFile(p, []byte(out), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func TestTenantPermissionsConfig(t *testing.T) {
-	h := newHarnessWith(t, devices(1), natsserver.Options{Listen: "127.0.0.1:0", ConfigFile: tenantsConf})
+	h := newHarnessWith(t, devices(1), natsserver.Options{Listen: "127.0.0.1:0", ConfigFile: plainPasswords(t, tenantsConf)})
 	h.service(service.Config{Conn: h.conn(nats.UserInfo("cfgsnap-service", "service-demo-password"))})
 	ctx := context.Background()
 	dial := func(user, inboxPrefix string) *client.Remote {

@@ -25,11 +25,17 @@ const queryTimeout = 10 * time.Second
 const chunkHeadroom = 4 << 10
 
 func (s *Service) handleTenants(req micro.Request) {
+	if !s.allowReply(req.Subject(), "", req.Reply()) {
+		return
+	}
 	s.respond(req, api.TenantsReply{Tenants: s.cfg.Stack.Tenants()})
 }
 
 func (s *Service) handleDevices(req micro.Request) {
 	tenant := lastToken(req.Subject())
+	if !s.allowReply(req.Subject(), tenant, req.Reply()) {
+		return
+	}
 	if err := api.CheckID("tenant ID", tenant); err != nil {
 		s.refuse(req, err)
 		return
@@ -46,6 +52,9 @@ func (s *Service) handleDevices(req micro.Request) {
 
 func (s *Service) handleList(req micro.Request) {
 	tenant := lastToken(req.Subject())
+	if !s.allowReply(req.Subject(), tenant, req.Reply()) {
+		return
+	}
 	var body api.ListRequest
 	if err := s.decodeDeviceRequest(tenant, req.Data(), &body, &body.DeviceID); err != nil {
 		s.refuse(req, err)
@@ -73,6 +82,9 @@ func (s *Service) handleList(req micro.Request) {
 // hex digits, as on the command line.
 func (s *Service) handleGet(req micro.Request) {
 	tenant := lastToken(req.Subject())
+	if !s.allowReply(req.Subject(), tenant, req.Reply()) {
+		return
+	}
 	var body api.GetRequest
 	if err := s.decodeDeviceRequest(tenant, req.Data(), &body, &body.DeviceID); err != nil {
 		s.refuse(req, err)
@@ -129,7 +141,7 @@ func (s *Service) refuse(req micro.Request, err error) {
 	if req.Reply() == "" {
 		return
 	}
-	body, _ := marshal(api.ErrorReply{Error: err.Error(), ErrorKind: kind})
+	body, _ := marshal(api.ErrorReply{Error: capText(err.Error()), ErrorKind: kind})
 	if err := req.Error(errorCode(kind), oneLine(err.Error()), body); err != nil {
 		s.log.Warn("send error reply", "subject", req.Subject(), "err", err)
 	}

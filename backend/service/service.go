@@ -85,6 +85,19 @@ type Config struct {
 	// Version is shown by `nats micro info`; a non-semver build ("dev") is
 	// reported as 0.0.0 with the build string in the metadata.
 	Version string
+	// InboxPrefixes are reply subject prefixes allowed besides _INBOX.
+	// ("_INBOX_x" and "_INBOX_x." are the same); a request on tenant T's
+	// subjects may also be answered on _INBOX_T. (the convention of
+	// examples/nats-tenants.conf). The service replies,
+	// streams progress and sends chunks only under an allowed prefix; a
+	// request whose reply subject is elsewhere (another tenant's inbox, the
+	// service's own subjects, the JetStream API) is dropped unanswered and
+	// undone, logged once per requester and counted
+	// (cfgsnap_replies_refused_total).
+	InboxPrefixes []string
+	// TenantInboxPrefixes are a tenant's own inbox prefixes: requests on
+	// that tenant's subjects may be answered only there.
+	TenantInboxPrefixes map[string][]string
 }
 
 // Service answers the protocol's subjects on one NATS connection.
@@ -93,6 +106,8 @@ type Service struct {
 	subj api.Subjects
 	log  *slog.Logger
 	svc  micro.Service
+	// inbox decides where replies may go.
+	inbox *inboxGuard
 
 	queue chan *task
 	// runCtx is every job's context; Shutdown cancels it after the grace
@@ -161,6 +176,7 @@ func New(cfg Config) *Service {
 	runCtx, cancel := context.WithCancel(context.Background())
 	return &Service{
 		cfg: cfg, subj: api.Subjects{Prefix: cfg.Prefix}, log: cfg.Logger,
+		inbox:  newInboxGuard(cfg.Prefix, cfg.InboxPrefixes, cfg.TenantInboxPrefixes),
 		queue:  make(chan *task, cfg.QueueDepth),
 		runCtx: runCtx, cancelRun: cancel,
 		active:  map[*task]struct{}{},
@@ -181,6 +197,11 @@ func (s *Service) Start(ctx context.Context) error {
 	if m := s.cfg.Metrics; m != nil {
 		m.GaugeFunc("cfgsnap_queue_depth", "Backups waiting for a worker.", func() float64 { return float64(len(s.queue)) }, "queue", "service")
 		m.GaugeFunc("cfgsnap_jobs_running", "Backups running now.", func() float64 { return float64(s.running.Load()) })
+		for _, reason := range []string{refusedNotInbox, refusedTenantInbox, refusedBadSubject} {
+			c := s.inbox.counts[reason]
+			m.CounterFunc("cfgsnap_replies_refused_total", "Requests dropped because their reply subject is not an allowed inbox.",
+				func() float64 { return float64(c.Load()) }, "reason", reason)
+		}
 	}
 	version, meta := s.cfg.Version, map[string]string{}
 	if !semver.MatchString(version) {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
@@ -112,6 +113,11 @@ func marshal(v any) ([]byte, error) {
 }
 
 func (s *Service) handleTrigger(req micro.Request) {
+	// A reply that would be refused means no work at all: a trigger with a
+	// bad reply subject does nothing.
+	if !s.allowReply(req.Subject(), lastToken(req.Subject()), req.Reply()) {
+		return
+	}
 	stream := req.Headers().Get(api.HeaderProgress) == api.HeaderProgressValue
 	breq, err := parseTrigger(lastToken(req.Subject()), req.Data())
 	if err != nil {
@@ -124,6 +130,9 @@ func (s *Service) handleTrigger(req micro.Request) {
 // handleCompat answers like the original poller: one reply, never a stream.
 func (s *Service) handleCompat(req micro.Request) {
 	breq, err := parseCompat(req.Data())
+	if !s.allowReply(req.Subject(), breq.TenantID, req.Reply()) {
+		return
+	}
 	if err != nil {
 		s.answer(req, false, &s.compatStats, api.FailedReply("", "", "", err))
 		return
@@ -207,6 +216,7 @@ func (s *Service) answer(req micro.Request, stream bool, c *counters, r api.Trig
 	if req.Reply() == "" {
 		return
 	}
+	r.Error = capText(r.Error)
 	body, err := marshal(r)
 	if err != nil {
 		s.log.Error("encode trigger reply", "err", err)
@@ -353,6 +363,25 @@ func errorCode(k api.ErrorKind) string {
 		return "504"
 	}
 	return "500"
+}
+
+// maxErrorText bounds the error text of a reply. Errors may quote what a
+// request carried (an over-long ID); quoted whole, a reply can outgrow the
+// server's max_payload, is dropped by the connection, and the requester
+// waits for a timeout instead of reading why.
+const maxErrorText = 2048
+
+// capText cuts an error text to maxErrorText bytes, on a rune boundary,
+// saying how much was cut.
+func capText(s string) string {
+	if len(s) <= maxErrorText {
+		return s
+	}
+	cut := maxErrorText
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strings.ToValidUTF8(s[:cut], "") + fmt.Sprintf("... (%d more bytes cut)", len(s)-cut)
 }
 
 // oneLine makes s fit a header value.

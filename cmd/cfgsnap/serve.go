@@ -51,6 +51,9 @@ type serveOptions struct {
 	hooks            hookFlags
 	gitMirror        string
 	gitMirrorSecrets bool
+	// Issue 11: reply subject prefixes besides _INBOX. (TENANT=PREFIX or
+	// PREFIX).
+	inboxPrefixes []string
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -101,6 +104,7 @@ let running backups finish for up to --grace, then stop. Logs go to --log-file.`
 	o.hooks.add(f)
 	f.StringVar(&o.gitMirror, "git-mirror", "", "keep a git repository of the history in DIR current as snapshots arrive (as cfgsnap export git DIR)")
 	f.BoolVar(&o.gitMirrorSecrets, "git-mirror-secrets", false, "the git mirror holds secret values unmasked (its directory must be private)")
+	f.StringArrayVar(&o.inboxPrefixes, "inbox-prefix", nil, "reply subject prefix allowed besides _INBOX. (repeatable): PREFIX for every request, TENANT=PREFIX for that tenant's requests only, which may then reply nowhere else (e.g. acme=_INBOX_acme)")
 	return cmd
 }
 
@@ -126,6 +130,10 @@ func runServe(ctx context.Context, g *globals, o serveOptions) error {
 		return &exitError{code: exitFailed, err: err}
 	}
 	defer logFile.Close()
+	inboxAll, inboxTenant, err := service.ParseInboxPrefixes(o.inboxPrefixes)
+	if err != nil {
+		return usageErr("--inbox-prefix: %v", err)
+	}
 	if o.store != "sqlite" && o.store != "jetstream" {
 		return usageErr("--store %q: use sqlite or jetstream", o.store)
 	}
@@ -190,6 +198,14 @@ func runServe(ctx context.Context, g *globals, o serveOptions) error {
 				"give every worker the same --content-key-file\n", g.keyFile)
 			log.Warn("content key not shared", "file", g.keyFile)
 		}
+		// Records and leases that are not what their subject or key says
+		// are skipped; say so (issue 11).
+		parts.Store.SetLogger(log)
+		parts.Locker.SetLogger(log)
+		m.CounterFunc("cfgsnap_invalid_entries_total", "History records and lock values skipped as not matching their subject or key.",
+			func() float64 { return float64(parts.Store.Skipped()) }, "kind", "history")
+		m.CounterFunc("cfgsnap_invalid_entries_total", "History records and lock values skipped as not matching their subject or key.",
+			func() float64 { return float64(parts.Locker.Skipped()) }, "kind", "lock")
 	}
 	stack, err := g.openStack(ctx, func(lo *local.Options) {
 		if parts != nil {
@@ -205,7 +221,7 @@ func runServe(ctx context.Context, g *globals, o serveOptions) error {
 
 	svc := service.New(service.Config{Conn: nc, Stack: stack, Prefix: g.nats.prefix, Workers: o.workers,
 		QueueDepth: o.queue, Compat: o.compat, Logger: log, Heartbeat: o.heartbeat, Grace: o.grace,
-		Version: version, Metrics: m})
+		Version: version, Metrics: m, InboxPrefixes: inboxAll, TenantInboxPrefixes: inboxTenant})
 	if err := svc.Start(ctx); err != nil {
 		return &exitError{code: exitFailed, err: err}
 	}

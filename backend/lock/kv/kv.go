@@ -66,6 +66,7 @@ type Locker struct {
 	js     jetstream.JetStream
 	kv     jetstream.KeyValue
 	bucket string
+	bad    badEntries // entries that are not leases of their key (valid.go)
 }
 
 var _ lock.Locker = (*Locker)(nil)
@@ -100,8 +101,11 @@ func New(ctx context.Context, js jetstream.JetStream, opts Options) (*Locker, er
 
 // value is a lease as stored in the bucket. Times are unix milliseconds of
 // the writer's clock: they tell people who holds a device since when; the
-// server's TTL, not these, decides when the lease ends.
+// server's TTL, not these, decides when the lease ends. Key repeats the
+// lock key (tenant/device), so that a value written on another key (issue
+// 11: a service tricked into replying onto a KV subject) is not a lease.
 type value struct {
+	Key       string    `json:"key"`
 	Holder    string    `json:"holder"`
 	PID       int       `json:"pid,omitempty"`
 	JobID     string    `json:"job_id"`
@@ -110,16 +114,24 @@ type value struct {
 	ExpiresMS int64     `json:"expires_ms"`
 }
 
-func encode(i lock.Info) []byte {
-	b, _ := json.Marshal(value{Holder: i.Holder, PID: i.PID, JobID: i.JobID, SinceMS: i.Since.UnixMilli(),
+func encode(key string, i lock.Info) []byte {
+	b, _ := json.Marshal(value{Key: key, Holder: i.Holder, PID: i.PID, JobID: i.JobID, SinceMS: i.Since.UnixMilli(),
 		Stage: i.Stage, ExpiresMS: i.Expires.UnixMilli()})
 	return b
 }
 
+// decode reads the lease of lock key (tenant/device). A value that does not
+// decode, names another key or no job is not a lease.
 func decode(key string, data []byte) (lock.Info, error) {
 	var v value
 	if err := json.Unmarshal(data, &v); err != nil {
 		return lock.Info{}, fmt.Errorf("lock %s holds no lease record: %w", key, err)
+	}
+	if v.Key != key {
+		return lock.Info{}, fmt.Errorf("lock %s holds a lease record of %q", key, clip(v.Key))
+	}
+	if v.JobID == "" {
+		return lock.Info{}, fmt.Errorf("lock %s holds a lease record without a job", key)
 	}
 	return lock.Info{Holder: v.Holder, PID: v.PID, JobID: v.JobID, Since: time.UnixMilli(v.SinceMS),
 		Stage: v.Stage, Expires: time.UnixMilli(v.ExpiresMS)}, nil
@@ -166,7 +178,7 @@ func (l *Locker) Acquire(ctx context.Context, key string, info lock.Info, ttl ti
 		var rev uint64
 		err := jsretry.Do(ctx, func(ctx context.Context) error {
 			var err error
-			rev, err = l.kv.Create(ctx, k, encode(info), jetstream.KeyTTL(ttl))
+			rev, err = l.kv.Create(ctx, k, encode(key, info), jetstream.KeyTTL(ttl))
 			return err
 		})
 		if err == nil {
@@ -180,6 +192,18 @@ func (l *Locker) Acquire(ctx context.Context, key string, info lock.Info, ttl ti
 		cur, rev, err := l.get(ctx, k)
 		if err != nil {
 			return nil, err
+		}
+		if cur == nil && rev != 0 {
+			// Not a lease (garbage, or one of another key): as good as
+			// expired, so take it over, revision-checked like a create.
+			rev, err := l.takeOver(ctx, k, rev, info, ttl)
+			if err == nil {
+				return &lease{l: l, key: key, k: k, rev: rev, info: info}, nil
+			}
+			if !conflict(err) {
+				return nil, api.Wrap(api.KindStorage, err, "lock "+key)
+			}
+			continue // someone else changed the key first: look again
 		}
 		if cur == nil {
 			continue // released or expired in between: try again
@@ -207,7 +231,9 @@ func (l *Locker) Acquire(ctx context.Context, key string, info lock.Info, ttl ti
 }
 
 // get returns the live lease on bucket key k and its revision, or nil when
-// there is none, as the bucket's stream leader has it.
+// there is none, as the bucket's stream leader has it. A value that is not
+// a lease of k counts as none, reported once; its revision is returned
+// with the nil lease so that Acquire can take it over.
 func (l *Locker) get(ctx context.Context, k string) (*lock.Info, uint64, error) {
 	var e *entry
 	err := jsretry.Do(ctx, func(ctx context.Context) error {
@@ -223,7 +249,8 @@ func (l *Locker) get(ctx context.Context, k string) (*lock.Info, uint64, error) 
 	}
 	i, err := decode(lockKey(k), e.data)
 	if err != nil {
-		return nil, 0, api.Wrap(api.KindStorage, err, "read lock "+lockKey(k))
+		l.bad.report(lockKey(k), e.seq, err)
+		return nil, e.seq, nil
 	}
 	return &i, e.seq, nil
 }
@@ -310,26 +337,39 @@ func (ls *lease) Renew(ctx context.Context, stage api.Stage, ttl time.Duration) 
 	next.Stage, next.Expires = stage, time.UnixMilli(time.Now().Add(ttl).UnixMilli())
 	subject := "$KV." + ls.l.bucket + "." + ls.k
 	var rev uint64
-	err := jsretry.Do(ctx, func(ctx context.Context) error {
-		ack, err := ls.l.js.PublishMsg(ctx, &nats.Msg{Subject: subject, Data: encode(next)},
-			jetstream.WithExpectLastSequencePerSubject(ls.rev), jetstream.WithMsgTTL(ttl))
-		if err != nil {
-			return err
+	var err error
+	for attempt := 0; ; attempt++ {
+		err = jsretry.Do(ctx, func(ctx context.Context) error {
+			ack, err := ls.l.js.PublishMsg(ctx, &nats.Msg{Subject: subject, Data: encode(ls.key, next)},
+				jetstream.WithExpectLastSequencePerSubject(ls.rev), jetstream.WithMsgTTL(ttl))
+			if err != nil {
+				return err
+			}
+			rev = ack.Sequence
+			return nil
+		})
+		if !conflict(err) {
+			break
 		}
-		rev = ack.Sequence
-		return nil
-	})
-	if conflict(err) {
 		// Either the lease is gone, or an earlier attempt of this very
-		// renewal landed and only its answer was lost.
+		// renewal landed and only its answer was lost, or an earlier
+		// renewal did (its caller gave up waiting while a stream leader was
+		// elected): the job ID tells whose the key is.
 		cur, curRev, gerr := ls.l.get(ctx, ls.k)
 		if gerr != nil {
 			return gerr
 		}
-		if cur == nil || cur.JobID != ls.info.JobID || cur.Expires != next.Expires || cur.Stage != next.Stage {
+		if cur == nil || cur.JobID != ls.info.JobID {
 			return fmt.Errorf("renew lock %s for job %s: %w", ls.key, ls.info.JobID, lock.ErrLost)
 		}
-		rev, err = curRev, nil
+		if cur.Expires == next.Expires && cur.Stage == next.Stage {
+			rev, err = curRev, nil
+			break
+		}
+		if attempt == 2 {
+			return fmt.Errorf("renew lock %s for job %s: the lease keeps changing under it: %w", ls.key, ls.info.JobID, lock.ErrLost)
+		}
+		ls.rev = curRev // still this job's: renew on top of the renewal that landed
 	}
 	if err != nil {
 		return api.Wrap(api.KindStorage, err, "renew lock "+ls.key)

@@ -2,15 +2,19 @@ package kv
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
@@ -164,7 +168,7 @@ func TestRenewalKeepsTTL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.kv.Update(ctx, "acme.r2", encode(trap.Info()), trap.(*lease).rev); err != nil {
+	if _, err := l.kv.Update(ctx, "acme.r2", encode("acme/r2", trap.Info()), trap.(*lease).rev); err != nil {
 		t.Fatal(err)
 	}
 	if m := lastMsg(t, l, "acme.r2"); m == nil || m.Header.Get(jetstream.MsgTTLHeader) != "" {
@@ -338,19 +342,133 @@ func TestNodeStopsWhileLocking(t *testing.T) {
 	}
 }
 
-// A value that is not a lease (written by something else) is reported, not
-// taken for a free key or a panic.
-func TestForeignValueIsAnError(t *testing.T) {
+// A value that is not a lease of its key (garbage, another reply planted
+// through a service that answered onto $KV, the lease of another device)
+// is treated as expired: nobody holds the device, and the next job takes
+// the key over with a lease that expires. Each is reported once.
+func TestForeignValueIsExpired(t *testing.T) {
+	ctx := context.Background()
 	l := open(t, 0, newBucket())
-	if _, err := l.kv.Put(context.Background(), "acme.r1", []byte("not json")); err != nil {
+	logs := &strings.Builder{}
+	var mu sync.Mutex
+	l.SetLogger(slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(p)
+	}), nil)))
+	other, err := l.Acquire(ctx, "globex/r9", lock.Info{Holder: "w", JobID: "J0"}, 30*time.Second)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.Holder(context.Background(), "acme/r1"); api.KindOf(err) != api.KindStorage {
-		t.Errorf("Holder of a foreign value: %v, want a storage error", err)
+	defer other.Release(ctx)
+	foreignLease := lastMsg(t, l, "globex.r9").Data
+	for i, v := range [][]byte{
+		[]byte("not json"),
+		[]byte(`{"snapshots":[],"more":false}`),
+		[]byte(`{"status":"locked","job_id":"X","holder":"attacker"}`),
+		foreignLease,
+	} {
+		key := fmt.Sprintf("acme/r%d", i)
+		k := strings.Replace(key, "/", ".", 1)
+		if _, err := l.kv.Put(ctx, k, v); err != nil { // no TTL: it would never expire by itself
+			t.Fatal(err)
+		}
+		if h, err := l.Holder(ctx, key); err != nil || h != nil {
+			t.Errorf("%s: holder of %q: %+v %v; want none", key, v, h, err)
+		}
+		if hs, err := l.Holders(ctx); err != nil || len(hs) != 1 {
+			t.Errorf("%s: holders %v %v; want only globex/r9", key, hs, err)
+		}
+		ls, err := l.Acquire(ctx, key, lock.Info{Holder: "w", JobID: "J1"}, time.Second)
+		if err != nil {
+			t.Fatalf("%s: acquire over %q: %v", key, v, err)
+		}
+		if h, err := l.Holder(ctx, key); err != nil || h == nil || h.JobID != "J1" {
+			t.Errorf("%s: holder after the take-over: %+v %v", key, h, err)
+		}
+		if m := lastMsg(t, l, k); m == nil || m.Header.Get("Nats-TTL") == "" {
+			t.Errorf("%s: the lease that took over has no TTL", key)
+		}
+		if err := ls.Renew(ctx, api.StageExporting, time.Second); err != nil {
+			t.Errorf("%s: renew: %v", key, err)
+		}
+		if err := ls.Release(ctx); err != nil {
+			t.Errorf("%s: release: %v", key, err)
+		}
 	}
-	_, err := l.Acquire(context.Background(), "acme/r1", lock.Info{JobID: "J1"}, time.Second)
-	if api.KindOf(err) != api.KindStorage {
-		t.Errorf("Acquire over a foreign value: %v, want a storage error", err)
+	if got := l.Skipped(); got != 4 {
+		t.Errorf("skipped %d values, want 4", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if n := strings.Count(logs.String(), "not a lease"); n != 4 {
+		t.Errorf("%d log lines for 4 foreign values:\n%s", n, logs.String())
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// FuzzDecode: whatever a lock's value holds, decoding never panics, and
+// what it accepts is a lease of that key with a job.
+func FuzzDecode(f *testing.F) {
+	f.Add("acme/r1", encode("acme/r1", lock.Info{Holder: "h", JobID: "J"}))
+	f.Add("acme/r1", encode("globex/r1", lock.Info{Holder: "h", JobID: "J"}))
+	f.Add("acme/r1", []byte(`{"key":"acme/r1"}`))
+	f.Add("acme/r1", []byte(`{"key":"acme/r1","job_id":"J","since_ms":-9223372036854775808,"expires_ms":9223372036854775807}`))
+	f.Add("", []byte(`null`))
+	f.Fuzz(func(t *testing.T, key string, data []byte) {
+		i, err := decode(key, data)
+		if err != nil {
+			return
+		}
+		var v value
+		if json.Unmarshal(data, &v) != nil || v.Key != key || i.JobID == "" {
+			t.Errorf("accepted %q for %q: %+v", data, key, i)
+		}
+	})
+}
+
+// TestRenewAfterALostAnswer: a renewal that landed while its caller gave
+// up waiting (a stream leader being elected) leaves the key a revision
+// ahead of the lease. The next renewal finds its own job there and renews
+// on top, instead of declaring the lease lost and killing the backup.
+func TestRenewAfterALostAnswer(t *testing.T) {
+	ctx := context.Background()
+	l := open(t, 2, newBucket())
+	held, err := l.Acquire(ctx, "acme/r1", lock.Info{Holder: "w1", JobID: "J1"}, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	landed := held.Info()
+	landed.Stage = api.StageConnecting
+	if _, err := l.js.PublishMsg(ctx, &nats.Msg{Subject: "$KV." + l.bucket + ".acme.r1", Data: encode("acme/r1", landed)},
+		jetstream.WithExpectLastSequencePerSubject(held.(*lease).rev), jetstream.WithMsgTTL(5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := held.Renew(ctx, api.StageExporting, 5*time.Second); err != nil {
+		t.Fatalf("renewal after an earlier one landed unanswered: %v", err)
+	}
+	if h, err := l.Holder(ctx, "acme/r1"); err != nil || h == nil || h.Stage != api.StageExporting {
+		t.Errorf("holder after the renewal: %+v %v", h, err)
+	}
+	if err := held.Release(ctx); err != nil {
+		t.Errorf("release: %v", err)
+	}
+	// Another job's lease is still a loss.
+	other, err := l.Acquire(ctx, "acme/r2", lock.Info{Holder: "w1", JobID: "J2"}, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	thief := other.Info()
+	thief.JobID = "J3"
+	if _, err := l.js.PublishMsg(ctx, &nats.Msg{Subject: "$KV." + l.bucket + ".acme.r2", Data: encode("acme/r2", thief)},
+		jetstream.WithExpectLastSequencePerSubject(other.(*lease).rev), jetstream.WithMsgTTL(5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Renew(ctx, api.StageExporting, 5*time.Second); !errors.Is(err, lock.ErrLost) {
+		t.Errorf("renewal of a lease another job holds: %v, want ErrLost", err)
 	}
 }
 

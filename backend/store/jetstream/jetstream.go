@@ -56,6 +56,7 @@ type Options struct {
 // Store is a store.Store on JetStream. Its methods are safe for concurrent
 // use, by any number of workers on any nodes.
 type Store struct {
+	bad      badRecords // history messages skipped as invalid (validate.go)
 	js       jetstream.JetStream
 	hist     jetstream.Stream
 	obs      jetstream.ObjectStore
@@ -260,9 +261,10 @@ func (s *Store) after(ctx context.Context, subj string, seq uint64, mine map[str
 	if err != nil {
 		return nil, fmt.Errorf("read the record after %d: %w", seq, err)
 	}
-	r, err := decodeRecord(m.Data)
+	r, err := s.decodeRecord(m.Subject, m.Data)
 	if err != nil {
-		return nil, err
+		s.bad.report(m.Subject, m.Sequence, err)
+		return nil, nil // not a record, so not one of this writer's
 	}
 	if mine[r.SnapshotID] {
 		return &r, nil
@@ -270,8 +272,11 @@ func (s *Store) after(ctx context.Context, subj string, seq uint64, mine map[str
 	return nil, nil
 }
 
-// last returns the newest record on subj and its stream sequence, or nil
-// and 0 when the device has none.
+// last returns the newest record on subj and the stream sequence of the
+// subject's last message, or nil and 0 when the device has none. When the
+// last message is not a valid record of subj it is skipped: the record is
+// the newest valid one, and the sequence still the last message's, so the
+// next record is written after it.
 func (s *Store) last(ctx context.Context, subj string) (*api.SnapshotRecord, uint64, error) {
 	var m *jetstream.RawStreamMsg
 	err := jsretry.Do(ctx, func(ctx context.Context) error {
@@ -285,22 +290,19 @@ func (s *Store) last(ctx context.Context, subj string) (*api.SnapshotRecord, uin
 	if err != nil {
 		return nil, 0, fmt.Errorf("read latest snapshot: %w", err)
 	}
-	r, err := decodeRecord(m.Data)
+	r, err := s.decodeRecord(subj, m.Data)
 	if err != nil {
-		return nil, 0, err
+		s.bad.report(subj, m.Sequence, err)
+		recs, err := s.scan(ctx, subj, jetstream.DeliverAllPolicy, nil)
+		if err != nil {
+			return nil, 0, fmt.Errorf("read latest snapshot: %w", err)
+		}
+		if len(recs) == 0 {
+			return nil, m.Sequence, nil
+		}
+		return &recs[len(recs)-1], m.Sequence, nil
 	}
 	return &r, m.Sequence, nil
-}
-
-func decodeRecord(data []byte) (api.SnapshotRecord, error) {
-	var r api.SnapshotRecord
-	if err := json.Unmarshal(data, &r); err != nil {
-		return r, fmt.Errorf("a history message is not a snapshot record: %w", err)
-	}
-	if r.SnapshotID == "" || !api.ValidID(r.TenantID) || !api.ValidID(r.DeviceID) {
-		return r, fmt.Errorf("a history message is not a snapshot record: id %q, tenant %q, device %q", r.SnapshotID, r.TenantID, r.DeviceID)
-	}
-	return r, nil
 }
 
 // Latest implements store.Store.
@@ -443,23 +445,71 @@ const (
 // when the read began. A read that fails half way starts over.
 func (s *Store) scan(ctx context.Context, filter string, policy jetstream.DeliverPolicy, stop func(api.SnapshotRecord) bool) ([]api.SnapshotRecord, error) {
 	var out []api.SnapshotRecord
+	var skipped []string // subjects whose delivered message was not a record
 	err := jsretry.Within(ctx, scanTimeout, func(ctx context.Context) error {
-		out = out[:0]
-		return s.scanOnce(ctx, filter, policy, func(r api.SnapshotRecord) bool {
+		out, skipped = out[:0], skipped[:0]
+		want, err := s.lastSeq(ctx, filter)
+		if err != nil {
+			return err
+		}
+		var subjects int // devices the leader knows, for a latest-per-device read
+		if policy == jetstream.DeliverLastPerSubjectPolicy {
+			info, err := s.hist.Info(ctx, jetstream.WithSubjectFilter(filter))
+			if err != nil {
+				return err
+			}
+			subjects = len(info.State.Subjects)
+		}
+		err = s.scanOnce(ctx, filter, policy, want, func(r api.SnapshotRecord) bool {
 			if stop != nil && stop(r) {
 				return false
 			}
 			out = append(out, r)
 			return true
-		})
+		}, func(subj string) { skipped = append(skipped, subj) })
+		if err == nil && len(out)+len(skipped) < subjects {
+			return fmt.Errorf("%w: read the latest of %d of %d devices (a replica catching up)", jsretry.ErrStalled, len(out)+len(skipped), subjects)
+		}
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", filter, err)
 	}
+	if policy == jetstream.DeliverLastPerSubjectPolicy {
+		// A device whose last message was skipped still has a latest
+		// record: the newest valid one before it.
+		for _, subj := range skipped {
+			r, _, err := s.last(ctx, subj)
+			if err != nil {
+				return nil, fmt.Errorf("read %s: %w", subj, err)
+			}
+			if r != nil {
+				out = append(out, *r)
+			}
+		}
+	}
 	return out, nil
 }
 
-func (s *Store) scanOnce(ctx context.Context, filter string, policy jetstream.DeliverPolicy, fn func(api.SnapshotRecord) bool) error {
+// lastSeq is the stream sequence of the last message on filter as the
+// stream leader has it, when filter is one device's subject; 0 otherwise.
+// A read must get that far: an R1 consumer may sit on a replica still
+// catching up after a node came back, and would see fewer records.
+func (s *Store) lastSeq(ctx context.Context, filter string) (uint64, error) {
+	if strings.ContainsAny(filter, "*>") {
+		return 0, nil
+	}
+	m, err := s.hist.GetLastMsgForSubject(ctx, filter)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return m.Sequence, nil
+}
+
+func (s *Store) scanOnce(ctx context.Context, filter string, policy jetstream.DeliverPolicy, want uint64, fn func(api.SnapshotRecord) bool, skip func(subject string)) error {
 	cons, err := s.hist.CreateConsumer(ctx, jetstream.ConsumerConfig{
 		FilterSubject:     filter,
 		DeliverPolicy:     policy,
@@ -478,6 +528,7 @@ func (s *Store) scanOnce(ctx context.Context, filter string, policy jetstream.De
 		_ = s.hist.DeleteConsumer(dctx, name) // it expires by itself otherwise
 	}()
 	pending := cons.CachedInfo().NumPending
+	var seen uint64 // stream sequence of the last message delivered
 	for got := uint64(0); got < pending; {
 		batch, err := cons.Fetch(int(min(pending-got, scanBatch)), jetstream.FetchMaxWait(scanWait))
 		if err != nil {
@@ -486,9 +537,18 @@ func (s *Store) scanOnce(ctx context.Context, filter string, policy jetstream.De
 		n := 0
 		for m := range batch.Messages() {
 			n++
-			r, err := decodeRecord(m.Data())
+			var seq uint64
+			if md, merr := m.Metadata(); merr == nil {
+				seq = md.Sequence.Stream
+				seen = max(seen, seq)
+			}
+			r, err := s.decodeRecord(m.Subject(), m.Data())
 			if err != nil {
-				return fmt.Errorf("%s: %w", m.Subject(), err)
+				// Skipped, never shown: one bad message must not hide
+				// the device's history.
+				s.bad.report(m.Subject(), seq, err)
+				skip(m.Subject())
+				continue
 			}
 			if !fn(r) {
 				return nil
@@ -501,6 +561,9 @@ func (s *Store) scanOnce(ctx context.Context, filter string, policy jetstream.De
 			return fmt.Errorf("%w after %d of %d records", jsretry.ErrStalled, got, pending)
 		}
 		got += uint64(n)
+	}
+	if seen < want {
+		return fmt.Errorf("%w: read up to sequence %d of %d (a replica catching up)", jsretry.ErrStalled, seen, want)
 	}
 	return nil
 }
