@@ -54,3 +54,10 @@ func (s Subjects) Tenants() string              { return s.p() + ".inventory.ten
 func (s Subjects) Devices(tenant string) string { return s.p() + ".inventory.devices." + tenant }
 func (s Subjects) List(tenant string) string    { return s.p() + ".snapshot.list." + tenant }
 func (s Subjects) Get(tenant string) string     { return s.p() + ".snapshot.get." + tenant }
+
+// NKeyInbox is the inbox prefix of a client that logs in with the nkey
+// whose public key is pub: its replies arrive under _INBOX.<pub>., and the
+// embedded server lets that client subscribe there only, so one engineer's
+// client cannot read the replies (snapshot contents) meant for another.
+// The prefix stays under _INBOX., where the service may answer.
+func NKeyInbox(pub string) string { return "_INBOX." + pub }

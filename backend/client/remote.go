@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
+	"github.com/nats-io/nkeys"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/backend/textfmt"
@@ -149,12 +151,22 @@ func DialNATS(ctx context.Context, url string, o NATSOptions) (*nats.Conn, error
 	if o.Creds != "" {
 		opts = append(opts, nats.UserCredentials(o.Creds))
 	}
+	inboxPrefix := o.InboxPrefix
 	if o.NKeyFile != "" {
 		opt, err := nats.NkeyOptionFromSeed(o.NKeyFile)
 		if err != nil {
 			return nil, api.Wrap(api.KindBadRequest, err, "read NATS nkey seed "+o.NKeyFile)
 		}
 		opts = append(opts, opt)
+		if inboxPrefix == "" {
+			// The embedded server lets an nkey client read only its own
+			// inbox; see api.NKeyInbox.
+			pub, err := nkeyPublic(o.NKeyFile)
+			if err != nil {
+				return nil, api.Wrap(api.KindBadRequest, err, "read NATS nkey seed "+o.NKeyFile)
+			}
+			inboxPrefix = api.NKeyInbox(pub)
+		}
 	}
 	if o.User != "" || o.Password != "" {
 		opts = append(opts, nats.UserInfo(o.User, o.Password))
@@ -168,10 +180,10 @@ func DialNATS(ctx context.Context, url string, o NATSOptions) (*nats.Conn, error
 	if o.TLSCert != "" || o.TLSKey != "" {
 		opts = append(opts, nats.ClientCert(o.TLSCert, o.TLSKey))
 	}
-	if o.InboxPrefix != "" {
+	if inboxPrefix != "" {
 		// "_INBOX_acme." as the service's --inbox-prefix spells it is
 		// "_INBOX_acme" to the NATS client, which adds the dot.
-		opts = append(opts, nats.CustomInboxPrefix(strings.TrimSuffix(o.InboxPrefix, ".")))
+		opts = append(opts, nats.CustomInboxPrefix(strings.TrimSuffix(inboxPrefix, ".")))
 	}
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
@@ -634,4 +646,19 @@ func checkIDs(tenant, device string) error {
 		return err
 	}
 	return api.CheckID("device ID", device)
+}
+
+// nkeyPublic reads the public key of the nkey seed in path (a bare seed or
+// one decorated like a creds file, as nats.NkeyOptionFromSeed reads it).
+func nkeyPublic(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	kp, err := nkeys.ParseDecoratedNKey(b)
+	if err != nil {
+		return "", err
+	}
+	defer kp.Wipe()
+	return kp.PublicKey()
 }

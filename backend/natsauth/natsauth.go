@@ -18,6 +18,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/cfgsnap/cfgsnap/backend/api"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -110,7 +111,7 @@ func (e *Embedded) Users(prefix, inboxPrefix string) []*server.NkeyUser {
 		if c.PublicKey == e.servicePub {
 			continue // the service key never gets client rights as well
 		}
-		users = append(users, &server.NkeyUser{Nkey: c.PublicKey, Permissions: ClientPermissions(prefix)})
+		users = append(users, &server.NkeyUser{Nkey: c.PublicKey, Permissions: ClientPermissions(prefix, c.PublicKey)})
 	}
 	return users
 }
@@ -135,8 +136,10 @@ func ServicePermissions(prefix, inboxPrefix string) *server.Permissions {
 
 // ClientPermissions let a client send the service's requests, watch
 // progress and new snapshots, list the service ($SRV) and read its own
-// replies; it cannot answer requests, publish events or reach JetStream.
-func ClientPermissions(prefix string) *server.Permissions {
+// replies, under api.NKeyInbox(pub) only (not all of _INBOX, where it
+// could read the snapshots sent to others); it cannot answer requests,
+// publish events or reach JetStream.
+func ClientPermissions(prefix, pub string) *server.Permissions {
 	if prefix == "" {
 		prefix = "cfgsnap"
 	}
@@ -146,7 +149,7 @@ func ClientPermissions(prefix string) *server.Permissions {
 			prefix + ".snapshot.list.*", prefix + ".snapshot.get.*", "config.backup.trigger",
 			prefix + ".search.*", prefix + ".changes.*",
 			"$SRV.PING", "$SRV.PING.>", "$SRV.INFO", "$SRV.INFO.>", "$SRV.STATS", "$SRV.STATS.>"}},
-		Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>",
+		Subscribe: &server.SubjectPermission{Allow: []string{api.NKeyInbox(pub) + ".>",
 			prefix + ".backup.progress.>", prefix + ".snapshot.created.>"}},
 	}
 }

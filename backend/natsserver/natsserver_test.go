@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/cfgsnap/cfgsnap/backend/api"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -109,20 +110,27 @@ func authServer(t *testing.T) (*natsserver.Server, *natsauth.Embedded) {
 
 // connectAs connects with an nkey seed file and collects the permission
 // errors the server sends back asynchronously.
-func connectAs(t *testing.T, url, seed string) (*nats.Conn, <-chan error) {
+func connectAs(t *testing.T, url, seed string, more ...nats.Option) (*nats.Conn, <-chan error) {
 	t.Helper()
 	opt, err := nats.NkeyOptionFromSeed(seed)
 	if err != nil {
 		t.Fatal(err)
 	}
 	errs := make(chan error, 16)
-	nc, err := nats.Connect(url, opt, nats.PermissionErrOnSubscribe(true),
-		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { errs <- err }))
+	nc, err := nats.Connect(url, append([]nats.Option{opt, nats.PermissionErrOnSubscribe(true)}, more...)...)
 	if err != nil {
 		t.Fatalf("connect with %s: %v", seed, err)
 	}
 	t.Cleanup(nc.Close)
+	nc.SetErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { errs <- err })
 	return nc, errs
+}
+
+// connectClient connects as a client does (backend/client): replies come
+// to the client's own inbox, api.NKeyInbox of its public key.
+func connectClient(t *testing.T, url, seed string) (*nats.Conn, <-chan error) {
+	t.Helper()
+	return connectAs(t, url, seed, nats.CustomInboxPrefix(api.NKeyInbox(mustPub(t, seed))))
 }
 
 // denied reports whether publishing subject is refused by the server.
@@ -168,7 +176,7 @@ func TestAuthRefusesStrangersAndLimitsEachCredential(t *testing.T) {
 	}
 
 	svc, svcErrs := connectAs(t, url, auth.ServiceSeed)
-	cli, cliErrs := connectAs(t, url, auth.ClientSeed)
+	cli, cliErrs := connectClient(t, url, auth.ClientSeed)
 
 	// The service answers a client's request on a service subject.
 	if _, err := svc.Subscribe("cfgsnap.snapshot.get.*", func(m *nats.Msg) { _ = m.Respond([]byte("ok")) }); err != nil {
@@ -232,11 +240,25 @@ func TestAuthRefusesStrangersAndLimitsEachCredential(t *testing.T) {
 	if err := ns.SetNKeys(auth.Users("cfgsnap", "")); err != nil {
 		t.Fatal(err)
 	}
-	nc, err := nats.Connect(url, strangerOpt)
-	if err != nil {
-		t.Fatalf("the added key is refused: %v", err)
+	alice, aliceErrs := connectClient(t, url, stranger)
+	if r, err := alice.Request("cfgsnap.snapshot.get.acme", []byte("{}"), 2*time.Second); err != nil || string(r.Data) != "ok" {
+		t.Fatalf("the added key cannot use the service: %v %v", r, err)
 	}
-	nc.Close()
+	// One engineer's client cannot read the replies sent to another's:
+	// neither all inboxes nor the other's own inbox.
+	for _, subj := range []string{"_INBOX.>", api.NKeyInbox(mustPub(t, auth.ClientSeed)) + ".>"} {
+		if _, err := alice.Subscribe(subj, func(*nats.Msg) {}); err == nil {
+			if err = alice.Flush(); err == nil {
+				select {
+				case err = <-aliceErrs:
+				case <-time.After(300 * time.Millisecond):
+				}
+			}
+			if err == nil {
+				t.Errorf("a client may subscribe to %s", subj)
+			}
+		}
+	}
 }
 
 func mustPub(t *testing.T, seed string) string {

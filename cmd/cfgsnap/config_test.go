@@ -213,8 +213,14 @@ func TestSelectedNATSContextConnects(t *testing.T) {
 	defer cancel()
 	serve, _, _ := l.start(ctx, "serve", "--listen", addr)
 	t.Cleanup(func() { _ = serve.Process.Kill() })
-	waitService(t, "nats://"+addr)
-	l.writeNATSContext("prod", natsContext{URL: "nats://" + addr}, true)
+	waitService(t, "nats://"+addr, l.clientSeed())
+	// The credential comes from the context alone: serve's client seed is
+	// moved where only the context names it.
+	seed := filepath.Join(t.TempDir(), "prod.nk")
+	if err := os.Rename(l.clientSeed(), seed); err != nil {
+		t.Fatal(err)
+	}
+	l.writeNATSContext("prod", natsContext{URL: "nats://" + addr, NKey: seed}, true)
 	if r := l.bare(nil, "backup", "acme/core-rtr-1"); r.code != 0 || !strings.Contains(r.stdout, " success ") {
 		t.Fatalf("backup through the selected context: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}

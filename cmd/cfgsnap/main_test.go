@@ -76,7 +76,7 @@ func (l *lab) start(ctx context.Context, args ...string) (*exec.Cmd, *bytes.Buff
 	}
 	full = append(full, args...)
 	cmd := exec.CommandContext(ctx, os.Args[0], full...)
-	cmd.Env = append(os.Environ(), "CFGSNAP_TEST_MAIN=1", "NATS_URL=", "NATS_CONTEXT=", "XDG_CONFIG_HOME="+filepath.Join(filepath.Dir(l.dataDir), "config"), "HOME="+filepath.Dir(l.dataDir))
+	cmd.Env = append(os.Environ(), "CFGSNAP_TEST_MAIN=1", "NATS_URL=", "NATS_CONTEXT=", "XDG_CONFIG_HOME=", "HOME="+filepath.Dir(l.dataDir))
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Start(); err != nil {

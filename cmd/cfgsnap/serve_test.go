@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"github.com/cfgsnap/cfgsnap/backend/api"
+	"github.com/cfgsnap/cfgsnap/backend/natsauth"
 	"net"
 	"os"
 	"os/exec"
@@ -38,11 +40,13 @@ func waitService(t *testing.T, url string, seed ...string) {
 		var opts []nats.Option
 		if len(seed) > 0 {
 			opt, err := nats.NkeyOptionFromSeed(seed[0])
-			if err != nil {
+			pub, _, perr := natsauth.ReadClientSeed(seed[0])
+			if err != nil || perr != nil {
 				time.Sleep(100 * time.Millisecond)
 				continue
 			}
-			opts = append(opts, opt)
+			// A client reads replies only in its own inbox (api.NKeyInbox).
+			opts = append(opts, opt, nats.CustomInboxPrefix(api.NKeyInbox(pub)))
 		}
 		if nc, err := nats.Connect(url, opts...); err == nil {
 			_, err = nc.Request("$SRV.PING.cfgsnap", nil, time.Second)
