@@ -36,6 +36,11 @@ const (
 	KindInternal        ErrorKind = "internal"
 )
 
+// KindRateLimited extends protocol.md §3: a trigger refused because its
+// requester (a TUI user, a tenant) used its budget; the text says when to
+// retry. It is not in ErrorKinds, which follows the protocol's list.
+const KindRateLimited ErrorKind = "rate_limited"
+
 // ErrorKinds lists every kind, in the order of protocol.md §3.
 var ErrorKinds = []ErrorKind{KindNotFound, KindBadRequest, KindUnreachable, KindTimeout,
 	KindAuthFailed, KindHostKeyMismatch, KindTruncated, KindInvalidOutput, KindStorage, KindInternal}
