@@ -43,6 +43,7 @@ import (
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/backend/local"
 	"github.com/cfgsnap/cfgsnap/backend/metrics"
+	"github.com/cfgsnap/cfgsnap/backend/ratelimit"
 )
 
 // Name is the service's name in the NATS services API (`nats micro ls`).
@@ -85,6 +86,9 @@ type Config struct {
 	// Version is shown by `nats micro info`; a non-semver build ("dev") is
 	// reported as 0.0.0 with the build string in the metadata.
 	Version string
+	// TriggerLimit, when set, bounds each tenant's triggers (serve
+	// --tenant-rate-limit); refused ones are answered rate_limited.
+	TriggerLimit *ratelimit.Limiter
 }
 
 // Service answers the protocol's subjects on one NATS connection.

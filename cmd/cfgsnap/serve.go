@@ -24,6 +24,7 @@ import (
 	"github.com/cfgsnap/cfgsnap/backend/local"
 	"github.com/cfgsnap/cfgsnap/backend/metrics"
 	"github.com/cfgsnap/cfgsnap/backend/natsserver"
+	"github.com/cfgsnap/cfgsnap/backend/ratelimit"
 	"github.com/cfgsnap/cfgsnap/backend/schedule"
 	"github.com/cfgsnap/cfgsnap/backend/service"
 	"github.com/cfgsnap/cfgsnap/backend/store"
@@ -46,6 +47,9 @@ type serveOptions struct {
 	scheduleConc     int
 	metricsListen    string
 	noAuth           bool // embedded server without credentials (labs)
+	// The TUI served over SSH and trigger budgets (issue 10).
+	tui        tuiServeOptions
+	tenantRate int
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -92,6 +96,8 @@ let running backups finish for up to --grace, then stop. Logs go to --log-file.`
 	f.IntVar(&o.scheduleConc, "schedule-concurrency", 0, "scheduled backups this worker runs at once (0: the scheduler's default)")
 	f.BoolVar(&o.noAuth, "no-auth", false, "embedded server: let anyone who can reach it in, without credentials (labs only; warns)")
 	f.StringVar(&o.metricsListen, "metrics-listen", "", "HOST:PORT for Prometheus /metrics and /healthz (e.g. 127.0.0.1:9108)")
+	o.tui.addFlags(f, true)
+	f.IntVar(&o.tenantRate, "tenant-rate-limit", 0, "backups each tenant may trigger per minute over NATS, whoever asks (0: no limit; the scheduler is not counted)")
 	return cmd
 }
 
@@ -108,6 +114,12 @@ func runServe(ctx context.Context, g *globals, o serveOptions) error {
 	}
 	if err := checkPrefix(g.nats.prefix); err != nil {
 		return err
+	}
+	if err := o.tui.check(); err != nil {
+		return err
+	}
+	if o.tenantRate < 0 {
+		return usageErr("--tenant-rate-limit must not be negative")
 	}
 	log, logFile, err := g.logger()
 	if err != nil {
@@ -185,9 +197,27 @@ func runServe(ctx context.Context, g *globals, o serveOptions) error {
 
 	svc := service.New(service.Config{Conn: nc, Stack: stack, Prefix: g.nats.prefix, Workers: o.workers,
 		QueueDepth: o.queue, Compat: o.compat, Logger: log, Heartbeat: o.heartbeat, Grace: o.grace,
-		Version: version, Metrics: m})
+		Version: version, Metrics: m, TriggerLimit: ratelimit.New(o.tenantRate)})
 	if err := svc.Start(ctx); err != nil {
 		return &exitError{code: exitFailed, err: err}
+	}
+	if o.tui.listen != "" {
+		// The sessions talk to this service like any client, on their own
+		// connection with the service's credentials; each is confined to
+		// its user's tenants by tuiserver.
+		tuiOpts := natsOpts
+		tuiOpts.Name = "cfgsnap serve tui " + local.Holder()
+		tnc, err := client.DialNATS(ctx, url, tuiOpts)
+		if err != nil {
+			return classifyClientErr(err)
+		}
+		tc := client.NewRemote(tnc, g.nats.prefix, client.RemoteOptions{StallTimeout: g.nats.stallTimeout})
+		defer tc.Close()
+		stopTUI, _, err := startTUIServer(o.tui, tc, g.dataDir, log, os.Stderr)
+		if err != nil {
+			return err
+		}
+		defer stopTUI()
 	}
 	if o.metricsListen != "" {
 		stopMetrics, err := serveMetrics(o.metricsListen, m, log)
