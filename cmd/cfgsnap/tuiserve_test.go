@@ -174,4 +174,3 @@ func (s *sshScreen) waitFor(t *testing.T, want string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
-
