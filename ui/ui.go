@@ -101,6 +101,14 @@ type Model struct {
 // New returns the root model without starting anything; Init does that.
 func New(opts Options) *Model { return newModel(context.Background(), opts) }
 
+// NewSession returns a root model bound to ctx and the function that stops
+// its watchers and jobs, for hosts that run the tea.Program themselves
+// (the TUI served over SSH, backend/tuiserver).
+func NewSession(ctx context.Context, opts Options) (*Model, func()) {
+	m := newModel(ctx, opts)
+	return m, m.shutdown
+}
+
 func newModel(ctx context.Context, opts Options) *Model {
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 4

@@ -47,6 +47,12 @@ const (
 // recorded as the device's last error, and no stored record carries it.
 const KindCancelled ErrorKind = "cancelled"
 
+// KindRateLimited extends protocol.md §3: a trigger refused because its
+// requester (a TUI user, a tenant) used its budget; the text says when to
+// retry. Like cancelled, it is not in ErrorKinds: nothing records it as a
+// device's last error.
+const KindRateLimited ErrorKind = "rate_limited"
+
 // ErrorKinds lists every kind, in the order of protocol.md §3, then the
 // kinds added since (ssh_algorithms).
 var ErrorKinds = []ErrorKind{KindNotFound, KindBadRequest, KindUnreachable, KindTimeout,

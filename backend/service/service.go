@@ -43,6 +43,7 @@ import (
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/backend/local"
 	"github.com/cfgsnap/cfgsnap/backend/metrics"
+	"github.com/cfgsnap/cfgsnap/backend/ratelimit"
 )
 
 // Name is the service's name in the NATS services API (`nats micro ls`).
@@ -98,6 +99,9 @@ type Config struct {
 	// TenantInboxPrefixes are a tenant's own inbox prefixes: requests on
 	// that tenant's subjects may be answered only there.
 	TenantInboxPrefixes map[string][]string
+	// TriggerLimit, when set, bounds each tenant's triggers (serve
+	// --tenant-rate-limit); refused ones are answered rate_limited.
+	TriggerLimit *ratelimit.Limiter
 }
 
 // Service answers the protocol's subjects on one NATS connection.

@@ -147,6 +147,10 @@ func (s *Service) trigger(req micro.Request, breq backup.Request, stream bool, c
 		s.answer(req, stream, c, api.FailedReply("", breq.TenantID, breq.DeviceID, errShuttingDown))
 		return
 	}
+	if err := s.cfg.TriggerLimit.Allow(breq.TenantID, "tenant "+breq.TenantID); err != nil {
+		s.answer(req, stream, c, api.FailedReply("", breq.TenantID, breq.DeviceID, err))
+		return
+	}
 	t := &task{s: s, counts: c, reply: req.Reply(), stream: stream, tenant: breq.TenantID, device: breq.DeviceID}
 	ctx, cancel := context.WithTimeout(context.Background(), lockTimeout)
 	defer cancel()
@@ -361,6 +365,8 @@ func errorCode(k api.ErrorKind) string {
 		return "404"
 	case api.KindUnreachable, api.KindTimeout:
 		return "504"
+	case api.KindRateLimited:
+		return "429"
 	}
 	return "500"
 }

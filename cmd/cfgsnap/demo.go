@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -29,6 +31,7 @@ type demoOptions struct {
 	headless bool
 	// dataDir is "" for a new temporary directory.
 	dataDir string
+	tui     tuiServeOptions
 }
 
 // demoDriftEvery is how often the demo's drifting device changes its
@@ -74,6 +77,8 @@ dir is --data-dir if given, else a temporary directory removed on exit
 	f.StringVar(&o.listen, "listen", natsserver.DefaultListen, "HOST:PORT of the embedded NATS server (port 0: any free port)")
 	f.IntVar(&o.devices, "devices", 40, "how many simulated devices")
 	f.BoolVar(&o.keep, "keep", false, "keep the temporary data dir on exit")
+	o.tui.addFlags(f, true)
+	f.Lookup("tui-users").Usage += " (default: one written into the data dir for your ~/.ssh keys and a generated one)"
 	return cmd
 }
 
@@ -93,6 +98,13 @@ func runDemo(ctx context.Context, g *globals, o demoOptions, out io.Writer) erro
 			fmt.Fprintf(out, "removed %s\n", env.DataDir)
 		}
 	}()
+	if o.tui.listen != "" {
+		stopTUI, err := serveDemoTUI(ctx, g, env, o.tui, out)
+		if err != nil {
+			return err
+		}
+		defer stopTUI()
+	}
 	if !o.headless && isTerminal(os.Stdin) && isTerminal(os.Stdout) {
 		nc, err := client.DialNATS(ctx, env.URL, client.NATSOptions{Name: "cfgsnap demo tui", Logger: env.log})
 		if err != nil {
@@ -246,4 +258,39 @@ func (e *demoEnv) Close() error {
 		errs = append(errs, os.RemoveAll(e.DataDir))
 	}
 	return errors.Join(errs...)
+}
+
+// serveDemoTUI serves the demo's TUI over SSH (--tui-listen), letting in
+// the running user's keys unless --tui-users names a file.
+func serveDemoTUI(ctx context.Context, g *globals, env *demoEnv, o tuiServeOptions, out io.Writer) (func(), error) {
+	var key string
+	if o.users == "" {
+		users, k, found, err := writeDemoUsers(env.DataDir)
+		if err != nil {
+			return nil, &exitError{code: exitFailed, err: err}
+		}
+		o.users, key = users, k
+		fmt.Fprintf(out, "served TUI users: %s (keys from %s and %s)\n", users, strings.Join(append(found, "none of ~/.ssh")[:max(len(found), 1)], ", "), k)
+	}
+	if err := o.check(); err != nil {
+		return nil, err
+	}
+	nc, err := client.DialNATS(ctx, env.URL, client.NATSOptions{Name: "cfgsnap demo tui server", Logger: env.log})
+	if err != nil {
+		return nil, classifyClientErr(err)
+	}
+	c := client.NewRemote(nc, g.nats.prefix, client.RemoteOptions{StallTimeout: g.nats.stallTimeout})
+	stop, addr, err := startTUIServer(o, c, env.DataDir, env.log, out)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	host, port, _ := net.SplitHostPort(addr)
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	if key != "" {
+		fmt.Fprintf(out, "try: ssh -p %s %s   (or: ssh -i %s -p %s %s)\n", port, host, key, port, host)
+	}
+	return func() { stop(); c.Close() }, nil
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/cfgsnap/cfgsnap/backend/local"
 	"github.com/cfgsnap/cfgsnap/backend/metrics"
 	"github.com/cfgsnap/cfgsnap/backend/natsserver"
+	"github.com/cfgsnap/cfgsnap/backend/ratelimit"
 	"github.com/cfgsnap/cfgsnap/backend/schedule"
 	"github.com/cfgsnap/cfgsnap/backend/service"
 	"github.com/cfgsnap/cfgsnap/backend/store"
@@ -54,6 +55,9 @@ type serveOptions struct {
 	// Issue 11: reply subject prefixes besides _INBOX. (TENANT=PREFIX or
 	// PREFIX).
 	inboxPrefixes []string
+	// The TUI served over SSH and trigger budgets (issue 10).
+	tui        tuiServeOptions
+	tenantRate int
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -105,6 +109,8 @@ let running backups finish for up to --grace, then stop. Logs go to --log-file.`
 	f.StringVar(&o.gitMirror, "git-mirror", "", "keep a git repository of the history in DIR current as snapshots arrive (as cfgsnap export git DIR)")
 	f.BoolVar(&o.gitMirrorSecrets, "git-mirror-secrets", false, "the git mirror holds secret values unmasked (its directory must be private)")
 	f.StringArrayVar(&o.inboxPrefixes, "inbox-prefix", nil, "reply subject prefix allowed besides _INBOX. (repeatable): PREFIX for every request, TENANT=PREFIX for that tenant's requests only, which may then reply nowhere else (e.g. acme=_INBOX_acme)")
+	o.tui.addFlags(f, true)
+	f.IntVar(&o.tenantRate, "tenant-rate-limit", 0, "backups each tenant may trigger per minute over NATS, whoever asks (0: no limit; the scheduler is not counted)")
 	return cmd
 }
 
@@ -124,6 +130,12 @@ func runServe(ctx context.Context, g *globals, o serveOptions) error {
 	}
 	if err := o.hooks.check(); err != nil {
 		return err
+	}
+	if err := o.tui.check(); err != nil {
+		return err
+	}
+	if o.tenantRate < 0 {
+		return usageErr("--tenant-rate-limit must not be negative")
 	}
 	log, logFile, err := g.logger()
 	if err != nil {
@@ -221,9 +233,28 @@ func runServe(ctx context.Context, g *globals, o serveOptions) error {
 
 	svc := service.New(service.Config{Conn: nc, Stack: stack, Prefix: g.nats.prefix, Workers: o.workers,
 		QueueDepth: o.queue, Compat: o.compat, Logger: log, Heartbeat: o.heartbeat, Grace: o.grace,
-		Version: version, Metrics: m, InboxPrefixes: inboxAll, TenantInboxPrefixes: inboxTenant})
+		Version: version, Metrics: m, InboxPrefixes: inboxAll, TenantInboxPrefixes: inboxTenant,
+		TriggerLimit: ratelimit.New(o.tenantRate)})
 	if err := svc.Start(ctx); err != nil {
 		return &exitError{code: exitFailed, err: err}
+	}
+	if o.tui.listen != "" {
+		// The sessions talk to this service like any client, on their own
+		// connection with the service's credentials; each is confined to
+		// its user's tenants by tuiserver.
+		tuiOpts := natsOpts
+		tuiOpts.Name = "cfgsnap serve tui " + local.Holder()
+		tnc, err := client.DialNATS(ctx, url, tuiOpts)
+		if err != nil {
+			return classifyClientErr(err)
+		}
+		tc := client.NewRemote(tnc, g.nats.prefix, client.RemoteOptions{StallTimeout: g.nats.stallTimeout})
+		defer tc.Close()
+		stopTUI, _, err := startTUIServer(o.tui, tc, g.dataDir, log, os.Stderr)
+		if err != nil {
+			return err
+		}
+		defer stopTUI()
 	}
 	if o.metricsListen != "" {
 		stopMetrics, err := serveMetrics(o.metricsListen, m, log)
