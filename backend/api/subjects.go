@@ -41,3 +41,6 @@ func (s Subjects) Tenants() string              { return s.p() + ".inventory.ten
 func (s Subjects) Devices(tenant string) string { return s.p() + ".inventory.devices." + tenant }
 func (s Subjects) List(tenant string) string    { return s.p() + ".snapshot.list." + tenant }
 func (s Subjects) Get(tenant string) string     { return s.p() + ".snapshot.get." + tenant }
+
+// Pin is the subject that pins and unpins snapshots (issue 9).
+func (s Subjects) Pin(tenant string) string { return s.p() + ".snapshot.pin." + tenant }

@@ -205,6 +205,7 @@ func (s *Service) Start(ctx context.Context) error {
 		{"devices", p + ".inventory.devices.*", s.handleDevices},
 		{"list", p + ".snapshot.list.*", s.handleList},
 		{"get", p + ".snapshot.get.*", s.handleGet},
+		{"pin", p + ".snapshot.pin.*", s.handlePin},
 	}
 	if s.cfg.Compat {
 		endpoints = append(endpoints, endpoint{"compat_trigger", api.CompatTriggerSubject, s.handleCompat})

@@ -45,6 +45,7 @@ func newBackupCmd(g *globals) *cobra.Command {
 		asJSON      bool
 		reason      string
 		concurrency int
+		pin         bool
 	)
 	cmd := &cobra.Command{
 		Use:   "backup TARGET... [--all] [--tenant T]",
@@ -81,6 +82,7 @@ error, 3 none failed but at least one device was locked by another backup,
 				concurrency: concurrency, asJSON: asJSON,
 				opts:   client.BackupOptions{RequestedBy: local.Holder(), Reason: reason},
 				stdout: cmd.OutOrStdout(), stderr: os.Stderr, live: isTerminal(os.Stderr),
+				pin: pin,
 			})
 		},
 	}
@@ -90,6 +92,7 @@ error, 3 none failed but at least one device was locked by another backup,
 	f.BoolVar(&asJSON, "json", false, "one JSON trigger reply per line")
 	f.StringVar(&reason, "reason", "", "why, recorded with the snapshot (e.g. a change ticket)")
 	f.IntVar(&concurrency, "concurrency", 8, "backups at once")
+	f.BoolVar(&pin, "pin", false, "pin each snapshot made, so retention never removes it (the note is --reason)")
 	return cmd
 }
 
@@ -178,6 +181,7 @@ type backupRun struct {
 	stdout      io.Writer
 	stderr      io.Writer
 	live        bool
+	pin         bool // pin each snapshot made (backup --pin)
 }
 
 func runBackups(ctx context.Context, c client.Client, targets []target, r backupRun) error {
@@ -202,6 +206,9 @@ func runBackups(ctx context.Context, c client.Client, targets []target, r backup
 					}
 					mu.Unlock()
 					reply = api.FailedReply("", t.tenant, t.device, err)
+				}
+				if r.pin {
+					reply = pinReply(ctx, c, reply, r.opts.Reason)
 				}
 				prog.done(t.String())
 				results <- reply

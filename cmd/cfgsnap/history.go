@@ -75,14 +75,18 @@ func newHistoryCmd(g *globals) *cobra.Command {
 
 func writeHistory(w io.Writer, recs []api.SnapshotRecord, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "COLLECTED\tAGE\tHASH\tSIZE\tCHANGED\tTRIGGER\tBY\tREASON")
+	fmt.Fprintln(tw, "COLLECTED\tAGE\tHASH\tSIZE\tCHANGED\tTRIGGER\tBY\tREASON\tPIN")
 	for _, r := range recs {
 		changed := "no"
 		if r.Changed {
 			changed = "yes"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.CollectedAt.Local().Format("2006-01-02 15:04:05"),
-			age(now.Sub(r.CollectedAt)), short(r.SHA256), humanBytes(r.SizeBytes), changed, r.Trigger, r.RequestedBy, r.Reason)
+		pin := ""
+		if r.Pinned {
+			pin = strings.TrimSpace("* " + r.PinNote)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.CollectedAt.Local().Format("2006-01-02 15:04:05"),
+			age(now.Sub(r.CollectedAt)), short(r.SHA256), humanBytes(r.SizeBytes), changed, r.Trigger, r.RequestedBy, r.Reason, pin)
 	}
 	tw.Flush()
 }

@@ -81,6 +81,7 @@ devices of --inventory itself over SSH.`,
 		newBackupCmd(g), newHistoryCmd(g), newShowCmd(g), newDiffCmd(g), newDevicesCmd(g),
 		newSimCmd(g), newHostkeyCmd(g), newVersionCmd(),
 		newServeCmd(g), newDemoCmd(g), newCredentialCmd(g), newStoreCmd(g),
+		newPruneCmd(g), newPinCmd(g), newUnpinCmd(g),
 	)
 	return root
 }

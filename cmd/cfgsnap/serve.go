@@ -47,6 +47,7 @@ type serveOptions struct {
 	metricsListen    string
 	noAuth           bool // embedded server without credentials (labs)
 	keyFileGiven     bool // --content-key-file (or its env/config) was set
+	retention        retentionFlags
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -93,6 +94,7 @@ let running backups finish for up to --grace, then stop. Logs go to --log-file.`
 	f.DurationVar(&o.schedule, "schedule", 0, "back up every device once per this interval (e.g. 6h), spread over it; 0: only on request")
 	f.IntVar(&o.scheduleConc, "schedule-concurrency", 0, "scheduled backups this worker runs at once (0: the scheduler's default)")
 	f.BoolVar(&o.noAuth, "no-auth", false, "embedded server: let anyone who can reach it in, without credentials (labs only; warns)")
+	o.retention.addServeFlags(f)
 	f.StringVar(&o.metricsListen, "metrics-listen", "", "HOST:PORT for Prometheus /metrics and /healthz (e.g. 127.0.0.1:9108)")
 	return cmd
 }
@@ -109,6 +111,9 @@ func runServe(ctx context.Context, g *globals, o serveOptions) error {
 		return usageErr("--workers and --queue must be at least 1, --grace and --heartbeat positive")
 	}
 	if err := checkPrefix(g.nats.prefix); err != nil {
+		return err
+	}
+	if err := o.retention.checkServe(o.schedule > 0); err != nil {
 		return err
 	}
 	log, logFile, err := g.logger()
@@ -328,9 +333,13 @@ func newScheduler(ctx context.Context, stack *local.Stack, parts *cluster.Parts,
 		}
 		return out
 	}
+	after, err := o.retention.afterRound(stack.Store, log)
+	if err != nil {
+		return nil, err
+	}
 	return schedule.New(schedule.Config{Interval: o.schedule, Devices: devices, Backup: stack.Pipeline,
 		State: state, Worker: fmt.Sprintf("%s:%d", local.Holder(), os.Getpid()), Concurrency: o.scheduleConc,
-		Metrics: m, Logger: log}), nil
+		Metrics: m, Logger: log, AfterRound: after}), nil
 }
 
 // serveMetrics serves /metrics and /healthz until stop is called.
