@@ -219,6 +219,10 @@ type SnapshotRecord struct {
 	RouterOSVersion      string    `json:"routeros_version"`
 	NormalizationVersion int       `json:"normalization_version"`
 	DurationMS           int64     `json:"duration_ms"`
+	// Pinned snapshots are never removed by retention (issue 9); PinNote
+	// says why. Added fields: omitted when unpinned, as before.
+	Pinned  bool   `json:"pinned,omitempty"`
+	PinNote string `json:"pin_note,omitempty"`
 }
 
 // DeviceError is the last failure of a device.

@@ -61,3 +61,6 @@ func (s Subjects) Get(tenant string) string     { return s.p() + ".snapshot.get.
 // client cannot read the replies (snapshot contents) meant for another.
 // The prefix stays under _INBOX., where the service may answer.
 func NKeyInbox(pub string) string { return "_INBOX." + pub }
+
+// Pin is the subject that pins and unpins snapshots (issue 9).
+func (s Subjects) Pin(tenant string) string { return s.p() + ".snapshot.pin." + tenant }

@@ -88,6 +88,10 @@ type Config struct {
 	Epoch   time.Time
 	Metrics *metrics.Metrics
 	Logger  *slog.Logger
+	// AfterRound, if set, runs when an interval ends (serve --retention
+	// prunes there), in its own goroutine, never two at once: a slow one
+	// makes the next round skip it rather than pile up.
+	AfterRound func(ctx context.Context)
 }
 
 // Scheduler runs the scheduled backups of one worker.
@@ -100,6 +104,8 @@ type Scheduler struct {
 	missed  atomic.Int64 // items whose interval ended before a runner was free
 	claims  atomic.Int64 // claims won
 	lost    atomic.Int64 // claims lost to another worker
+
+	afterBusy atomic.Bool // AfterRound is running
 }
 
 // New returns a scheduler with cfg's zero fields defaulted. A Config
@@ -304,6 +310,7 @@ func (s *Scheduler) dispatch(ctx context.Context, work chan<- item, requeue <-ch
 				}
 			}
 			ready = ready[:0]
+			s.afterRound(ctx)
 			slot = s.Slot(now)
 			h = itemHeap(s.plan(slot, now))
 			heap.Init(&h)
@@ -474,4 +481,15 @@ func (s *Scheduler) run(ctx context.Context, it item, claim Entry, rev uint64, l
 		return time.Time{}, false
 	}
 	return e.NextAt, e.NextAt.Before(s.SlotStart(it.slot + 1))
+}
+
+// afterRound starts Config.AfterRound unless it is still running.
+func (s *Scheduler) afterRound(ctx context.Context) {
+	if s.cfg.AfterRound == nil || !s.afterBusy.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer s.afterBusy.Store(false)
+		s.cfg.AfterRound(ctx)
+	}()
 }

@@ -234,6 +234,7 @@ func (s *Service) Start(ctx context.Context) error {
 		{"get", p + ".snapshot.get.*", s.handleGet},
 		{"search", p + ".search.*", s.handleSearch},
 		{"changes", p + ".changes.*", s.handleChanges},
+		{"pin", p + ".snapshot.pin.*", s.handlePin},
 	}
 	if s.cfg.Compat {
 		endpoints = append(endpoints, endpoint{"compat_trigger", api.CompatTriggerSubject, s.handleCompat})

@@ -254,6 +254,23 @@ var migrations = [][]string{
 			PRIMARY KEY (tenant_id, device_id)
 		) WITHOUT ROWID`,
 	},
+	{ // 2: pins; content looked up by hash alone (retention, issue 9).
+		`CREATE TABLE pins (
+			tenant_id   TEXT NOT NULL,
+			device_id   TEXT NOT NULL,
+			snapshot_id TEXT NOT NULL,
+			note        TEXT NOT NULL,
+			pinned_at   INTEGER NOT NULL,  -- unix nanoseconds
+			PRIMARY KEY (tenant_id, device_id, snapshot_id),
+			FOREIGN KEY (tenant_id, device_id, snapshot_id) REFERENCES snapshots (tenant_id, device_id, snapshot_id)
+		) WITHOUT ROWID`,
+		// Hash first: CollectContent asks whether any record uses a hash,
+		// and Find's prefix range is as narrow on it (a prefix matches
+		// almost no other device's hashes). It replaces the index that led
+		// with the device, so a record costs no more to store.
+		`DROP INDEX snapshots_by_hash`,
+		`CREATE INDEX snapshots_by_sha ON snapshots (sha256, tenant_id, device_id, snapshot_id)`,
+	},
 }
 
 // migrate brings the schema to len(migrations). Each step runs in its own
@@ -359,8 +376,8 @@ func (s *SQLite) Record(ctx context.Context, rec api.SnapshotRecord, content []b
 	key := DeviceKey{rec.TenantID, rec.DeviceID}
 	// Compress and seal outside the transaction, which holds the
 	// database's one write lock; skip it when the content is there sealed
-	// already (contents rows are never deleted, and the foreign key would
-	// catch it if they were). A row an older cfgsnap stored in clear is
+	// already (CollectContent may delete it meanwhile: recordTx checks
+	// again under the write lock). A row an older cfgsnap stored in clear is
 	// sealed now, since the content is at hand.
 	var packed []byte
 	var codec string
@@ -373,11 +390,36 @@ func (s *SQLite) Record(ctx context.Context, rec api.SnapshotRecord, content []b
 			return api.SnapshotRecord{}, api.Wrap(api.KindStorage, err, "record snapshot of "+key.String())
 		}
 	}
+	for {
+		out, err := s.recordTx(ctx, rec, packed)
+		if errors.Is(err, errContentGone) && packed == nil {
+			// CollectContent removed it since the check: store it again.
+			if packed, err = s.keys.SealContent(rec.SHA256, content); err != nil {
+				return api.SnapshotRecord{}, api.Wrap(api.KindStorage, err, "record snapshot of "+key.String())
+			}
+			continue
+		}
+		return out, err
+	}
+}
+
+func (s *SQLite) recordTx(ctx context.Context, rec api.SnapshotRecord, packed []byte) (api.SnapshotRecord, error) {
+	key := DeviceKey{rec.TenantID, rec.DeviceID}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return api.SnapshotRecord{}, api.Wrap(api.KindStorage, err, "record snapshot of "+key.String())
 	}
 	defer tx.Rollback()
+	if packed == nil {
+		var one int
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM contents WHERE sha256 = ?`, rec.SHA256).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return api.SnapshotRecord{}, errContentGone
+		}
+		if err != nil {
+			return api.SnapshotRecord{}, api.Wrap(api.KindStorage, err, "record snapshot of "+key.String())
+		}
+	}
 	if rec, err = insertRecord(ctx, tx, rec, packed); err != nil {
 		return api.SnapshotRecord{}, err
 	}
@@ -417,6 +459,8 @@ func Prepare(rec api.SnapshotRecord, content []byte) (api.SnapshotRecord, error)
 	}
 	rec.CollectedAt = rec.CollectedAt.UTC()
 	rec.SizeBytes = int64(len(content))
+	// Pins are set with SetPin, never with the record.
+	rec.Pinned, rec.PinNote = false, ""
 	return rec, nil
 }
 
@@ -560,10 +604,14 @@ func (s *SQLite) History(ctx context.Context, tenant, device string, limit int, 
 	if err := rows.Err(); err != nil {
 		return nil, false, api.Wrap(api.KindStorage, err, "read history of "+key.String())
 	}
-	if len(out) > limit {
-		return out[:limit], true, nil
+	more := len(out) > limit
+	if more {
+		out = out[:limit]
 	}
-	return out, false, nil
+	if err := s.addPins(ctx, tenant, device, out); err != nil {
+		return nil, false, err
+	}
+	return out, more, nil
 }
 
 // maxCandidates is how many matches of an ambiguous prefix Find lists.
@@ -635,7 +683,11 @@ func (s *SQLite) Find(ctx context.Context, tenant, device, ref string) (api.Snap
 	if err != nil {
 		return api.SnapshotRecord{}, api.Wrap(api.KindStorage, err, fmt.Sprintf("find %q in %s", ref, key))
 	}
-	return r, nil
+	one := []api.SnapshotRecord{r}
+	if err := s.addPins(ctx, tenant, device, one); err != nil {
+		return api.SnapshotRecord{}, err
+	}
+	return one[0], nil
 }
 
 // Content implements Store.

@@ -47,6 +47,7 @@ func newBackupCmd(g *globals) *cobra.Command {
 		reason      string
 		concurrency int
 		hf          hookFlags
+		pin         bool
 	)
 	cmd := &cobra.Command{
 		Use:   "backup TARGET... [--all] [--tenant T]",
@@ -97,6 +98,7 @@ error, 3 none failed but at least one device was locked by another backup,
 				concurrency: concurrency, asJSON: asJSON, bad: bad,
 				opts:   client.BackupOptions{RequestedBy: local.Holder(), Reason: reason},
 				stdout: cmd.OutOrStdout(), stderr: os.Stderr, live: isTerminal(os.Stderr),
+				pin: pin,
 			})
 		},
 	}
@@ -107,6 +109,7 @@ error, 3 none failed but at least one device was locked by another backup,
 	f.StringVar(&reason, "reason", "", "why, recorded with the snapshot (e.g. a change ticket)")
 	f.IntVar(&concurrency, "concurrency", 8, "backups at once")
 	hf.add(f)
+	f.BoolVar(&pin, "pin", false, "pin each snapshot made, so retention never removes it (the note is --reason)")
 	return cmd
 }
 
@@ -217,6 +220,7 @@ type backupRun struct {
 	stderr      io.Writer
 	live        bool
 	bad         []api.TriggerReply // targets refused before running, reported as failed replies
+	pin         bool               // pin each snapshot made (backup --pin)
 }
 
 func runBackups(ctx context.Context, c client.Client, targets []target, r backupRun) error {
@@ -244,6 +248,9 @@ func runBackups(ctx context.Context, c client.Client, targets []target, r backup
 					}
 					mu.Unlock()
 					reply = api.FailedReply("", t.tenant, t.device, err)
+				}
+				if r.pin {
+					reply = pinReply(ctx, c, reply, r.opts.Reason)
 				}
 				prog.done(t.String())
 				results <- reply

@@ -71,6 +71,16 @@ type Config struct {
 	MetricsListen      string        `yaml:"metrics_listen" cmd:"serve"`
 	GitMirror          string        `yaml:"git_mirror" cmd:"serve"`
 	GitMirrorSecrets   bool          `yaml:"git_mirror_secrets" cmd:"serve"`
+	NoAuth             bool          `yaml:"no_auth" cmd:"serve"`
+	Retention          string        `yaml:"retention" cmd:"serve"`
+	RetentionTenant    []string      `yaml:"retention_tenant" cmd:"serve"`
+	TenantRateLimit    int           `yaml:"tenant_rate_limit" cmd:"serve"`
+	RateLimit          int           `yaml:"rate_limit" cmd:"serve"`
+
+	TUIListen      string        `yaml:"tui_listen" cmd:"serve,demo"`
+	TUIUsers       string        `yaml:"tui_users" cmd:"serve,demo"`
+	TUIIdleTimeout time.Duration `yaml:"tui_idle_timeout" cmd:"serve,demo"`
+	TUIMaxSessions int           `yaml:"tui_max_sessions" cmd:"serve,demo"`
 }
 
 // configKey is one row of the key table.
@@ -168,7 +178,7 @@ func (c *Config) Validate(set map[string]int) error {
 	for _, d := range []struct {
 		key string
 		v   time.Duration
-	}{{"timeout", c.Timeout}, {"stall_timeout", c.StallTimeout}, {"grace", c.Grace}, {"heartbeat", c.Heartbeat}, {"hook_timeout", c.HookTimeout}} {
+	}{{"timeout", c.Timeout}, {"stall_timeout", c.StallTimeout}, {"grace", c.Grace}, {"heartbeat", c.Heartbeat}, {"hook_timeout", c.HookTimeout}, {"tui_idle_timeout", c.TUIIdleTimeout}} {
 		if has(d.key) && d.v <= 0 {
 			return lineErr(set, d.key, "must be a positive duration such as 30s or 2m")
 		}
@@ -179,7 +189,7 @@ func (c *Config) Validate(set map[string]int) error {
 	for _, n := range []struct {
 		key string
 		v   int
-	}{{"concurrency", c.Concurrency}, {"workers", c.Workers}, {"queue", c.Queue}, {"replicas", c.Replicas}, {"hook_concurrency", c.HookConcurrency}} {
+	}{{"concurrency", c.Concurrency}, {"workers", c.Workers}, {"queue", c.Queue}, {"replicas", c.Replicas}, {"hook_concurrency", c.HookConcurrency}, {"tui_max_sessions", c.TUIMaxSessions}} {
 		if has(n.key) && n.v < 1 {
 			return lineErr(set, n.key, "must be at least 1")
 		}
@@ -210,8 +220,14 @@ func (lc *loadedConfig) apply(flags *pflag.FlagSet, command string) error {
 		if fl == nil || fl.Changed || os.Getenv(envFor[k.flag()]) != "" {
 			continue
 		}
-		if err := flags.Set(k.flag(), fmt.Sprint(v.Field(k.field).Interface())); err != nil {
-			return fmt.Errorf("config %s:%d: %s: %v", lc.path, lc.set[k.name], k.name, err)
+		values := []string{fmt.Sprint(v.Field(k.field).Interface())}
+		if list, ok := v.Field(k.field).Interface().([]string); ok {
+			values = list // a repeatable flag gets each item, as if given again
+		}
+		for _, one := range values {
+			if err := flags.Set(k.flag(), one); err != nil {
+				return fmt.Errorf("config %s:%d: %s: %v", lc.path, lc.set[k.name], k.name, err)
+			}
 		}
 	}
 	return nil

@@ -229,3 +229,29 @@ func TestSelectedNATSContextConnects(t *testing.T) {
 		t.Errorf("--nats over the context: exit %d, want %d (the flag's dead URL)\n%s", r.code, exitUnreachable, r.stderr)
 	}
 }
+
+// The jump host's /etc/cfgsnap/config.yaml applies to every user; the
+// user's own config file wins over it, key by key.
+func TestSystemConfigUnderTheUsersOwn(t *testing.T) {
+	l := newLab(t, []devicesim.Spec{spec("acme", "core-rtr-1", "7.16.2")})
+	sys := filepath.Join(t.TempDir(), "system.yaml")
+	if err := os.WriteFile(sys, []byte("nats: nats://127.0.0.1:6\ntimeout: 5s\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"CFGSNAP_TEST_SYSTEM_CONFIG=" + sys}
+	inv := []string{"--inventory", l.inv, "history", "acme/core-rtr-1"}
+	if r := l.bare(env, inv...); r.code != exitUsage || !strings.Contains(r.stderr, "config file "+sys) {
+		t.Errorf("system file: exit %d %q; want 2 naming %s", r.code, r.stderr, sys)
+	}
+	l.writeConfig("nats: nats://127.0.0.1:7\n")
+	if r := l.bare(env, inv...); r.code != exitUsage || strings.Contains(r.stderr, sys) || !strings.Contains(r.stderr, "config.yaml") {
+		t.Errorf("user file over the system file: exit %d %q", r.code, r.stderr)
+	}
+	// A typo in the system file is an error too, naming it.
+	if err := os.WriteFile(sys, []byte("inventroy: /x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := l.bare(env, "--direct", "history", "acme/core-rtr-1"); r.code != exitUsage || !strings.Contains(r.stderr, sys+":1") {
+		t.Errorf("typo in system file: exit %d %q", r.code, r.stderr)
+	}
+}

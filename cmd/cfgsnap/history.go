@@ -76,14 +76,18 @@ func newHistoryCmd(g *globals) *cobra.Command {
 
 func writeHistory(w io.Writer, recs []api.SnapshotRecord, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "COLLECTED\tAGE\tHASH\tSIZE\tCHANGED\tTRIGGER\tBY\tREASON")
+	fmt.Fprintln(tw, "COLLECTED\tAGE\tHASH\tSIZE\tCHANGED\tTRIGGER\tBY\tREASON\tPIN")
 	for _, r := range recs {
 		changed := "no"
 		if r.Changed {
 			changed = "yes"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.CollectedAt.Local().Format(textfmt.TimeLayout),
-			textfmt.Age(now, r.CollectedAt), textfmt.ShortHash(r.SHA256), textfmt.Bytes(r.SizeBytes), changed, r.Trigger, r.RequestedBy, r.Reason)
+		pin := ""
+		if r.Pinned {
+			pin = strings.TrimSpace("* " + r.PinNote)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.CollectedAt.Local().Format(textfmt.TimeLayout),
+			textfmt.Age(now, r.CollectedAt), textfmt.ShortHash(r.SHA256), textfmt.Bytes(r.SizeBytes), changed, r.Trigger, r.RequestedBy, r.Reason, pin)
 	}
 	tw.Flush()
 }

@@ -25,6 +25,11 @@ import (
 // stdout and stderr are checked exactly as a script would see them.
 func TestMain(m *testing.M) {
 	if os.Getenv("CFGSNAP_TEST_MAIN") == "1" {
+		// Tests never read the machine's /etc/cfgsnap/config.yaml.
+		systemConfig = os.Getenv("CFGSNAP_TEST_SYSTEM_CONFIG")
+		if systemConfig == "" {
+			systemConfig = filepath.Join(os.TempDir(), "cfgsnap-test-no-system-config.yaml")
+		}
 		ctx, stop := signalContext()
 		code := run(ctx, os.Args[1:])
 		stop()

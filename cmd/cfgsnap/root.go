@@ -90,7 +90,7 @@ devices of --inventory itself over SSH.`,
 		newBackupCmd(g), newHistoryCmd(g), newShowCmd(g), newDiffCmd(g), newDevicesCmd(g),
 		newSimCmd(g), newHostkeyCmd(g), newVersionCmd(),
 		newServeCmd(g), newDemoCmd(g), newCredentialCmd(g), newStoreCmd(g),
-		newExportCmd(g), newSearchCmd(g), newChangesCmd(g),
+		newExportCmd(g), newSearchCmd(g), newChangesCmd(g), newPruneCmd(g), newPinCmd(g), newUnpinCmd(g),
 	)
 	root.Version = version
 	root.SetVersionTemplate("cfgsnap {{.Version}}\n")
@@ -143,6 +143,16 @@ func (g *globals) complete(cmd *cobra.Command) error {
 	}
 	if err := g.applyNATSContext(flags, cmd.Name()); err != nil {
 		return err
+	}
+	if !explicit {
+		// The jump host's system-wide file fills what the user's own file
+		// and NATS context left open: applied second, it never overrides a flag already set.
+		if err := applyConfigFile(flags, systemConfig, false, cmd.Name()); err != nil {
+			return err
+		}
+		if g.natsFrom == "" && g.nats.url != "" {
+			g.natsFrom = "config file " + systemConfig
+		}
 	}
 	if g.nats.url != "" {
 		if err := checkNATSURL(g.nats.url); err != nil {
@@ -220,6 +230,10 @@ func (g *globals) applyNATSContext(flags *pflag.FlagSet, command string) error {
 	}
 	return nil
 }
+
+// systemConfig is the jump host's config file for every user (docs/deploy.md);
+// the user's XDG file wins over it. A variable so tests can point it elsewhere.
+var systemConfig = "/etc/cfgsnap/config.yaml"
 
 // applyConfigFile sets flags from the config file (see Config); the command
 // line and the environment win. A missing default file is fine; a missing

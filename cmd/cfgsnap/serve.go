@@ -58,6 +58,7 @@ type serveOptions struct {
 	// The TUI served over SSH and trigger budgets (issue 10).
 	tui        tuiServeOptions
 	tenantRate int
+	retention  retentionFlags
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -104,6 +105,7 @@ let running backups finish for up to --grace, then stop. Logs go to --log-file.`
 	f.DurationVar(&o.schedule, "schedule", 0, "back up every device once per this interval (e.g. 6h), spread over it; 0: only on request")
 	f.IntVar(&o.scheduleConc, "schedule-concurrency", 0, "scheduled backups this worker runs at once (0: the scheduler's default)")
 	f.BoolVar(&o.noAuth, "no-auth", false, "embedded server: let anyone who can reach it in, without credentials (labs only; warns)")
+	o.retention.addServeFlags(f)
 	f.StringVar(&o.metricsListen, "metrics-listen", "", "HOST:PORT for Prometheus /metrics and /healthz (e.g. 127.0.0.1:9108)")
 	o.hooks.add(f)
 	f.StringVar(&o.gitMirror, "git-mirror", "", "keep a git repository of the history in DIR current as snapshots arrive (as cfgsnap export git DIR)")
@@ -136,6 +138,9 @@ func runServe(ctx context.Context, g *globals, o serveOptions) error {
 	}
 	if o.tenantRate < 0 {
 		return usageErr("--tenant-rate-limit must not be negative")
+	}
+	if err := o.retention.checkServe(o.schedule > 0); err != nil {
+		return err
 	}
 	log, logFile, err := g.logger()
 	if err != nil {
@@ -386,9 +391,13 @@ func newScheduler(ctx context.Context, stack *local.Stack, parts *cluster.Parts,
 		}
 		return out
 	}
+	after, err := o.retention.afterRound(stack.Store, log)
+	if err != nil {
+		return nil, err
+	}
 	return schedule.New(schedule.Config{Interval: o.schedule, Devices: devices, Backup: stack.Pipeline,
 		State: state, Worker: fmt.Sprintf("%s:%d", local.Holder(), os.Getpid()), Concurrency: o.scheduleConc,
-		Metrics: m, Logger: log}), nil
+		Metrics: m, Logger: log, AfterRound: after}), nil
 }
 
 // serveMetrics serves /metrics and /healthz until stop is called.

@@ -61,6 +61,7 @@ type Store struct {
 	hist     jetstream.Stream
 	obs      jetstream.ObjectStore
 	errs     jetstream.KeyValue
+	pins     jetstream.KeyValue // pins per device (retention.go)
 	keys     *store.Keys
 	prefix   string // subject prefix
 	streamNm string
@@ -162,6 +163,9 @@ func Open(ctx context.Context, js jetstream.JetStream, opts Options) (*Store, er
 	if err != nil {
 		return nil, wrap("error bucket "+errsName, err)
 	}
+	if err := s.openPins(ctx, opts); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -223,7 +227,9 @@ func (s *Store) Record(ctx context.Context, rec api.SnapshotRecord, content []by
 			return err
 		})
 		if err == nil {
-			return rec, nil
+			// Published; CollectContent may have removed the content since
+			// putContent found it (retention.go).
+			return rec, s.ensureContent(ctx, rec.SHA256, content)
 		}
 		if !conflict(err) {
 			return api.SnapshotRecord{}, wrap(err)
@@ -364,6 +370,9 @@ func (s *Store) History(ctx context.Context, tenant, device string, limit int, b
 	for i, r := range recs {
 		out[len(recs)-1-i] = r
 	}
+	if err := s.addPins(ctx, tenant, device, out); err != nil {
+		return nil, false, err
+	}
 	return out, more, nil
 }
 
@@ -407,7 +416,9 @@ func (s *Store) Find(ctx context.Context, tenant, device, ref string) (api.Snaps
 		return api.SnapshotRecord{}, fmt.Errorf("find %q in %s: %w", ref, key, store.ErrNotFound)
 	case 1:
 		for _, r := range newest {
-			return r, nil
+			one := []api.SnapshotRecord{r}
+			err := s.addPins(ctx, tenant, device, one)
+			return one[0], err
 		}
 	}
 	cands := make([]api.SnapshotRecord, 0, len(newest))

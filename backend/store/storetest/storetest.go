@@ -68,6 +68,7 @@ func Run(t *testing.T, b Backend) {
 		{"ConcurrentWriters", testConcurrentWriters},
 	}
 	tests = append(tests, sealTests...)
+	tests = append(tests, retentionTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.f(t, b) })
 	}
