@@ -73,7 +73,7 @@ func TestReplyAttacksOnTheExampleCluster(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	parts, err := Open(ctx, jetStream(t, ex.Connect(t, ex.URL(), nats.RootCAs(ca), user("admin"))), Options{Replicas: 3})
+	parts, err := Open(ctx, jetStream(t, ex.Connect(t, ex.URL(), nats.RootCAs(ca), user("admin"))), Options{Replicas: 3, Keys: testKeys()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,7 +53,7 @@ func TestTriggerRidesThroughNodeLoss(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	nc := cluster.Connect(t, cluster.URL())
-	parts, err := Open(ctx, jetStream(t, nc), Options{Prefix: prefix, Replicas: 3})
+	parts, err := Open(ctx, jetStream(t, nc), Options{Prefix: prefix, Replicas: 3, Keys: testKeys()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,7 +38,10 @@ func TestTenantTriggerBudget(t *testing.T) {
 // The example configuration's acme-viewer may read acme, never trigger.
 func TestTenantsConfViewerCannotTrigger(t *testing.T) {
 	h := newHarnessWith(t, devices(1), natsserver.Options{Listen: "127.0.0.1:0", ConfigFile: tenantsConf})
-	h.service(service.Config{Conn: h.conn(nats.UserInfo("cfgsnap-service", "service-demo-password"))})
+	// As the example's comment runs the service: the viewer's own inbox
+	// prefix is one of acme's.
+	h.service(service.Config{Conn: h.conn(nats.UserInfo("cfgsnap-service", "service-demo-password")),
+		TenantInboxPrefixes: map[string][]string{"acme": {"_INBOX_acme", "_INBOX_acme-viewer"}}})
 	ctx := context.Background()
 	nc, err := client.DialNATS(ctx, h.ns.URL(), client.NATSOptions{User: "acme-viewer", Password: "acme-viewer-demo-password", InboxPrefix: "_INBOX_acme-viewer"})
 	if err != nil {
