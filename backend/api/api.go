@@ -93,7 +93,7 @@ const (
 )
 
 // NormalizationVersion is the version of the normalisation rules that the
-// hashes of this build are computed with (spec/normalization.md).
+// hashes of this build are computed with (docs/normalization.md).
 const NormalizationVersion = 1
 
 // MessageCollected is the seed-compatible success message.

@@ -7,7 +7,7 @@ package devicesim
 // between attributes or right after "name=", latest first; a token longer
 // than a whole line is cut anywhere. Continuations are indented by 4 spaces.
 //
-// Normalisation (spec/normalization.md rule 3) joins a line ending in `\`
+// Normalisation (docs/normalization.md rule 3) joins a line ending in `\`
 // with the next one minus its leading blanks, so a break is only allowed
 // where the next piece does not start with a blank (the blank would be lost)
 // and the piece does not end in a backslash (it would read as an escape).

@@ -71,7 +71,7 @@ func New() *Metrics {
 		}, []string{"trigger", "outcome"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cfgsnap_backup_failures_total",
-			Help: "Failed backups by error kind (protocol.md).",
+			Help: "Failed backups by error kind (docs/protocol.md).",
 		}, []string{"kind"}),
 		conflicts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cfgsnap_lock_conflicts_total",

@@ -37,7 +37,7 @@ var routerOSErrors = []routerOSError{
 const maxQuoted = 160
 
 // Validate tells a normalised export from output that must not be stored as
-// a snapshot (spec/normalization.md, "What is not a valid backup"). The
+// a snapshot (docs/normalization.md, "What is not a valid backup"). The
 // error is an *api.Error of kind invalid_output whose message says what the
 // device printed instead. It never quotes configuration lines, which may
 // hold secrets.

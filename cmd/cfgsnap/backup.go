@@ -54,7 +54,7 @@ func newBackupCmd(g *globals) *cobra.Command {
 		Short: "Back up devices now and print each result",
 		Long: `Back up devices now, without the TUI, in whichever mode is configured.
 One line per device: status, SHA-256, changed or not. With --json, one
-trigger reply (protocol.md §3) per line.
+trigger reply (docs/protocol.md) per line.
 
 Exit status: 0 all succeeded, 1 at least one failed, 2 usage or configuration
 error, 3 none failed but at least one device was locked by another backup,

@@ -75,7 +75,7 @@ type Config struct {
 	Retention          string        `yaml:"retention" cmd:"serve"`
 	RetentionTenant    []string      `yaml:"retention_tenant" cmd:"serve"`
 	TenantRateLimit    int           `yaml:"tenant_rate_limit" cmd:"serve"`
-	RateLimit          int           `yaml:"rate_limit" cmd:"serve"`
+	RateLimit          int           `yaml:"rate_limit" cmd:"serve,demo"`
 
 	TUIListen      string        `yaml:"tui_listen" cmd:"serve,demo"`
 	TUIUsers       string        `yaml:"tui_users" cmd:"serve,demo"`

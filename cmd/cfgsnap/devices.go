@@ -66,7 +66,7 @@ func newDevicesCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&tenant, "tenant", "", "only this tenant")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "one JSON device (protocol.md §6) per line")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "one JSON device (docs/protocol.md) per line")
 	return cmd
 }
 

@@ -54,7 +54,13 @@ history: SHA-256 of the normalised configuration, what changed, diffs.
 
 Without a command it opens the terminal UI. With a NATS URL (--nats or NATS_URL)
 it talks to the backup service; otherwise, or with --direct, it backs up the
-devices of --inventory itself over SSH.`,
+devices of --inventory itself over SSH.
+
+Config file keys (` + "`--config`" + `, YAML) and the commands they apply to:
+` + configTable() + `
+Documentation in the repository: docs/cli.md (commands, flags, exit status,
+inventory), docs/protocol.md (NATS subjects), docs/normalization.md (what is
+hashed), docs/deploy.md (running the service), docs/security.md, docs/hooks.md.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {

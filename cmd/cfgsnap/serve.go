@@ -66,7 +66,7 @@ func newServeCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the backup service on NATS",
-		Long: `Run the backup service: it answers the NATS subjects of protocol.md
+		Long: `Run the backup service: it answers the NATS subjects of docs/protocol.md
 (config.backup.trigger and cfgsnap.*) for the devices of --inventory, with the
 snapshots, history and locks of --data-dir. Direct-mode backups on the same
 data dir share its locks.
