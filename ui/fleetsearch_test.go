@@ -314,6 +314,15 @@ func TestChangesEnterOpensTheDiffOrTheNewDevice(t *testing.T) {
 	h.mustShow("last 1h")
 }
 
+func TestSearchBeforeAnySnapshotSaysSo(t *testing.T) {
+	f := newFake()
+	f.history = map[string][]api.SnapshotRecord{}
+	h := newHarness(t, f, 80, 24, func(o *Options) { o.SearchDebounce = time.Millisecond })
+	h.keys("f")
+	h.typeText("address")
+	h.mustShow("No device has a snapshot to search yet.")
+}
+
 func TestFleetQueriesFailVisibly(t *testing.T) {
 	h, f := fleetHarness(t, 80, 24)
 	f.errs["Changes"] = errNoResponders

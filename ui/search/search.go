@@ -340,6 +340,8 @@ func (m *Model) View() string {
 			"Secret values are masked and never matched. enter opens the snapshot at the line.", w) {
 			lines = append(lines, st.Dim.Render(l))
 		}
+	case m.shown != "" && m.reply.Devices == 0:
+		lines = append(lines, st.Dim.Render("No device has a snapshot to search yet."))
 	case m.shown != "" && len(m.reply.Matches) == 0:
 		lines = append(lines, st.Dim.Render(fmt.Sprintf("No line matches %s in the latest configuration of %s.", common.Clean(m.shown), common.Plural(m.reply.Devices, "device", "devices"))))
 	default:
