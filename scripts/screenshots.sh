@@ -80,6 +80,20 @@ keys T
 wait_for "triage" 5
 pick lab-badpass-1
 shot triage
+keys T
+# What changed in the last 24 h: the drifting device, newest first.
+keys C
+wait_for "Changes · last 24h" 10
+wait_for "lab-drift-1" 10
+shot changes
+keys Escape
+# Fleet search as you type: every device's latest configuration, redacted.
+keys f
+keys -l 'address='
+wait_for "matches in" 10
+keys Down Down
+shot search
+keys Escape
 keys q
 keys q
 sleep 0.3

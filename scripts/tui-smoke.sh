@@ -69,6 +69,22 @@ wait_for "@" 5
 echo "ok: the TUI reports the lock and its holder"
 wait "$other" || true
 
+# Fleet search over NATS: the match opens the snapshot at its line; what
+# changed lists the devices first backed up as new.
+keys Escape
+keys f
+keys -l 'system identity'
+wait_for "acme/core-rtr-1:" 15
+keys Enter
+wait_for "Snapshot ·" 15
+echo "ok: fleet search finds the line and opens the snapshot at it"
+keys Escape
+keys Escape
+keys C
+wait_for "new device" 15
+echo "ok: what changed lists the new devices"
+keys Escape
+
 keys q
 sleep 0.5
 if screen | grep -qiF "quit"; then keys y; fi

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/backend/client"
+	"github.com/cfgsnap/cfgsnap/backend/redact"
 )
 
 // fakeClient is an in-memory client.Client with deterministic data whose
@@ -44,6 +47,16 @@ type fakeClient struct {
 	stops     int
 	forgot    []string
 	snapCalls []string
+
+	// Fleet queries: searchGates hold the search of a pattern until
+	// released (ignoring cancellation, like a slow service), so that its
+	// reply arrives after a later one; searchCtx records whether each
+	// search's context was cancelled by the time it replied.
+	searchGates map[string]*gate
+	searchReqs  []api.SearchRequest
+	searchCtx   map[string]error
+	changes     []api.Change
+	changesReqs []api.ChangesRequest
 }
 
 type gate struct {
@@ -237,6 +250,90 @@ func (f *fakeClient) ForgetHostKey(ctx context.Context, tenant, device string) e
 
 func (f *fakeClient) Close() error { return nil }
 
+// Search matches the latest content in the fake's histories, redacted as
+// the backend does unless req.Secrets, ordered by tenant, device, line.
+func (f *fakeClient) Search(ctx context.Context, req api.SearchRequest) (api.SearchReply, error) {
+	f.mu.Lock()
+	f.searchReqs = append(f.searchReqs, req)
+	g := f.searchGates[req.Pattern]
+	f.mu.Unlock()
+	if g != nil {
+		f.parked.Add(1)
+		<-g.open
+		f.parked.Add(-1)
+		g.once.Do(func() { close(g.resumed) })
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.searchCtx[req.Pattern] = ctx.Err()
+	if err := f.errs["Search"]; err != nil {
+		return api.SearchReply{}, err
+	}
+	expr := req.Pattern
+	if req.IgnoreCase {
+		expr = "(?i)" + expr
+	}
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		return api.SearchReply{}, api.Errorf(api.KindBadRequest, "bad pattern: %v", err)
+	}
+	keys := make([]string, 0, len(f.history))
+	for k := range f.history {
+		if t, _, _ := strings.Cut(k, "/"); req.TenantID == "" || t == req.TenantID {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	limit := api.LimitMax(req.Max)
+	rep := api.SearchReply{Matches: []api.SearchMatch{}}
+	for _, k := range keys {
+		latest := f.history[k][0]
+		rep.Devices++
+		lines := strings.Split(strings.TrimSuffix(string(f.content[latest.SHA256]), "\n"), "\n")
+		shown := lines
+		if !req.Secrets {
+			shown = redact.Lines(lines)
+		}
+		menu := ""
+		for i, l := range shown {
+			if strings.HasPrefix(l, "/") {
+				menu = strings.TrimSpace(l)
+			}
+			if !re.MatchString(l) {
+				continue
+			}
+			if len(rep.Matches) == limit {
+				rep.More = true
+				return rep, nil
+			}
+			rep.Matches = append(rep.Matches, api.SearchMatch{TenantID: latest.TenantID, DeviceID: latest.DeviceID,
+				SHA256: latest.SHA256, Line: i + 1, Menu: menu, Text: l})
+		}
+	}
+	return rep, nil
+}
+
+// Changes lists the fixture's changes since req.Since, newest first.
+func (f *fakeClient) Changes(ctx context.Context, req api.ChangesRequest) (api.ChangesReply, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.changesReqs = append(f.changesReqs, req)
+	if err := f.errs["Changes"]; err != nil {
+		return api.ChangesReply{}, err
+	}
+	rep := api.ChangesReply{Changes: []api.Change{}}
+	for _, c := range f.changes {
+		if !c.CollectedAt.Before(req.Since) {
+			rep.Changes = append(rep.Changes, c)
+		}
+	}
+	slices.SortStableFunc(rep.Changes, func(a, b api.Change) int { return b.CollectedAt.Compare(a.CollectedAt) })
+	if limit := api.LimitMax(req.Max); len(rep.Changes) > limit {
+		rep.Changes, rep.More = rep.Changes[:limit], true
+	}
+	return rep, nil
+}
+
 // Test controls.
 
 func (f *fakeClient) waitBackup(t testing.TB, key string) *fakeBackup {
@@ -355,7 +452,8 @@ func newFake() *fakeClient {
 		devices: map[string][]api.Device{}, history: map[string][]api.SnapshotRecord{},
 		content: map[string][]byte{}, errs: map[string]error{}, gates: map[string]*gate{},
 		backups: map[string]*fakeBackup{}, devWatch: map[string][]func(client.Update){},
-		snapWatch: map[string][]func(api.SnapshotRecord){},
+		snapWatch:   map[string][]func(api.SnapshotRecord){},
+		searchGates: map[string]*gate{}, searchCtx: map[string]error{},
 	}
 	f.tenants = []api.Tenant{
 		{ID: "acme", Name: "ACME Networks", DeviceCount: 6},
@@ -416,5 +514,8 @@ func newFake() *fakeClient {
 	f.history["acme/core-rtr-1"] = hist
 	return f
 }
+
+// The fake answers the fleet queries like the real clients.
+var _ client.Fleet = (*fakeClient)(nil)
 
 var errNoResponders = errors.New("nats: no responders available for request")

@@ -27,6 +27,14 @@ func (m *Model) onClick(ms tea.Mouse) tea.Cmd {
 		if m.hist != nil {
 			m.hist.Update(common.ClickMsg{X: ms.X, Y: y})
 		}
+	case screenSearch:
+		if m.srch != nil {
+			m.srch.Update(common.ClickMsg{X: ms.X, Y: y})
+		}
+	case screenChanges:
+		if m.chg != nil {
+			m.chg.Update(common.ClickMsg{X: ms.X, Y: y})
+		}
 	}
 	return nil
 }
@@ -61,6 +69,14 @@ func (m *Model) onWheel(ms tea.Mouse) tea.Cmd {
 		}
 	case screenLog:
 		m.logv.Update(common.WheelMsg{X: ms.X, Y: ms.Y - 1, Delta: delta})
+	case screenSearch:
+		if m.srch != nil {
+			m.srch.Update(common.WheelMsg{X: ms.X, Y: ms.Y - 1, Delta: delta})
+		}
+	case screenChanges:
+		if m.chg != nil {
+			m.chg.Update(common.WheelMsg{X: ms.X, Y: ms.Y - 1, Delta: delta})
+		}
 	}
 	return nil
 }

@@ -27,6 +27,9 @@ func (m *Model) shortHelp() []key.Binding {
 	if m.ov.Active() {
 		return m.ov.ShortHelp()
 	}
+	if m.screen() == screenSearch && m.srch != nil {
+		return m.srch.ShortHelp() // its own input help: enter opens there
+	}
 	if m.inputActive() {
 		return statusbar.InputHelp(&k)
 	}
@@ -45,6 +48,14 @@ func (m *Model) shortHelp() []key.Binding {
 		}
 	case screenLog:
 		return m.logv.ShortHelp()
+	case screenSearch:
+		if m.srch != nil {
+			return m.srch.ShortHelp()
+		}
+	case screenChanges:
+		if m.chg != nil {
+			return m.chg.ShortHelp()
+		}
 	}
 	return m.fleet.ShortHelp()
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/cfgsnap/cfgsnap/backend/client"
 	"github.com/cfgsnap/cfgsnap/backend/textfmt"
+	"github.com/cfgsnap/cfgsnap/ui/changes"
 	"github.com/cfgsnap/cfgsnap/ui/common"
 	"github.com/cfgsnap/cfgsnap/ui/diffview"
 	"github.com/cfgsnap/cfgsnap/ui/fleet"
@@ -26,6 +27,7 @@ import (
 	"github.com/cfgsnap/cfgsnap/ui/jobs"
 	"github.com/cfgsnap/cfgsnap/ui/logpane"
 	"github.com/cfgsnap/cfgsnap/ui/overlay"
+	"github.com/cfgsnap/cfgsnap/ui/search"
 	"github.com/cfgsnap/cfgsnap/ui/snapview"
 	"github.com/cfgsnap/cfgsnap/ui/statusbar"
 )
@@ -45,6 +47,9 @@ type Options struct {
 	// StaleAfter is how long without a successful backup makes a device
 	// stale in the fleet (default 24 h).
 	StaleAfter time.Duration
+	// SearchDebounce is the pause in typing after which the fleet search
+	// runs (default search.Debounce).
+	SearchDebounce time.Duration
 }
 
 // Timing of the one tick that animates spinners, ages job timers, expires
@@ -62,6 +67,8 @@ const (
 	screenDiff
 	screenSnapshot
 	screenLog
+	screenSearch
+	screenChanges
 )
 
 // Model is the root Bubble Tea model. Screens keep their own state here and
@@ -91,6 +98,14 @@ type Model struct {
 	diff  *diffview.Model
 	snap  *snapview.Model
 	logv  *logpane.Model
+	srch  *search.Model
+	chg   *changes.Model
+
+	// The fleet search's pattern and case, and the changes' window, are
+	// kept for the session: reopening the screen asks the same question.
+	lastPattern    string
+	lastIgnoreCase bool
+	lastWindow     int
 
 	screens []screen
 	ov      *overlay.Model
@@ -127,6 +142,10 @@ func newModel(ctx context.Context, opts Options) *Model {
 		isDark:  true, // most terminals on jump hosts; the query corrects it
 		bridge:  newBridge(),
 		screens: []screen{screenFleet},
+		// RouterOS exports are lower case but names and comments are
+		// not: a search as you type finds more ignoring case.
+		lastIgnoreCase: true,
+		lastWindow:     changes.DefaultWindow,
 	}
 	m.c = &common.Common{
 		Ctx: ctx, Client: opts.Client, Keys: common.NewKeyMap(), Now: opts.Now, Loc: time.Local,
@@ -222,7 +241,8 @@ func (m *Model) ensureTick() tea.Cmd {
 
 func (m *Model) animating() bool {
 	return m.jobs.ActiveCount() > 0 || m.bar.Tasks.Running() > 0 || m.fleet.Loading() ||
-		(m.hist != nil && m.hist.Loading()) || (m.diff != nil && m.diff.Loading()) || (m.snap != nil && m.snap.Loading())
+		(m.hist != nil && m.hist.Loading()) || (m.diff != nil && m.diff.Loading()) || (m.snap != nil && m.snap.Loading()) ||
+		(m.srch != nil && m.srch.Loading()) || (m.chg != nil && m.chg.Loading())
 }
 
 func (m *Model) onTick(msg tickMsg) tea.Cmd {
@@ -273,6 +293,14 @@ func (m *Model) pop() {
 			m.diff = nil
 		case screenSnapshot:
 			m.snap = nil
+		case screenSearch:
+			m.lastPattern, m.lastIgnoreCase = m.srch.Pattern()
+			m.srch.Close()
+			m.srch = nil
+		case screenChanges:
+			m.lastWindow = m.chg.Window()
+			m.chg.Close()
+			m.chg = nil
 		}
 	}
 }
@@ -327,8 +355,35 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 	case common.OpenSnapshotMsg:
 		var cmd tea.Cmd
 		m.snap, cmd = snapview.Open(m.c, &m.contents, msg.Tenant, msg.Device, msg.DevName, msg.Rec)
+		m.snap.GoTo(msg.Line)
 		m.push(screenSnapshot)
 		return cmd
+	case common.OpenSearchMsg:
+		if m.srch != nil {
+			return nil
+		}
+		var cmd tea.Cmd
+		m.srch, cmd = search.Open(m.c, m.lastPattern, m.lastIgnoreCase, m.opts.SearchDebounce)
+		m.push(screenSearch)
+		return cmd
+	case common.OpenChangesMsg:
+		if m.chg != nil {
+			return nil
+		}
+		var cmd tea.Cmd
+		m.chg, cmd = changes.Open(m.c, m.lastWindow)
+		m.push(screenChanges)
+		return cmd
+	case search.DebounceMsg, search.ResultMsg:
+		if m.srch != nil {
+			return m.srch.Update(msg)
+		}
+		return nil
+	case changes.LoadedMsg:
+		if m.chg != nil {
+			return m.chg.Update(msg)
+		}
+		return nil
 	case common.OpenHistoryMsg:
 		var cmd tea.Cmd
 		m.hist, cmd = history.Open(m.c, msg.Tenant, msg.TenantName, msg.Device)
@@ -394,8 +449,7 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		if m.ov.Kind() == overlay.Prompt {
 			return m.ov.Update(msg)
 		}
-		m.onPaste(msg.Content)
-		return nil
+		return m.onPaste(msg.Content)
 	}
 	return tea.Batch(m.fleet.Update(msg), m.jobs.Update(msg))
 }
@@ -473,6 +527,14 @@ func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
 		}
 	case screenLog:
 		return m.logv.Update(msg)
+	case screenSearch:
+		if m.srch != nil {
+			return m.srch.Update(msg)
+		}
+	case screenChanges:
+		if m.chg != nil {
+			return m.chg.Update(msg)
+		}
 	}
 	return nil
 }
@@ -483,20 +545,25 @@ func (m *Model) inputActive() bool {
 		return m.fleet.Filtering()
 	case screenSnapshot:
 		return m.snap != nil && m.snap.Searching()
+	case screenSearch:
+		return m.srch != nil && m.srch.Editing()
 	}
 	return false
 }
 
-func (m *Model) onPaste(s string) {
+func (m *Model) onPaste(s string) tea.Cmd {
 	if !m.inputActive() {
-		return
+		return nil
 	}
 	switch m.screen() {
 	case screenFleet:
 		m.fleet.Update(tea.PasteMsg{Content: s})
 	case screenSnapshot:
 		m.snap.Update(tea.PasteMsg{Content: s})
+	case screenSearch:
+		return m.srch.Update(tea.PasteMsg{Content: s})
 	}
+	return nil
 }
 
 func (m *Model) inputKey(msg tea.KeyPressMsg) tea.Cmd {
@@ -505,6 +572,8 @@ func (m *Model) inputKey(msg tea.KeyPressMsg) tea.Cmd {
 		m.fleet.Update(msg)
 	case screenSnapshot:
 		m.snap.Update(msg)
+	case screenSearch:
+		return m.srch.Update(msg)
 	}
 	return nil
 }
@@ -599,6 +668,16 @@ func (m *Model) screenView(w, h int) []string {
 		return nil
 	case screenLog:
 		return strings.Split(m.logv.View(), "\n")
+	case screenSearch:
+		if m.srch != nil {
+			return strings.Split(m.srch.View(), "\n")
+		}
+		return nil
+	case screenChanges:
+		if m.chg != nil {
+			return strings.Split(m.chg.View(), "\n")
+		}
+		return nil
 	}
 	return m.fleet.View(w, h)
 }

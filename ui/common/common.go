@@ -150,11 +150,19 @@ type OpenDiffMsg struct {
 	From, To                api.SnapshotRecord
 }
 
-// OpenSnapshotMsg opens the snapshot screen.
+// OpenSnapshotMsg opens the snapshot screen; at Line (1-based) when
+// set, as fleet search does.
 type OpenSnapshotMsg struct {
 	Tenant, Device, DevName string
 	Rec                     api.SnapshotRecord
+	Line                    int
 }
+
+// OpenSearchMsg opens the fleet search screen.
+type OpenSearchMsg struct{}
+
+// OpenChangesMsg opens the screen of what changed.
+type OpenChangesMsg struct{}
 
 // BackupMsg asks for a backup of one device of the fleet in front.
 type BackupMsg struct{ Tenant, Device string }

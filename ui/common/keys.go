@@ -18,6 +18,11 @@ type KeyMap struct {
 	// opens the diff of the device's latest snapshot against the one
 	// before; Triage sorts by failure; Shell opens ssh to the device.
 	BackupReason, LastDiff, Triage, Shell key.Binding
+	// FleetSearch opens the search of every device's configuration,
+	// Changes the list of what changed; IgnoreCase toggles case in the
+	// search (a control key: letters are the pattern); Wider and Narrower
+	// change the window of the changes.
+	FleetSearch, Changes, IgnoreCase, Wider, Narrower key.Binding
 
 	Diff, View, NextHunk, PrevHunk, Search, NextMatch, PrevMatch key.Binding
 	// Of the text viewers (snapshot, diff).
@@ -75,6 +80,12 @@ func NewKeyMap() KeyMap {
 		Triage:       b([]string{"T"}, "T", "triage sort"),
 		Shell:        b([]string{"x"}, "x", "ssh to device"),
 
+		FleetSearch: b([]string{"f"}, "f", "find in configs"),
+		Changes:     b([]string{"C"}, "C", "what changed"),
+		IgnoreCase:  b([]string{"ctrl+t"}, "ctrl+t", "ignore case"),
+		Wider:       b([]string{"+", "="}, "+", "longer window"),
+		Narrower:    b([]string{"-"}, "-", "shorter window"),
+
 		Diff:      b([]string{"d"}, "d", "diff"),
 		View:      b([]string{"enter", "v"}, "enter/v", "view"),
 		NextHunk:  b([]string{"n", "}"}, "n", "next hunk"),
@@ -130,7 +141,7 @@ func (k KeyMap) Groups() []KeyGroup {
 		{"History", []key.Binding{k.View, k.Diff, k.Mark, k.Copy, k.Back}},
 		{"Diff / snapshot", []key.Binding{w(k.NextHunk, "n/N", "next/prev hunk"), w(k.NextSection, "]/[", "next/prev section"),
 			k.Search, w(k.NextMatch, "n/N", "next/prev match"), k.Reveal, k.Wrap, w(k.ScrollRight, "←→/hl", "scroll"), k.Back}},
-		{"General", []key.Binding{k.Log, k.Help, k.Quit}},
+		{"General", []key.Binding{k.FleetSearch, k.Changes, w(k.Wider, "+/-", "changes window"), k.Log, k.Help, k.Quit}},
 	}
 }
 

@@ -547,6 +547,12 @@ func (m *Model) fleetKey(msg tea.KeyPressMsg) tea.Cmd {
 		if d, ok := f.current(); ok {
 			m.askForget(d)
 		}
+	case key.Matches(msg, k.FleetSearch):
+		m.c.Send(common.OpenSearchMsg{})
+		return nil
+	case key.Matches(msg, k.Changes):
+		m.c.Send(common.OpenChangesMsg{})
+		return nil
 	}
 	f.Clamp(len(f.view), rows)
 	return nil

@@ -193,7 +193,9 @@ func (m *Model) ShortHelp() []key.Binding {
 		}
 	}
 	// What does not fit is cut from the end: ? and q come early.
-	b = append(b, k.Backup, k.BackupMany, k.History, k.Filter, k.Help, k.Quit, k.Mark)
+	// The fleet-wide questions come right after: they are what on call
+	// asks first ("which routers carry X", "what changed").
+	b = append(b, k.Backup, k.BackupMany, k.History, k.Filter, k.Help, k.Quit, k.FleetSearch, k.Changes, k.Mark)
 	if !m.c.Wide() {
 		b = append(b, common.WithHelp(k.NextTenant, "[ ] t", "tenant"))
 	}

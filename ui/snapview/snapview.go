@@ -40,6 +40,9 @@ type Model struct {
 	query     string
 	matches   []Match
 	cur       int // index into matches, -1 for none
+	// at is the line (1-based) the viewer was opened at, from a fleet
+	// search: shown a third from the top with its number marked; 0 none.
+	at int
 }
 
 // Match is one search hit: byte offsets into a line.
@@ -56,7 +59,9 @@ type LoadedMsg struct {
 // Open shows rec, from the cache at once or fetched.
 func Open(c *common.Common, cache *common.ContentCache, tenant, device, devName string, rec api.SnapshotRecord) (*Model, tea.Cmd) {
 	m := &Model{c: c, tenant: tenant, device: device, devName: devName, rec: rec, loading: true, req: c.NextReq(), cur: -1}
-	if b, ok := cache.Get(rec.SHA256); ok {
+	// A record with only a hash (from search or the changes) is fetched
+	// even when the content is cached: the title needs its date and size.
+	if b, ok := cache.Get(rec.SHA256); ok && !rec.CollectedAt.IsZero() {
 		m.Update(LoadedMsg{req: m.req, Rec: rec, Content: b})
 		return m, nil
 	}
@@ -70,6 +75,27 @@ func Open(c *common.Common, cache *common.ContentCache, tenant, device, devName 
 	}
 }
 
+// GoTo shows line (1-based) a third from the top and marks its number,
+// now or once the content is there.
+func (m *Model) GoTo(line int) {
+	m.at = line
+	if !m.loading && m.err == nil {
+		m.showAt()
+	}
+}
+
+func (m *Model) showAt() {
+	if m.at <= 0 {
+		return
+	}
+	m.pager.Off = m.at - 1 - m.rows()/3
+	m.sync()
+}
+
+// At is the line the viewer was opened at (0 for none) and the first
+// line shown.
+func (m *Model) At() (at, top int) { return m.at, m.pager.Off + 1 }
+
 // Loading reports whether the content is still being fetched.
 func (m *Model) Loading() bool { return m.loading }
 
@@ -78,7 +104,13 @@ func (m *Model) Searching() bool { return m.searching }
 
 func (m *Model) rows() int { return max(m.c.BodyHeight()-2, 1) }
 
-func (m *Model) gutter() int { return max(len(fmt.Sprint(len(m.lines))), 3) }
+func (m *Model) gutter() int {
+	g := len(fmt.Sprint(len(m.lines)))
+	if m.at > 0 {
+		g++ // room for the target line's ▸
+	}
+	return max(g, 3)
+}
 
 // sync clamps the position after a resize, a scroll or a wrap toggle.
 func (m *Model) sync() {
@@ -140,6 +172,7 @@ func (m *Model) load(msg LoadedMsg) {
 	text := strings.TrimSuffix(strings.ReplaceAll(string(msg.Content), "\r\n", "\n"), "\n")
 	m.raw = strings.Split(text, "\n")
 	m.setReveal(m.reveal)
+	m.showAt()
 }
 
 // find recomputes the matches of the query. Smart case: a query with an
@@ -372,7 +405,7 @@ func (m *Model) View() string {
 			ms = append(ms, m.matches[j])
 			first = j + 1
 		}
-		for _, r := range RenderRows(i+1, m.lines[i], ms, curIdx, gw, w, &m.pager, st) {
+		for _, r := range RenderRows(i+1, m.lines[i], ms, curIdx, i+1 == m.at, gw, w, &m.pager, st) {
 			if n == rows {
 				break
 			}
@@ -397,14 +430,18 @@ func (m *Model) matchInfo() string {
 
 // RenderRows is a pure function: a numbered configuration line with its
 // search matches highlighted (cur is the current one, -1 for none), laid
-// out by p: cut at its horizontal offset, or wrapped onto more rows.
-func RenderRows(no int, line string, ms []Match, cur, gw, w int, p *common.Pager, st *common.Styles) []string {
+// out by p: cut at its horizontal offset, or wrapped onto more rows. A
+// target line (the one a fleet search opened) has its number marked.
+func RenderRows(no int, line string, ms []Match, cur int, target bool, gw, w int, p *common.Pager, st *common.Styles) []string {
 	body := p.Body(highlight(line, ms, cur, st), max(w-gw-1, 1))
 	rows := make([]string, len(body))
 	for i, b := range body {
-		if i == 0 {
+		switch {
+		case i == 0 && target:
+			rows[i] = st.MatchCur.Render(common.FitRight("▸"+fmt.Sprint(no), gw)) + " " + b
+		case i == 0:
 			rows[i] = st.LineNo.Render(common.FitRight(fmt.Sprint(no), gw)+" ") + b
-		} else {
+		default:
 			rows[i] = st.LineNo.Render(common.FitRight("↪", gw)+" ") + b
 		}
 	}
