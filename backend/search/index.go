@@ -105,16 +105,13 @@ func (x *index) lookup(line string, h uint64) (uint32, bool) {
 }
 
 // intern returns the ID of line, whose hash is h, adding it to the arena
-// when new. A new line's redacted view is computed once, here.
-func (x *index) intern(line string, h uint64) uint32 {
+// when new, with red (redacted(line), computed by the caller outside the
+// write lock) as its redacted view.
+func (x *index) intern(line string, h uint64, red string) uint32 {
 	if id, ok := x.lookup(line, h); ok {
 		return id
 	}
 	id := x.add(line, h)
-	red := line
-	if mayHaveSecret(line) {
-		red = redact.Line("", line)
-	}
 	if red == line {
 		x.redOf[id] = id
 	} else {
@@ -188,7 +185,10 @@ type pending struct {
 	pos        uint32
 	start, end uint32 // the line is text[start:end]
 	hash       uint64
-	menu       string // the menu path in effect
+	// red is the line's redacted view: by the rules of its menu when the
+	// menu has rules of its own, else by the generic ones.
+	red     string
+	special bool // the menu has rules of its own (redact.MenuKeys)
 }
 
 // prepared is a configuration split into lines and resolved against the
@@ -238,7 +238,15 @@ func (x *index) prepare(hash, text string) *prepared {
 				p.doc.red = append(p.doc.red, override{pos, rid})
 			}
 		} else {
-			p.todo = append(p.todo, pending{pos: pos, start: uint32(start), end: uint32(end), hash: h, menu: menu})
+			// The redacted view is computed here, in parallel, so that
+			// the write lock is held for the interning only.
+			t := pending{pos: pos, start: uint32(start), end: uint32(end), hash: h, special: special}
+			if special {
+				t.red = redact.Line(menu, l)
+			} else {
+				t.red = redacted(l)
+			}
+			p.todo = append(p.todo, t)
 		}
 		p.doc.seq = append(p.doc.seq, id)
 		start = end + 1
@@ -256,15 +264,18 @@ func (x *index) finish(p *prepared) {
 	reds := len(d.red)
 	for _, t := range p.todo {
 		l := p.text[t.start:t.end]
-		id := x.intern(l, t.hash)
-		d.seq[t.pos] = id
-		x.flags[id] |= flagRaw
-		rid := x.redOf[id]
+		var id, rid uint32
 		// A few menus have rules of their own (an SNMP community's name is
 		// its password): their lines are redacted in context.
-		if redact.MenuKeys[t.menu] != nil {
-			rid = x.internPlain(redact.Line(t.menu, l))
+		if t.special {
+			id = x.intern(l, t.hash, redacted(l))
+			rid = x.internPlain(t.red)
+		} else {
+			id = x.intern(l, t.hash, t.red)
+			rid = x.redOf[id]
 		}
+		d.seq[t.pos] = id
+		x.flags[id] |= flagRaw
 		x.flags[rid] |= flagRed
 		if rid != id {
 			d.red = append(d.red, override{t.pos, rid})
@@ -360,6 +371,15 @@ func (c *chunk) end(k int) int {
 		return int(c.starts[k+1])
 	}
 	return len(c.data)
+}
+
+// redacted returns line's redacted view outside the menus of
+// redact.MenuKeys.
+func redacted(line string) string {
+	if mayHaveSecret(line) {
+		return redact.Line("", line)
+	}
+	return line
 }
 
 // mayHaveSecret reports whether redact.Line might mask something in line
