@@ -68,24 +68,26 @@ type index struct {
 	lines  []string // by ID; the strings point into the chunks
 	flags  []uint8
 	redOf  []uint32 // redacted view of each line in a menu without menu-specific rules
-	// ids finds a line's ID by the maphash of its text (checked against
-	// lines on a hit); coll holds the rare lines whose hash an earlier
-	// line took. Integer keys keep the map small and free of pointers for
-	// the collector, and the hashes are computed by the parallel loaders.
-	seed maphash.Seed
-	mask uint64 // all ones; tests narrow it to force collisions
-	ids  map[uint64]uint32
-	coll map[string]uint32
-	docs map[string]*doc
-	freq [256]uint64 // byte counts of the arena, to pick a rare byte to scan for
-	wide []uint32    // lines with non-ASCII bytes (case folding reaches them beyond ASCII)
+	// slots finds a line's ID by the maphash of its text: an open
+	// addressing table (linear probing, at most half full) whose slots
+	// hold the hash's high 32 bits and ID+1 (0: empty). A hit is checked
+	// against the text, so lines whose hashes collide are told apart by
+	// probing on. One probe reads one word (a Go map reads more, and this
+	// lookup is most of a cold start); the table holds no pointers for the
+	// collector, and the hashes are computed by the parallel loaders.
+	seed  maphash.Seed
+	mask  uint64 // all ones; tests narrow it to force collisions
+	slots []uint64
+	docs  map[string]*doc
+	freq  [256]uint64 // byte counts of the arena, to pick a rare byte to scan for
+	wide  []uint32    // lines with non-ASCII bytes (case folding reaches them beyond ASCII)
 	// refs counts the line positions of the live docs; dead those of
 	// docs dropped since the last rebuild.
 	refs, dead int
 }
 
 func newIndex() *index {
-	return &index{seed: maphash.MakeSeed(), mask: ^uint64(0), ids: map[uint64]uint32{}, docs: map[string]*doc{}}
+	return &index{seed: maphash.MakeSeed(), mask: ^uint64(0), docs: map[string]*doc{}}
 }
 
 // hash is the key of line in ids.
@@ -93,15 +95,45 @@ func (x *index) hash(line string) uint64 { return maphash.String(x.seed, line) &
 
 // lookup returns the ID of line, whose hash is h, when it is interned.
 func (x *index) lookup(line string, h uint64) (uint32, bool) {
-	id, ok := x.ids[h]
-	if !ok {
+	if len(x.slots) == 0 {
 		return 0, false
 	}
-	if x.lines[id] == line {
-		return id, true
+	m := uint64(len(x.slots) - 1)
+	tag := h >> 32
+	for i := h & m; ; i = (i + 1) & m {
+		v := x.slots[i]
+		if v == 0 {
+			return 0, false
+		}
+		if v>>32 == tag {
+			if id := uint32(v) - 1; x.lines[id] == line {
+				return id, true
+			}
+		}
 	}
-	id, ok = x.coll[line]
-	return id, ok
+}
+
+// place records in slots that the line with hash h has ID id.
+func (x *index) place(h uint64, id uint32) {
+	m := uint64(len(x.slots) - 1)
+	for i := h & m; ; i = (i + 1) & m {
+		if x.slots[i] == 0 {
+			x.slots[i] = h>>32<<32 | uint64(id+1)
+			return
+		}
+	}
+}
+
+// reserve makes room in slots for one more line, keeping the table at
+// most half full (short probe runs).
+func (x *index) reserve() {
+	if 2*(len(x.lines)+1) <= len(x.slots) {
+		return
+	}
+	x.slots = make([]uint64, max(1<<10, 2*len(x.slots)))
+	for id, l := range x.lines {
+		x.place(x.hash(l), uint32(id))
+	}
 }
 
 // intern returns the ID of line, whose hash is h, adding it to the arena
@@ -133,6 +165,7 @@ func (x *index) internPlain(line string) uint32 {
 }
 
 func (x *index) add(line string, h uint64) uint32 {
+	x.reserve()
 	var c *chunk
 	if n := len(x.chunks); n > 0 && len(x.chunks[n-1].data)+len(line)+1 <= cap(x.chunks[n-1].data) {
 		c = x.chunks[n-1]
@@ -167,14 +200,7 @@ func (x *index) add(line string, h uint64) uint32 {
 	}
 	x.flags = append(x.flags, f)
 	x.redOf = append(x.redOf, 0)
-	if _, taken := x.ids[h]; taken {
-		if x.coll == nil {
-			x.coll = map[string]uint32{}
-		}
-		x.coll[s] = id
-	} else {
-		x.ids[h] = id
-	}
+	x.place(h, id)
 	return id
 }
 
