@@ -16,7 +16,9 @@ cd "$(dirname "$0")/.."
 DEVICES=${DEVICES:-10000}
 SIZE=${SIZE:-51200}
 dir=${KEEP:-}
-if [[ -z $dir ]]; then
+if [[ -n $dir ]]; then
+	mkdir -p "$dir"
+else
 	dir=$(mktemp -d)
 	trap 'rm -rf "$dir"' EXIT
 fi

@@ -413,12 +413,17 @@ func (r *Remote) watch(ctx context.Context, subject, what string, fn func(*nats.
 
 // query sends one request and decodes its (possibly chunked) reply into out.
 func (r *Remote) query(ctx context.Context, subject, what string, req, out any) error {
+	return r.queryWait(ctx, subject, what, req, out, r.opts.RequestTimeout)
+}
+
+// queryWait is query waiting up to wait for each message of the reply.
+func (r *Remote) queryWait(ctx context.Context, subject, what string, req, out any, wait time.Duration) error {
 	data, err := json.Marshal(req)
 	if err != nil {
 		return api.Wrap(api.KindInternal, err, "encode request")
 	}
 	asm := newAssembler(r.opts.MaxReplyBytes, r.nc.MaxPayload())
-	err = r.exchange(ctx, subject, what, nil, data, r.opts.RequestTimeout, func(m *nats.Msg) (bool, error) {
+	err = r.exchange(ctx, subject, what, nil, data, wait, func(m *nats.Msg) (bool, error) {
 		body, done, err := asm.add(m)
 		if err != nil || !done {
 			return false, err
@@ -436,7 +441,7 @@ func (r *Remote) query(ctx context.Context, subject, what string, req, out any) 
 		return true, nil
 	})
 	if errors.Is(err, errStalled) {
-		return api.Errorf(api.KindUnreachable, "the backup service did not answer on %s within %s", subject, r.opts.RequestTimeout)
+		return api.Errorf(api.KindUnreachable, "the backup service did not answer on %s within %s", subject, wait)
 	}
 	return err
 }

@@ -305,3 +305,43 @@ func TestWatchDevice(t *testing.T) {
 		t.Fatalf("watch with a wildcard ID: %v", err)
 	}
 }
+
+// TestSearchWaitsPastRequestTimeout: a search may take the service seconds
+// (its first one reads every latest configuration), far past the
+// per-message RequestTimeout; the client waits for it, and for changes.
+func TestSearchWaitsPastRequestTimeout(t *testing.T) {
+	ns := startNATS(t, "127.0.0.1:0")
+	nc, err := nats.Connect(ns.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	const slow = 800 * time.Millisecond
+	for subj, rep := range map[string]any{
+		"cfgsnap.search.acme":  api.SearchReply{Matches: []api.SearchMatch{{TenantID: "acme", DeviceID: "r1", Line: 3, Text: "set name=r1"}}, Devices: 1},
+		"cfgsnap.changes.acme": api.ChangesReply{Changes: []api.Change{{TenantID: "acme", DeviceID: "r1", Kind: api.ChangeNew}}},
+	} {
+		data, _ := json.Marshal(rep)
+		if _, err := nc.Subscribe(subj, func(m *nats.Msg) {
+			time.Sleep(slow)
+			_ = m.Respond(data)
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = nc.Flush()
+	r := dial(t, ns.URL(), client.RemoteOptions{RequestTimeout: 200 * time.Millisecond})
+	ctx := context.Background()
+	start := time.Now()
+	rep, err := r.Search(ctx, api.SearchRequest{Pattern: "name", TenantID: "acme"})
+	if err != nil || len(rep.Matches) != 1 || rep.Matches[0].Text != "set name=r1" || rep.Devices != 1 {
+		t.Fatalf("slow search: %+v %v", rep, err)
+	}
+	if d := time.Since(start); d < slow {
+		t.Errorf("answered after %s, before the responder did", d)
+	}
+	ch, err := r.Changes(ctx, api.ChangesRequest{Since: time.Now().Add(-time.Hour), TenantID: "acme"})
+	if err != nil || len(ch.Changes) != 1 || ch.Changes[0].DeviceID != "r1" {
+		t.Fatalf("slow changes: %+v %v", ch, err)
+	}
+}

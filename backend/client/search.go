@@ -5,6 +5,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/backend/search"
@@ -109,6 +110,15 @@ func (r *Remote) tenantIDs(ctx context.Context, tenant string) ([]string, error)
 	return ids, nil
 }
 
+// FleetTimeout is how long a search or changes request may wait for its
+// reply: the service's first one reads every latest configuration (a few
+// seconds at 10,000 devices when the service has not warmed its index
+// yet), far past the per-message RequestTimeout. The service gives up
+// after 60 s and says so; this leaves room for that reply.
+const FleetTimeout = 65 * time.Second
+
+func (r *Remote) fleetWait() time.Duration { return max(r.opts.RequestTimeout, FleetTimeout) }
+
 // Search asks each tenant's search subject in turn (the tenant is a
 // subject token, so the NATS permissions of the user decide) and merges
 // the replies in tenant order.
@@ -128,7 +138,7 @@ func (r *Remote) Search(ctx context.Context, req api.SearchRequest) (api.SearchR
 		q.TenantID = t
 		q.Max = limit - len(out.Matches)
 		var rep api.SearchReply
-		if err := r.query(ctx, r.subj.Search(t), "use tenant "+t, q, &rep); err != nil {
+		if err := r.queryWait(ctx, r.subj.Search(t), "use tenant "+t, q, &rep, r.fleetWait()); err != nil {
 			return api.SearchReply{}, err
 		}
 		out.Matches = append(out.Matches, rep.Matches...)
@@ -151,7 +161,7 @@ func (r *Remote) Changes(ctx context.Context, req api.ChangesRequest) (api.Chang
 		q.TenantID = t
 		q.Max = limit
 		var rep api.ChangesReply
-		if err := r.query(ctx, r.subj.Changes(t), "use tenant "+t, q, &rep); err != nil {
+		if err := r.queryWait(ctx, r.subj.Changes(t), "use tenant "+t, q, &rep, r.fleetWait()); err != nil {
 			return api.ChangesReply{}, err
 		}
 		out.Changes = append(out.Changes, rep.Changes...)

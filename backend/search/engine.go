@@ -13,7 +13,6 @@ import (
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/backend/store"
-	"github.com/cfgsnap/cfgsnap/backend/textdiff"
 )
 
 // Engine searches and summarises the configurations of one store. It is
@@ -100,16 +99,18 @@ func (e *Engine) sync(ctx context.Context) (map[store.DeviceKey]api.SnapshotReco
 }
 
 // load reads the contents of hashes, several at once, and interns them as
-// they arrive (interning is serial; reading, decryption and splitting are
-// not).
+// they arrive. Reading, decryption, splitting, hashing and looking up the
+// lines the index has already run in the loaders, in parallel under the
+// read lock; only the lines new to the index are placed serially, under
+// the write lock (most lines of a fleet are shared, so the serial part
+// shrinks as the index fills).
 func (e *Engine) load(ctx context.Context, hashes []string) error {
 	if len(hashes) == 0 {
 		return nil
 	}
 	type loaded struct {
-		hash  string
-		lines []string
-		err   error
+		p   *prepared
+		err error
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -124,9 +125,14 @@ func (e *Engine) load(ctx context.Context, hashes []string) error {
 				b, err := e.st.Content(ctx, h)
 				var l loaded
 				if err != nil {
-					l = loaded{hash: h, err: api.Wrap(api.KindStorage, err, "read configuration "+store.Short(h))}
+					l = loaded{err: api.Wrap(api.KindStorage, err, "read configuration "+store.Short(h))}
 				} else {
-					l = loaded{hash: h, lines: textdiff.SplitLines(string(b))}
+					// b is ours and never written again: its lines are
+					// read in place, and finish copies the new ones into
+					// the arena.
+					e.mu.RLock()
+					l = loaded{p: e.idx.prepare(h, unsafeString(b))}
+					e.mu.RUnlock()
 				}
 				select {
 				case out <- l:
@@ -159,7 +165,7 @@ func (e *Engine) load(ctx context.Context, hashes []string) error {
 			continue
 		}
 		e.mu.Lock()
-		e.idx.addDoc(l.hash, l.lines)
+		e.idx.finish(l.p)
 		e.mu.Unlock()
 	}
 	if err := ctx.Err(); err != nil && len(errs) == 0 {

@@ -21,6 +21,8 @@
 package search
 
 import (
+	"hash/maphash"
+	"slices"
 	"strings"
 	"unicode/utf8"
 	"unsafe"
@@ -66,30 +68,82 @@ type index struct {
 	lines  []string // by ID; the strings point into the chunks
 	flags  []uint8
 	redOf  []uint32 // redacted view of each line in a menu without menu-specific rules
-	ids    map[string]uint32
-	docs   map[string]*doc
-	freq   [256]uint64 // byte counts of the arena, to pick a rare byte to scan for
-	wide   []uint32    // lines with non-ASCII bytes (case folding reaches them beyond ASCII)
+	// slots finds a line's ID by the maphash of its text: an open
+	// addressing table (linear probing, at most half full) whose slots
+	// hold the hash's high 32 bits and ID+1 (0: empty). A hit is checked
+	// against the text, so lines whose hashes collide are told apart by
+	// probing on. One probe reads one word (a Go map reads more, and this
+	// lookup is most of a cold start); the table holds no pointers for the
+	// collector, and the hashes are computed by the parallel loaders.
+	seed  maphash.Seed
+	mask  uint64 // all ones; tests narrow it to force collisions
+	slots []uint64
+	docs  map[string]*doc
+	freq  [256]uint64 // byte counts of the arena, to pick a rare byte to scan for
+	wide  []uint32    // lines with non-ASCII bytes (case folding reaches them beyond ASCII)
 	// refs counts the line positions of the live docs; dead those of
 	// docs dropped since the last rebuild.
 	refs, dead int
 }
 
 func newIndex() *index {
-	return &index{ids: map[string]uint32{}, docs: map[string]*doc{}}
+	return &index{seed: maphash.MakeSeed(), mask: ^uint64(0), docs: map[string]*doc{}}
 }
 
-// intern returns the ID of line, adding it to the arena when new. A new
-// line's redacted view is computed once, here.
-func (x *index) intern(line string) uint32 {
-	if id, ok := x.ids[line]; ok {
+// hash is the key of line in ids.
+func (x *index) hash(line string) uint64 { return maphash.String(x.seed, line) & x.mask }
+
+// lookup returns the ID of line, whose hash is h, when it is interned.
+func (x *index) lookup(line string, h uint64) (uint32, bool) {
+	if len(x.slots) == 0 {
+		return 0, false
+	}
+	m := uint64(len(x.slots) - 1)
+	tag := h >> 32
+	for i := h & m; ; i = (i + 1) & m {
+		v := x.slots[i]
+		if v == 0 {
+			return 0, false
+		}
+		if v>>32 == tag {
+			if id := uint32(v) - 1; x.lines[id] == line {
+				return id, true
+			}
+		}
+	}
+}
+
+// place records in slots that the line with hash h has ID id.
+func (x *index) place(h uint64, id uint32) {
+	m := uint64(len(x.slots) - 1)
+	for i := h & m; ; i = (i + 1) & m {
+		if x.slots[i] == 0 {
+			x.slots[i] = h>>32<<32 | uint64(id+1)
+			return
+		}
+	}
+}
+
+// reserve makes room in slots for one more line, keeping the table at
+// most half full (short probe runs).
+func (x *index) reserve() {
+	if 2*(len(x.lines)+1) <= len(x.slots) {
+		return
+	}
+	x.slots = make([]uint64, max(1<<10, 2*len(x.slots)))
+	for id, l := range x.lines {
+		x.place(x.hash(l), uint32(id))
+	}
+}
+
+// intern returns the ID of line, whose hash is h, adding it to the arena
+// when new, with red (redacted(line), computed by the caller outside the
+// write lock) as its redacted view.
+func (x *index) intern(line string, h uint64, red string) uint32 {
+	if id, ok := x.lookup(line, h); ok {
 		return id
 	}
-	id := x.add(line)
-	red := line
-	if mayHaveSecret(line) {
-		red = redact.Line("", line)
-	}
+	id := x.add(line, h)
 	if red == line {
 		x.redOf[id] = id
 	} else {
@@ -101,15 +155,17 @@ func (x *index) intern(line string) uint32 {
 // internPlain interns a line that is itself a redacted view: its own
 // redacted view is itself (masks do not mask again).
 func (x *index) internPlain(line string) uint32 {
-	if id, ok := x.ids[line]; ok {
+	h := x.hash(line)
+	if id, ok := x.lookup(line, h); ok {
 		return id
 	}
-	id := x.add(line)
+	id := x.add(line, h)
 	x.redOf[id] = id
 	return id
 }
 
-func (x *index) add(line string) uint32 {
+func (x *index) add(line string, h uint64) uint32 {
+	x.reserve()
 	var c *chunk
 	if n := len(x.chunks); n > 0 && len(x.chunks[n-1].data)+len(line)+1 <= cap(x.chunks[n-1].data) {
 		c = x.chunks[n-1]
@@ -144,8 +200,118 @@ func (x *index) add(line string) uint32 {
 	}
 	x.flags = append(x.flags, f)
 	x.redOf = append(x.redOf, 0)
-	x.ids[s] = id
+	x.place(h, id)
 	return id
+}
+
+// pending is a line of a prepared configuration that only the write lock
+// can place: new to the index, or whose flags or redacted view need an
+// update.
+type pending struct {
+	pos        uint32
+	start, end uint32 // the line is text[start:end]
+	hash       uint64
+	// red is the line's redacted view: by the rules of its menu when the
+	// menu has rules of its own, else by the generic ones.
+	red     string
+	special bool // the menu has rules of its own (redact.MenuKeys)
+}
+
+// prepared is a configuration split into lines and resolved against the
+// index as far as a read lock allows: the loaders do this in parallel, so
+// that the serial part (finish) only handles the lines the index lacks.
+type prepared struct {
+	hash string
+	text string
+	doc  *doc
+	todo []pending
+}
+
+// prepare splits text (a configuration whose content hash is hash) into
+// lines and resolves those the index has already, read-only: callers hold
+// at least the read lock. Lines end at '\n'; a final '\n' ends the last
+// line (textdiff.SplitLines).
+func (x *index) prepare(hash, text string) *prepared {
+	p := &prepared{hash: hash, text: text, doc: &doc{}}
+	if text == "" {
+		return p
+	}
+	body := strings.TrimSuffix(text, "\n")
+	p.doc.seq = make([]uint32, 0, strings.Count(body, "\n")+1)
+	menu, special := "", false
+	for start := 0; start <= len(body); {
+		end := strings.IndexByte(body[start:], '\n')
+		if end < 0 {
+			end = len(body)
+		} else {
+			end += start
+		}
+		l := body[start:end]
+		pos := uint32(len(p.doc.seq))
+		if len(l) > 0 && l[0] == '/' {
+			if m, ok := routeros.MenuPath(l); ok {
+				menu, special = m, redact.MenuKeys[m] != nil
+			}
+		}
+		h := x.hash(l)
+		id, ok := x.lookup(l, h)
+		// A line is resolved here when finish would change nothing but
+		// this doc: it is known as a stored line, its redacted view is
+		// known as one, and its menu has no rules of its own (those lines
+		// are redacted in context, in finish).
+		if ok && !special && x.flags[id]&flagRaw != 0 && x.flags[x.redOf[id]]&flagRed != 0 {
+			if rid := x.redOf[id]; rid != id {
+				p.doc.red = append(p.doc.red, override{pos, rid})
+			}
+		} else {
+			// The redacted view is computed here, in parallel, so that
+			// the write lock is held for the interning only.
+			t := pending{pos: pos, start: uint32(start), end: uint32(end), hash: h, special: special}
+			if special {
+				t.red = redact.Line(menu, l)
+			} else {
+				t.red = redacted(l)
+			}
+			p.todo = append(p.todo, t)
+		}
+		p.doc.seq = append(p.doc.seq, id)
+		start = end + 1
+	}
+	return p
+}
+
+// finish places the lines prepare left and adds the configuration; it
+// needs the write lock.
+func (x *index) finish(p *prepared) {
+	if _, ok := x.docs[p.hash]; ok {
+		return
+	}
+	d := p.doc
+	reds := len(d.red)
+	for _, t := range p.todo {
+		l := p.text[t.start:t.end]
+		var id, rid uint32
+		// A few menus have rules of their own (an SNMP community's name is
+		// its password): their lines are redacted in context.
+		if t.special {
+			id = x.intern(l, t.hash, redacted(l))
+			rid = x.internPlain(t.red)
+		} else {
+			id = x.intern(l, t.hash, t.red)
+			rid = x.redOf[id]
+		}
+		d.seq[t.pos] = id
+		x.flags[id] |= flagRaw
+		x.flags[rid] |= flagRed
+		if rid != id {
+			d.red = append(d.red, override{t.pos, rid})
+		}
+	}
+	if len(d.red) > reds && reds > 0 {
+		slices.SortFunc(d.red, func(a, b override) int { return int(a.pos) - int(b.pos) })
+	}
+	x.docs[p.hash] = d
+	x.refs += len(d.seq)
 }
 
 // addDoc interns a configuration's lines under hash.
@@ -153,28 +319,11 @@ func (x *index) addDoc(hash string, lines []string) {
 	if _, ok := x.docs[hash]; ok {
 		return
 	}
-	d := &doc{seq: make([]uint32, len(lines))}
-	menu := ""
-	for i, l := range lines {
-		if m, ok := routeros.MenuPath(l); ok {
-			menu = m
-		}
-		id := x.intern(l)
-		d.seq[i] = id
-		x.flags[id] |= flagRaw
-		rid := x.redOf[id]
-		// A few menus have rules of their own (an SNMP community's name is
-		// its password): their lines are redacted in context.
-		if redact.MenuKeys[menu] != nil {
-			rid = x.internPlain(redact.Line(menu, l))
-		}
-		x.flags[rid] |= flagRed
-		if rid != id {
-			d.red = append(d.red, override{uint32(i), rid})
-		}
+	var text string
+	if len(lines) > 0 {
+		text = strings.Join(lines, "\n") + "\n"
 	}
-	x.docs[hash] = d
-	x.refs += len(d.seq)
+	x.finish(x.prepare(hash, text))
 }
 
 // dropDoc forgets a configuration; its lines stay in the arena until the
@@ -191,6 +340,7 @@ func (x *index) dropDoc(hash string) {
 // memory (no store reads): it frees the lines only dropped docs used.
 func (x *index) rebuilt() *index {
 	y := newIndex()
+	y.seed, y.mask = x.seed, x.mask
 	lines := []string{}
 	for h, d := range x.docs {
 		lines = lines[:0]
@@ -247,6 +397,15 @@ func (c *chunk) end(k int) int {
 		return int(c.starts[k+1])
 	}
 	return len(c.data)
+}
+
+// redacted returns line's redacted view outside the menus of
+// redact.MenuKeys.
+func redacted(line string) string {
+	if mayHaveSecret(line) {
+		return redact.Line("", line)
+	}
+	return line
 }
 
 // mayHaveSecret reports whether redact.Line might mask something in line

@@ -127,14 +127,30 @@ func TestSearchLinesMenusAndScope(t *testing.T) {
 	}
 }
 
+// forHashes runs a test with the engine as it is and with one whose line
+// hashes keep 2 bits only, so that most distinct lines share a hash with
+// another (the index must tell them apart by their text).
+func forHashes(t *testing.T, test func(*testing.T, func(store.Store) *Engine)) {
+	t.Run("hash", func(t *testing.T) { test(t, New) })
+	t.Run("collisions", func(t *testing.T) {
+		test(t, func(st store.Store) *Engine {
+			e := New(st)
+			e.idx.mask = 3
+			return e
+		})
+	})
+}
+
 // TestSearchSecrets: without Secrets a pattern is matched against the
 // redacted lines (no oracle on secret values) and lines come back
 // redacted; with Secrets both are the stored text. The SNMP community's
 // name is a secret in its own menu only.
-func TestSearchSecrets(t *testing.T) {
+func TestSearchSecrets(t *testing.T) { forHashes(t, testSearchSecrets) }
+
+func testSearchSecrets(t *testing.T, newEngine func(store.Store) *Engine) {
 	st := openStore(t)
 	record(t, st, "acme", "r1", export(1, "/ip pool", "add name=Commun1ty-1 ranges=10.1.0.10-10.1.0.99"), time.Now())
-	e := New(st)
+	e := newEngine(st)
 	for _, p := range []string{`Pw1Secret`, `password=P`, `password=\w+XY`, `Commun1ty-1$`} {
 		rep := search(t, e, Scope{}, api.SearchRequest{Pattern: p})
 		for _, m := range rep.Matches {
@@ -166,7 +182,9 @@ func TestSearchSecrets(t *testing.T) {
 // matching every line with the regexp, on patterns with and without a
 // usable literal, alternations, anchors and case folding (including the
 // Kelvin sign that (?i)k matches).
-func TestSearchAgreesWithPlainRegexp(t *testing.T) {
+func TestSearchAgreesWithPlainRegexp(t *testing.T) { forHashes(t, testSearchAgreesWithPlainRegexp) }
+
+func testSearchAgreesWithPlainRegexp(t *testing.T, newEngine func(store.Store) *Engine) {
 	st := openStore(t)
 	contents := map[string]string{}
 	for i := range 12 {
@@ -178,7 +196,7 @@ func TestSearchAgreesWithPlainRegexp(t *testing.T) {
 		record(t, st, "acme", dev, c, time.Now())
 		contents[dev] = c
 	}
-	e := New(st)
+	e := newEngine(st)
 	patterns := []string{`10\.3\.`, `(?i)ROUTER-1\d`, `bridge|noc`, `(?i)(KELVIN|pppoe)`, `^/ip`, `ttl=1h$`, `\d+\.\d+\.99\.1/`,
 		`a.c`, `(?i)k`, `(?i)ÉTÉ`, `(?:srv-1)+\.acme`, `x{0}`, `cust-0000[1-3] `, `(?i)name=rout`, `[Bb]ridge`, `(?i)Admin-MAC=48`}
 	for _, p := range patterns {

@@ -2,6 +2,7 @@ package service_test
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -167,5 +168,48 @@ func TestSearchTenantPermissions(t *testing.T) {
 	// The admin sees both tenants.
 	if rep, err := admin.Search(ctx, api.SearchRequest{Pattern: `^set name=core-rtr-1$`}); err != nil || len(rep.Matches) != 2 {
 		t.Errorf("admin: %+v %v", rep, err)
+	}
+}
+
+// logLines collects a service's log lines, one per Write.
+type logLines chan string
+
+func (l logLines) Write(p []byte) (int, error) {
+	select {
+	case l <- string(p):
+	default: // a full buffer drops lines rather than block the service
+	}
+	return len(p), nil
+}
+
+// TestServiceWarmsSearchAtStart: a service builds the search index from
+// the stored configurations when it starts, before any search asks, so the
+// first search over NATS is a warm one.
+func TestServiceWarmsSearchAtStart(t *testing.T) {
+	h := newHarness(t, devices(1))
+	h.service(service.Config{})
+	r := h.remote(client.RemoteOptions{})
+	ctx := context.Background()
+	for _, k := range [][2]string{{"acme", "core-rtr-1"}, {"globex", "core-rtr-1"}} {
+		if rep, err := r.Backup(ctx, k[0], k[1], client.BackupOptions{}, nil); err != nil || rep.Status != api.StatusSuccess {
+			t.Fatalf("backup %v: %+v %v", k, rep, err)
+		}
+	}
+	logs := make(logLines, 64)
+	h.service(service.Config{Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	deadline := time.After(20 * time.Second)
+	for {
+		select {
+		case l := <-logs:
+			if !strings.Contains(l, `msg="search index warm"`) {
+				continue
+			}
+			if !strings.Contains(l, "configurations=2 ") {
+				t.Fatalf("warmed with the wrong configurations: %s", l)
+			}
+			return
+		case <-deadline:
+			t.Fatal("the second service did not warm its search index within 20 s")
+		}
 	}
 }

@@ -251,6 +251,8 @@ func (s *Service) Start(ctx context.Context) error {
 		go s.work()
 	}
 	go s.heartbeat()
+	s.workers.Add(1)
+	go s.warmSearch()
 	if err := flush(ctx, s.cfg.Conn); err != nil {
 		return fmt.Errorf("register service: flush: %w", err)
 	}

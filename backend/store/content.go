@@ -2,12 +2,16 @@ package store
 
 import (
 	"bytes"
-	"compress/flate"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"strings"
+	"sync"
+
+	// Same DEFLATE format as compress/flate, decoded about twice as fast
+	// (fleet search reads every latest configuration when it starts).
+	"github.com/klauspost/compress/flate"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/backend/textfmt"
@@ -43,6 +47,9 @@ func compress(content []byte) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// inflaters keeps decompressors (tens of KB of state each) for reuse.
+var inflaters = sync.Pool{New: func() any { return flate.NewReader(bytes.NewReader(nil)) }}
+
 // decompress returns the content of a contents row and checks it against the
 // row's key, so that a damaged database is reported rather than served.
 func decompress(sum, codec string, size int64, data []byte) ([]byte, error) {
@@ -53,9 +60,12 @@ func decompress(sum, codec string, size int64, data []byte) ([]byte, error) {
 		return nil, api.Errorf(api.KindStorage, "content %s is corrupt: size %d", Short(sum), size)
 	}
 	var out bytes.Buffer
-	out.Grow(int(min(size, maxPrealloc)))
-	r := flate.NewReader(bytes.NewReader(data))
-	defer r.Close()
+	out.Grow(int(min(size, maxPrealloc)) + 1)
+	r := inflaters.Get().(io.ReadCloser)
+	defer inflaters.Put(r)
+	if err := r.(flate.Resetter).Reset(bytes.NewReader(data), nil); err != nil {
+		return nil, api.Wrap(api.KindStorage, err, fmt.Sprintf("content %s is corrupt", Short(sum)))
+	}
 	// One byte past size is enough to tell that the stream is too long.
 	if _, err := io.Copy(&out, io.LimitReader(r, size+1)); err != nil {
 		return nil, api.Wrap(api.KindStorage, err, fmt.Sprintf("content %s is corrupt", Short(sum)))
