@@ -622,3 +622,49 @@ func TestFailedReloadKeepsTheListAndSaysSo(t *testing.T) {
 	h.keys("L")
 	h.mustShow("loading devices of acme: nats: no responders")
 }
+
+// p in the history pins the selected snapshot (retention never removes
+// it) and shows the mark; p again unpins it; both are logged.
+func TestHistoryPinTogglesAndShowsTheMark(t *testing.T) {
+	f := newFake()
+	h := newHarness(t, f, 120, 30)
+	h.selectDevice("core-rtr-1")
+	h.keys("enter", "down", "p")
+	h.settle()
+	f.mu.Lock()
+	calls := slices.Clone(f.pinCalls)
+	want := f.history["acme/core-rtr-1"][1]
+	f.mu.Unlock()
+	if len(calls) != 1 || !strings.Contains(calls[0], "acme/core-rtr-1@"+want.SHA256[:12]+" pinned=true") {
+		t.Fatalf("pin calls %q, want one pin of the second snapshot %s", calls, want.SHA256[:12])
+	}
+	row := lineWith(t, plain(h.view()), "26h ago")
+	if !strings.HasPrefix(strings.TrimLeft(row, " ▸"), "*") {
+		t.Errorf("pinned row has no mark: %q", row)
+	}
+	if !strings.Contains(plain(h.view()), "pinned pinned in the TUI by") {
+		t.Errorf("detail does not say pinned:\n%s", plain(h.view()))
+	}
+	h.keys("p")
+	h.settle()
+	f.mu.Lock()
+	calls = slices.Clone(f.pinCalls)
+	f.mu.Unlock()
+	if len(calls) != 2 || !strings.HasSuffix(calls[1], "pinned=false") {
+		t.Fatalf("unpin: calls %q", calls)
+	}
+	if row := lineWith(t, plain(h.view()), "26h ago"); strings.HasPrefix(strings.TrimLeft(row, " ▸"), "*") {
+		t.Errorf("unpinned row still marked: %q", row)
+	}
+}
+
+func lineWith(t *testing.T, screen, text string) string {
+	t.Helper()
+	for _, l := range strings.Split(screen, "\n") {
+		if strings.Contains(l, text) {
+			return l
+		}
+	}
+	t.Fatalf("no line with %q in:\n%s", text, screen)
+	return ""
+}

@@ -57,6 +57,7 @@ type fakeClient struct {
 	searchCtx   map[string]error
 	changes     []api.Change
 	changesReqs []api.ChangesRequest
+	pinCalls    []string
 }
 
 type gate struct {
@@ -249,6 +250,26 @@ func (f *fakeClient) ForgetHostKey(ctx context.Context, tenant, device string) e
 }
 
 func (f *fakeClient) Close() error { return nil }
+
+// Pin pins the newest record of ref's hash, as the stores do.
+func (f *fakeClient) Pin(ctx context.Context, tenant, device, ref string, pinned bool, note string) (api.SnapshotRecord, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.pinCalls = append(f.pinCalls, fmt.Sprintf("%s/%s@%s pinned=%v", tenant, device, ref[:min(len(ref), 12)], pinned))
+	recs := f.history[tenant+"/"+device]
+	for i := range recs {
+		if recs[i].SHA256 == ref {
+			if !pinned {
+				note = ""
+			}
+			recs[i].Pinned, recs[i].PinNote = pinned, note
+			return recs[i], nil
+		}
+	}
+	return api.SnapshotRecord{}, api.Errorf(api.KindNotFound, "no snapshot %s", ref)
+}
+
+var _ client.Pinner = (*fakeClient)(nil)
 
 // Search matches the latest content in the fake's histories, redacted as
 // the backend does unless req.Secrets, ordered by tenant, device, line.

@@ -301,6 +301,14 @@ func TestScreens(t *testing.T) {
 		h.golden()
 	})
 
+	t.Run("history_pinned", func(t *testing.T) {
+		h := newHarness(t, newFake(), 80, 24)
+		h.selectDevice("core-rtr-1")
+		h.keys("enter", "down", "down", "p")
+		h.settle()
+		h.golden()
+	})
+
 	t.Run("history_marked", func(t *testing.T) {
 		h := newHarness(t, newFake(), 80, 24)
 		h.selectDevice("core-rtr-1")

@@ -342,7 +342,7 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 			return cmd
 		}
 		return tea.Batch(cmd, m.bridge.listen(m.c.Ctx))
-	case history.LoadedMsg:
+	case history.LoadedMsg, history.PinnedMsg:
 		if m.hist != nil {
 			return m.hist.Update(msg)
 		}

@@ -25,6 +25,8 @@ type KeyMap struct {
 	FleetSearch, Changes, IgnoreCase, Wider, Narrower key.Binding
 
 	Diff, View, NextHunk, PrevHunk, Search, NextMatch, PrevMatch key.Binding
+	// Pin pins or unpins the selected snapshot in the history.
+	Pin key.Binding
 	// Of the text viewers (snapshot, diff).
 	NextSection, PrevSection, Wrap, ScrollLeft, ScrollRight, Reveal key.Binding
 
@@ -87,6 +89,7 @@ func NewKeyMap() KeyMap {
 		Narrower:    b([]string{"-"}, "-", "shorter window"),
 
 		Diff:      b([]string{"d"}, "d", "diff"),
+		Pin:       b([]string{"p"}, "p", "pin/unpin"),
 		View:      b([]string{"enter", "v"}, "enter/v", "view"),
 		NextHunk:  b([]string{"n", "}"}, "n", "next hunk"),
 		PrevHunk:  b([]string{"N", "{"}, "N", "prev hunk"),

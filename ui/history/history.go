@@ -14,6 +14,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
+	"github.com/cfgsnap/cfgsnap/backend/client"
 	"github.com/cfgsnap/cfgsnap/ui/common"
 )
 
@@ -43,6 +44,12 @@ type LoadedMsg struct {
 	recs  []api.SnapshotRecord
 	more  bool
 	err   error
+}
+
+// PinnedMsg is the answer to pinning or unpinning a snapshot.
+type PinnedMsg struct {
+	rec api.SnapshotRecord
+	err error
 }
 
 // Open shows the history of device d of tenant and loads its first page.
@@ -82,6 +89,51 @@ func (m *Model) load(older bool) tea.Cmd {
 		defer cancel()
 		recs, more, err := cl.History(ctx, tenant, device, pageSize, before)
 		return LoadedMsg{req: req, older: older, recs: recs, more: more, err: err}
+	}
+}
+
+// pin toggles the selected snapshot's pin (retention never removes a
+// pinned snapshot) where the client can pin.
+func (m *Model) pin() tea.Cmd {
+	r, ok := m.current()
+	if !ok {
+		return nil
+	}
+	p, ok := m.c.Client.(client.Pinner)
+	if !ok {
+		m.c.Log(common.LogWarn, "pinning is not available in this session")
+		return nil
+	}
+	ctx, tenant, device, pinned := m.c.Ctx, m.tenant, m.device, !r.Pinned
+	note := ""
+	if pinned {
+		note = "pinned in the TUI by " + m.c.User
+	}
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(ctx, common.RequestTimeout)
+		defer cancel()
+		rec, err := p.Pin(ctx, tenant, device, r.SHA256, pinned, note)
+		return PinnedMsg{rec: rec, err: err}
+	}
+}
+
+// pinned puts the record the service returned in place of the shown one.
+func (m *Model) pinned(msg PinnedMsg) {
+	if msg.err != nil {
+		m.c.Log(common.LogError, "pin %s/%s: %s", common.Clean(m.tenant), common.Clean(m.device), common.Clean(msg.err.Error()))
+		return
+	}
+	what := "unpinned"
+	if msg.rec.Pinned {
+		what = "pinned"
+	}
+	m.c.Log(common.LogInfo, "%s %s/%s@%s", what, common.Clean(m.tenant), common.Clean(m.device), common.ShortHash(common.Clean(msg.rec.SHA256)))
+	for i := range m.recs {
+		// The service pins the newest record of the selected hash (a
+		// reference is a hash): that record shows the mark.
+		if m.recs[i].SnapshotID == msg.rec.SnapshotID {
+			m.recs[i].Pinned, m.recs[i].PinNote = msg.rec.Pinned, msg.rec.PinNote
+		}
 	}
 }
 
@@ -187,6 +239,8 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case LoadedMsg:
 		m.loaded(msg)
+	case PinnedMsg:
+		m.pinned(msg)
 	case tea.KeyPressMsg:
 		return m.key(msg)
 	case common.ClickMsg:
@@ -236,6 +290,8 @@ func (m *Model) key(msg tea.KeyPressMsg) tea.Cmd {
 		}
 	case key.Matches(msg, k.Diff):
 		m.diff()
+	case key.Matches(msg, k.Pin):
+		cmd = m.pin()
 	case key.Matches(msg, k.View):
 		if r, ok := m.current(); ok {
 			m.c.Send(common.OpenSnapshotMsg{Tenant: m.tenant, Device: m.device, DevName: m.devName, Rec: r})
@@ -345,5 +401,5 @@ func (m *Model) View() string {
 // ShortHelp is the footer while the history is in front.
 func (m *Model) ShortHelp() []key.Binding {
 	k := &m.c.Keys
-	return []key.Binding{k.View, k.Diff, k.Mark, k.Copy, k.Backup, k.Back, k.Help, k.Quit}
+	return []key.Binding{k.View, k.Diff, k.Mark, k.Pin, k.Copy, k.Backup, k.Back, k.Help, k.Quit}
 }

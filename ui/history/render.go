@@ -73,6 +73,9 @@ func RenderRow(r api.SnapshotRecord, now time.Time, loc *time.Location, c Cols, 
 	switch {
 	case marked:
 		mark = "●"
+	case r.Pinned:
+		// Pinned: retention never removes it (cfgsnap pin, p).
+		mark, markStyle = "*", st.Warn
 	case fresh:
 		mark, markStyle = "+", st.New
 	}
@@ -122,6 +125,9 @@ func RenderDetail(r api.SnapshotRecord, w int, st *common.Styles) []string {
 		out = append(out, st.Dim.Render("previous ")+st.Hash.Render(common.Clean(r.PreviousHash)))
 	}
 	who := common.JoinNonEmpty(" · ", common.Clean(string(r.Trigger)), byText(r.RequestedBy), reasonText(r.Reason))
+	if r.Pinned {
+		who = common.JoinNonEmpty(" · ", who, "pinned "+common.Clean(r.PinNote))
+	}
 	out = append(out, common.Fit(who, w))
 	out = append(out, st.Dim.Render(common.JoinNonEmpty(" · ", common.RosText(r.RouterOSVersion), common.HumanSize(r.SizeBytes), "took "+common.Millis(r.DurationMS), normText(r.NormalizationVersion))))
 	return out
