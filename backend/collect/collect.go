@@ -207,8 +207,11 @@ var (
 	legacyCiphers = []string{
 		ssh.InsecureCipherAES128CBC, ssh.InsecureCipherTripleDESCBC,
 	}
-	legacyMACs     = []string{ssh.InsecureHMACSHA196}
-	legacyHostKeys = []string{ssh.InsecureKeyAlgoDSA}
+	legacyMACs = []string{ssh.InsecureHMACSHA196}
+	// ssh-dss on purpose: RouterOS 6 devices without strong crypto may
+	// offer nothing else, and this list is used only with
+	// ssh_legacy_algorithms: true.
+	legacyHostKeys = []string{ssh.InsecureKeyAlgoDSA} //nolint:staticcheck // see above
 )
 
 // algorithms is what the handshake with t offers.

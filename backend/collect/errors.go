@@ -46,7 +46,7 @@ func fail(kind api.ErrorKind, causes []error, format string, args ...any) error 
 func contextFailure(ctx context.Context, doing string, extra string) error {
 	err := ctx.Err()
 	cause := context.Cause(ctx)
-	if cause == err {
+	if cause == err { //nolint:errorlint // identity: without a cause, Cause returns Err itself
 		cause = nil
 	}
 	why := ""

@@ -128,12 +128,6 @@ func (s *testServer) rotate() {
 	s.signers = []ssh.Signer{signer}
 }
 
-func (s *testServer) set(f func(s *testServer)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	f(s)
-}
-
 func (s *testServer) target() Target {
 	return Target{Label: "acme/core-rtr-1", Host: "127.0.0.1", Port: s.port,
 		Auth: Auth{Username: "backup", Password: "s3cret-Passw0rd"}}

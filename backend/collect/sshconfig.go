@@ -96,7 +96,7 @@ func (c *SSHConfig) lookup(alias string) (sshHost, error) {
 	if port != "" {
 		n, perr := strconv.Atoi(port)
 		if perr != nil || n < 1 || n > 65535 {
-			return h, fmt.Errorf("Port of %s in %s is %q: not a port number", alias, c.Path, port)
+			return h, fmt.Errorf("the Port of %s in %s is %q: not a port number", alias, c.Path, port)
 		}
 		h.Port = n
 	}

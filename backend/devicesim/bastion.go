@@ -257,14 +257,14 @@ func (b *Bastion) forward(nc ssh.NewChannel) {
 	go ssh.DiscardRequests(creqs)
 	done := make(chan struct{}, 2)
 	go func() {
-		io.Copy(target, ch)
+		_, _ = io.Copy(target, ch) // either side closing ends the tunnel
 		if tc, ok := target.(*net.TCPConn); ok {
 			tc.CloseWrite()
 		}
 		done <- struct{}{}
 	}()
 	go func() {
-		io.Copy(ch, target)
+		_, _ = io.Copy(ch, target)
 		ch.CloseWrite()
 		done <- struct{}{}
 	}()

@@ -486,7 +486,7 @@ func newDevice(f *Fleet, index int, s Spec) (*device, error) {
 		r := newRNG(d.seed, 7)
 		for {
 			b := boards[r.intn(len(boards))]
-			if !(b.v7Only && v.v6()) {
+			if !b.v7Only || !v.v6() {
 				d.spec.Model = b.name
 				break
 			}

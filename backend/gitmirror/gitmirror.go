@@ -438,7 +438,7 @@ func (e *Exporter) checkout(ctx context.Context, r *repo) error {
 		return err
 	}
 	if _, err := r.run(ctx, nil, nil, "rev-parse", "-q", "--verify", "HEAD^{commit}"); err != nil {
-		return nil // nothing exported yet
+		return nil //nolint:nilerr // no HEAD: nothing exported yet, nothing to reset
 	}
 	_, err = r.run(ctx, nil, nil, "reset", "-q", "--hard", "HEAD")
 	return err

@@ -124,7 +124,7 @@ var ErrUndecodable = errors.New("the recorded host key does not decode")
 func Decode(tenant, device string, data []byte) (Entry, error) {
 	e, err := decode(tenant, device, data)
 	if err != nil {
-		return Entry{}, fmt.Errorf("%w: %s/%s: %v", ErrUndecodable, tenant, device, err)
+		return Entry{}, fmt.Errorf("%w: %s/%s: %w", ErrUndecodable, tenant, device, err)
 	}
 	return e, nil
 }
@@ -137,7 +137,7 @@ func decode(tenant, device string, data []byte) (Entry, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&v); err != nil {
-		return Entry{}, fmt.Errorf("not a host key record: %v", err)
+		return Entry{}, fmt.Errorf("not a host key record: %w", err)
 	}
 	if dec.More() {
 		return Entry{}, errors.New("not a host key record: data after the record")
@@ -155,7 +155,7 @@ func decode(tenant, device string, data []byte) (Entry, error) {
 	}
 	key, comment, options, rest, err := ssh.ParseAuthorizedKey([]byte(v.Key))
 	if err != nil {
-		return Entry{}, fmt.Errorf("key: %v", err)
+		return Entry{}, fmt.Errorf("key: %w", err)
 	}
 	if comment != "" || len(options) > 0 || len(bytes.TrimSpace(rest)) > 0 {
 		return Entry{}, errors.New("key: more than one key, or options or a comment")
@@ -167,7 +167,7 @@ func decode(tenant, device string, data []byte) (Entry, error) {
 	if v.At != "" {
 		at, err := time.Parse(time.RFC3339, v.At)
 		if err != nil {
-			return Entry{}, fmt.Errorf("time %q: %v", v.At, err)
+			return Entry{}, fmt.Errorf("time %q: %w", v.At, err)
 		}
 		e.At = at
 	}

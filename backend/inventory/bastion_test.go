@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"errors"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -54,8 +55,8 @@ tenants:
         ssh_legacy_algorithms: maybe
 `
 	_, _, err := Parse(filepath.Join(dir, "inv.yaml"), []byte(src))
-	ve, ok := err.(*ValidationError)
-	if !ok {
+	var ve *ValidationError
+	if !errors.As(err, &ve) {
 		t.Fatalf("want a validation error, got %v", err)
 	}
 	want := map[string]bool{

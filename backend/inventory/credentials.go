@@ -109,7 +109,7 @@ func (c Credentials) Format(f fmt.State, verb rune) {
 	case 'q':
 		fmt.Fprintf(f, "%q", c.String())
 	default:
-		io.WriteString(f, c.String())
+		_, _ = io.WriteString(f, c.String()) // fmt.Formatter has no error to return
 	}
 }
 
@@ -157,7 +157,7 @@ func expandPath(p, dir string) (string, error) {
 	if p == "~" || strings.HasPrefix(p, "~/") {
 		home, err := os.UserHomeDir()
 		if err != nil {
-			return "", fmt.Errorf("cannot expand ~ (%v): write the full path", err)
+			return "", fmt.Errorf("cannot expand ~ (%w): write the full path", err)
 		}
 		return filepath.Join(home, p[1:]), nil
 	}

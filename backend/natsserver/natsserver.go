@@ -129,7 +129,7 @@ func splitListen(listen string) (string, int, error) {
 	}
 	host, portS, err := net.SplitHostPort(listen)
 	if err != nil {
-		return listen, server.DEFAULT_PORT, nil
+		return listen, server.DEFAULT_PORT, nil //nolint:nilerr // a bare host: the default port
 	}
 	port, err := strconv.Atoi(portS)
 	if err != nil || port < -1 || port > 65535 {

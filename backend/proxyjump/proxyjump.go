@@ -66,9 +66,9 @@ func Parse(spec string) ([]Hop, error) {
 		h, err := parseHop(strings.TrimSpace(p))
 		if err != nil {
 			if len(parts) > 1 {
-				return nil, fmt.Errorf("hop %d %q: %v", i+1, p, err)
+				return nil, fmt.Errorf("hop %d %q: %w", i+1, p, err)
 			}
-			return nil, fmt.Errorf("%q: %v", p, err)
+			return nil, fmt.Errorf("%q: %w", p, err)
 		}
 		hops = append(hops, h)
 	}

@@ -39,7 +39,7 @@ func TestLimiterRefusesOverBudgetAndSaysWhen(t *testing.T) {
 }
 
 func TestNilLimiterAllows(t *testing.T) {
-	var l *Limiter = New(0)
+	l := New(0) // nil: no limit
 	for range 100 {
 		if err := l.Allow("x", "x"); err != nil {
 			t.Fatal(err)

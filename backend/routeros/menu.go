@@ -51,7 +51,7 @@ func MenuPath(line string) (string, bool) {
 func isMenuWord(w string) bool {
 	for i := 0; i < len(w); i++ {
 		c := w[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c >= 'A' && c <= 'Z') {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' && c != '_' && (c < 'A' || c > 'Z') {
 			return false
 		}
 	}

@@ -1,6 +1,7 @@
 package textdiff
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -63,7 +64,8 @@ func gnuDiff(t *testing.T, dir string, a, b []string, minimal bool) string {
 	}
 	out, err := exec.Command("/usr/bin/diff", append(args, fa, fb)...).Output()
 	if err != nil {
-		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
 			t.Fatalf("diff: %v", err)
 		}
 	}
@@ -237,11 +239,11 @@ func BenchmarkExport1MB(b *testing.B) {
 	serial := 0
 	nb := make([]string, 0, len(a))
 	for i, l := range a {
-		switch {
-		case i%100 == 7:
+		switch i % 100 {
+		case 7:
 			serial++
 			nb = append(nb, fmt.Sprintf("add comment=changed%d", serial))
-		case i%100 == 50:
+		case 50:
 			nb = append(nb, l, "add comment=inserted")
 		default:
 			nb = append(nb, l)

@@ -128,7 +128,7 @@ func parseConfig(path string, data []byte) (*loadedConfig, error) {
 		if errors.Is(err, io.EOF) {
 			return lc, nil // an empty file sets nothing
 		}
-		return nil, fmt.Errorf("config %s: %v", path, err)
+		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
 	if len(doc.Content) == 0 {
 		return lc, nil

@@ -328,7 +328,7 @@ func lastChange(ctx context.Context, c client.Client, t target) (string, string,
 
 func writeDiff(w io.Writer, d string, color bool) {
 	if !color {
-		io.WriteString(w, d)
+		_, _ = io.WriteString(w, d) // stdout gone (a closed pipe): nothing left to tell
 		return
 	}
 	var b bytes.Buffer
@@ -353,5 +353,5 @@ func writeDiff(w io.Writer, d string, color bool) {
 			b.WriteByte('\n')
 		}
 	}
-	w.Write(b.Bytes())
+	_, _ = w.Write(b.Bytes())
 }

@@ -30,8 +30,8 @@ type rotatingFile struct {
 }
 
 // openRotating opens (creating, mode 0600) the log file at path.
-func openRotating(path string, max int64, keep int) (*rotatingFile, error) {
-	r := &rotatingFile{path: path, max: max, keep: keep}
+func openRotating(path string, maxSize int64, keep int) (*rotatingFile, error) {
+	r := &rotatingFile{path: path, max: maxSize, keep: keep}
 	if err := r.open(); err != nil {
 		return nil, err
 	}

@@ -23,7 +23,6 @@ type progressLine struct {
 	mu       sync.Mutex
 	finished int
 	running  map[string]api.ProgressEvent
-	last     time.Time
 	shown    bool
 	quit     chan struct{}
 	stopped  sync.Once

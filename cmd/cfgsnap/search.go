@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -100,7 +101,8 @@ pattern or another error, 4 when the service cannot be reached.`,
 // "no match"), and an unreachable service to 4.
 func searchErr(err error) error {
 	err = classifyClientErr(err)
-	if ee, ok := err.(*exitError); ok && ee.code == exitFailed {
+	var ee *exitError
+	if errors.As(err, &ee) && ee.code == exitFailed {
 		ee.code = exitUsage
 	}
 	return err
@@ -121,7 +123,7 @@ func writeMatches(w io.Writer, ms []api.SearchMatch) {
 func newChangesCmd(g *globals) *cobra.Command {
 	var (
 		since, tenant string
-		max           int
+		limit         int
 		asJSON        bool
 	)
 	cmd := &cobra.Command{
@@ -140,7 +142,7 @@ device's first snapshot is listed as a new device, not as a change.
 			if err != nil {
 				return usageErr("--since %q: %v", since, err)
 			}
-			if max < 1 || max > api.MaxSearchMax {
+			if limit < 1 || limit > api.MaxSearchMax {
 				return usageErr("--max must be 1..%d", api.MaxSearchMax)
 			}
 			ctx := cmd.Context()
@@ -153,7 +155,7 @@ device's first snapshot is listed as a new device, not as a change.
 			if err != nil {
 				return err
 			}
-			rep, err := f.Changes(ctx, api.ChangesRequest{Since: from, TenantID: tenant, Max: max})
+			rep, err := f.Changes(ctx, api.ChangesRequest{Since: from, TenantID: tenant, Max: limit})
 			if err != nil {
 				return classifyClientErr(err)
 			}
@@ -172,7 +174,7 @@ device's first snapshot is listed as a new device, not as a change.
 				writeChanges(out, rep.Changes, now)
 			}
 			if rep.More {
-				fmt.Fprintf(cmd.ErrOrStderr(), "cfgsnap: more than %d changes: shorten --since or raise --max\n", max)
+				fmt.Fprintf(cmd.ErrOrStderr(), "cfgsnap: more than %d changes: shorten --since or raise --max\n", limit)
 			}
 			return nil
 		},
@@ -180,7 +182,7 @@ device's first snapshot is listed as a new device, not as a change.
 	fl := cmd.Flags()
 	fl.StringVar(&since, "since", "24h", "window: a duration (24h, 90m, 7d) or a time (2026-11-30, RFC 3339)")
 	fl.StringVar(&tenant, "tenant", "", "only this tenant")
-	fl.IntVar(&max, "max", api.DefaultSearchMax, "at most this many changes")
+	fl.IntVar(&limit, "max", api.DefaultSearchMax, "at most this many changes")
 	fl.BoolVar(&asJSON, "json", false, "one JSON change per line")
 	return cmd
 }

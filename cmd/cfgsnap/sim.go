@@ -25,7 +25,7 @@ import (
 func parseListen(s string) (string, int, error) {
 	host, port, err := net.SplitHostPort(s)
 	if err != nil {
-		return s, 0, nil
+		return s, 0, nil //nolint:nilerr // a bare host: any free ports
 	}
 	p, err := strconv.Atoi(port)
 	if err != nil || p < 0 || p > 65535 {

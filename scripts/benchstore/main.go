@@ -79,9 +79,11 @@ func run() error {
 				return 0, err
 			}
 			var pages, free, psize int64
-			sq.DB().QueryRow(`PRAGMA page_count`).Scan(&pages)
-			sq.DB().QueryRow(`PRAGMA freelist_count`).Scan(&free)
-			sq.DB().QueryRow(`PRAGMA page_size`).Scan(&psize)
+			for q, v := range map[string]*int64{`PRAGMA page_count`: &pages, `PRAGMA freelist_count`: &free, `PRAGMA page_size`: &psize} {
+				if err := sq.DB().QueryRow(q).Scan(v); err != nil {
+					return 0, fmt.Errorf("%s: %w", q, err)
+				}
+			}
 			return (pages - free) * psize, nil
 		}
 	case "jetstream":

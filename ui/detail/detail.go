@@ -150,9 +150,7 @@ func renderLocked(dd Data, w int, st *common.Styles) []string {
 			out = append(out, st.Dim.Render("job "+common.Clean(l.JobID)))
 		}
 	}
-	for _, s := range common.WrapText("Nothing was changed. Press w to watch that job's progress until it ends; its result then shows here.", w) {
-		out = append(out, s)
-	}
+	out = append(out, common.WrapText("Nothing was changed. Press w to watch that job's progress until it ends; its result then shows here.", w)...)
 	return out
 }
 

@@ -42,10 +42,10 @@ type Diff struct {
 // Compute diffs two configurations line by line with the diff of the CLI
 // (backend/textdiff): the same minimal changes GNU diff -u shows, hunk
 // headers naming the menu in effect.
-func Compute(old, new string) Diff {
-	al, bl := textdiff.SplitLines(normEOL(old)), textdiff.SplitLines(normEOL(new))
+func Compute(oldText, newText string) Diff {
+	al, bl := textdiff.SplitLines(normEOL(oldText)), textdiff.SplitLines(normEOL(newText))
 	d := Diff{old: al, new: bl, oldMenu: routeros.Menus(al), newMenu: routeros.Menus(bl)}
-	if old == new {
+	if oldText == newText {
 		return d
 	}
 	d.hunks = textdiff.Hunks(textdiff.Edits(al, bl), textdiff.Options{

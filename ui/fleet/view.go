@@ -187,9 +187,9 @@ func (m *Model) deviceTitle(w int) string {
 		b.WriteString(" · " + st.Bold.Render(common.Clean(m.tenantName(f.tenant))) + st.Dim.Render(fmt.Sprintf(" [%d/%d]", m.tenant+1, len(m.tenants))))
 	}
 	if len(f.view) != len(f.devices) {
-		b.WriteString(fmt.Sprintf(" · %d of %d", len(f.view), len(f.devices)))
+		fmt.Fprintf(&b, " · %d of %d", len(f.view), len(f.devices))
 	} else {
-		b.WriteString(fmt.Sprintf(" · %d", len(f.devices)))
+		fmt.Fprintf(&b, " · %d", len(f.devices))
 	}
 	if f.sort == sortTriage {
 		b.WriteString(" · " + st.Warn.Render("triage") + st.Dim.Render(" (T)"))

@@ -362,7 +362,7 @@ func (ls *lease) Renew(ctx context.Context, stage api.Stage, ttl time.Duration) 
 		if cur == nil || cur.JobID != ls.info.JobID {
 			return fmt.Errorf("renew lock %s for job %s: %w", ls.key, ls.info.JobID, lock.ErrLost)
 		}
-		if cur.Expires == next.Expires && cur.Stage == next.Stage {
+		if cur.Expires.Equal(next.Expires) && cur.Stage == next.Stage {
 			rev, err = curRev, nil
 			break
 		}
