@@ -8,4 +8,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 CFGSNAP_BENCH_TUI=1 CFGSNAP_BENCH_SESSIONS="${SESSIONS:-50}" CFGSNAP_BENCH_DEVICES="${DEVICES:-1000}" \
   CFGSNAP_BENCH_P99_MS="${P99_MS:-50}" \
-  go test -count=1 -run '^TestBenchSessions$' -v -timeout 10m ./backend/tuiserver/ | grep -E 'tui-ssh|keystroke|memory|FAIL|ok|over'
+  go test -count=1 -run '^TestBenchSessions$' -v -timeout 10m ./backend/tuiserver/ | grep -E 'tui-ssh|keystroke|cpu:|memory|FAIL|ok|over'

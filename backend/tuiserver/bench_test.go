@@ -4,10 +4,13 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -39,6 +42,7 @@ func TestBenchSessions(t *testing.T) {
 		shown  string
 	}
 	var all []*sess
+	var writes atomic.Int64 // output reads on the client side, all sessions
 	for i := range sessions {
 		conn, err := e.dial(e.keys["root"])
 		if err != nil {
@@ -75,6 +79,7 @@ func TestBenchSessions(t *testing.T) {
 						}
 					}
 					x.mu.Unlock()
+					writes.Add(1)
 					select {
 					case x.change <- time.Now():
 					default:
@@ -108,6 +113,19 @@ func TestBenchSessions(t *testing.T) {
 	time.Sleep(2 * time.Second) // first loads and background-colour queries settle
 	heap1, rss1 := memNow()
 	g1 := runtime.NumGoroutine()
+	if path := os.Getenv("CFGSNAP_BENCH_HEAPPROFILE"); path != "" {
+		// What the open sessions hold (go tool pprof -sample_index=inuse_space).
+		if f, err := os.Create(path); err == nil {
+			_ = pprof.WriteHeapProfile(f)
+			f.Close()
+		}
+	}
+	// CPU spent while nobody types: ticks, renderer wakeups, idle timers.
+	const idleFor = 3 * time.Second
+	idle0, w0 := cpuNow(), writes.Load()
+	time.Sleep(idleFor)
+	idleCPU, idleWrites := cpuNow()-idle0, writes.Load()-w0
+	cpu0, t0, wt0 := cpuNow(), time.Now(), writes.Load()
 
 	var mu sync.Mutex
 	var lat []time.Duration
@@ -141,6 +159,11 @@ func TestBenchSessions(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	// CPU per keystroke is less sensitive to other load on the machine than
+	// latency is; it includes the SSH client side (same process) and the
+	// idle cost over the typing period, which is subtracted.
+	typing := cpuNow() - cpu0 - time.Duration(float64(idleCPU)*time.Since(t0).Seconds()/idleFor.Seconds())
+	typedWrites := writes.Load() - wt0
 	slices.Sort(lat)
 	pct := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
 	perHeap := float64(heap1-heap0) / float64(sessions) / 1024
@@ -148,6 +171,10 @@ func TestBenchSessions(t *testing.T) {
 	fmt.Printf("tui-ssh bench: %d sessions, %d devices, %d keystrokes on %d CPUs\n", sessions, devices, len(lat), runtime.NumCPU())
 	fmt.Printf("keystroke-to-frame: p50 %s  p90 %s  p99 %s  max %s\n", pct(0.50).Round(10*time.Microsecond),
 		pct(0.90).Round(10*time.Microsecond), pct(0.99).Round(10*time.Microsecond), lat[len(lat)-1].Round(10*time.Microsecond))
+	fmt.Printf("cpu: %s per keystroke (client side included; %.2f outputs per keystroke), idle %.1f ms/s and %.1f outputs/s per session\n",
+		(typing / time.Duration(max(len(lat), 1))).Round(10*time.Microsecond), float64(typedWrites)/float64(max(len(lat), 1)),
+		float64(idleCPU.Microseconds())/1000/idleFor.Seconds()/float64(sessions),
+		float64(idleWrites)/idleFor.Seconds()/float64(sessions))
 	fmt.Printf("memory per session: heap %.0f KiB, RSS %.0f KiB (client side of the SSH connections included); goroutines per session %.1f\n",
 		perHeap, perRSS, float64(g1-g0)/float64(sessions))
 	for _, x := range all {
@@ -164,6 +191,15 @@ func envInt(name string, def int) int {
 		return v
 	}
 	return def
+}
+
+// cpuNow is the user and system CPU time the process has used.
+func cpuNow() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // memNow is the live heap after a GC and the process's resident set.

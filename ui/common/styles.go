@@ -3,6 +3,7 @@ package common
 import (
 	"image/color"
 	"strings"
+	"sync/atomic"
 
 	"charm.land/bubbles/v2/help"
 	"charm.land/lipgloss/v2"
@@ -13,6 +14,7 @@ import (
 // its own.
 type Styles struct {
 	NoColor bool
+	id      uint64 // which NewStyles call made them: see ID
 
 	StatusBar  lipgloss.Style
 	StatusApp  lipgloss.Style
@@ -48,6 +50,13 @@ type Styles struct {
 	New        lipgloss.Style // snapshots that arrived while looking
 }
 
+// stylesMade numbers the NewStyles calls.
+var stylesMade atomic.Uint64
+
+// ID tells styles made by different NewStyles calls apart, so a cache of
+// rendered lines can key on it instead of comparing every style.
+func (s *Styles) ID() uint64 { return s.id }
+
 // NewStyles builds the styles. With noColor every colour is dropped and
 // emphasis relies on attributes (bold, reverse, faint) that NO_COLOR
 // terminals still render.
@@ -64,7 +73,7 @@ func NewStyles(noColor, isDark bool) Styles {
 	accent := c("25", "75")
 	green, red, amber := c("28", "78"), c("160", "203"), c("130", "221")
 
-	s := Styles{NoColor: noColor}
+	s := Styles{NoColor: noColor, id: stylesMade.Add(1)}
 	s.StatusBar = lipgloss.NewStyle().Foreground(c("235", "252")).Background(c("252", "236"))
 	s.StatusApp = s.StatusBar.Bold(true).Foreground(accent)
 	s.ConnOK = s.StatusBar.Foreground(green)
@@ -133,7 +142,7 @@ func (s Styles) HelpStyles() help.Styles {
 
 // Sel returns st as it looks on the cursor row: the row's background (or
 // reverse video) under the cell's own foreground.
-func (s Styles) Sel(st lipgloss.Style, selected, focused bool) lipgloss.Style {
+func (s *Styles) Sel(st lipgloss.Style, selected, focused bool) lipgloss.Style {
 	if !selected {
 		return st
 	}
@@ -144,7 +153,7 @@ func (s Styles) Sel(st lipgloss.Style, selected, focused bool) lipgloss.Style {
 }
 
 // SectionRule is a titled horizontal rule: "── Jobs · 2 running ─────".
-func (s Styles) SectionRule(title string, w int) string {
+func (s *Styles) SectionRule(title string, w int) string {
 	t := "── " + Trunc(title, max(w-4, 1)) + " "
 	return s.Rule.Render("── ") + s.Bold.Render(Trunc(title, max(w-4, 1))) + " " + s.Rule.Render(strings.Repeat("─", max(w-Width(t), 0)))
 }

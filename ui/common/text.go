@@ -3,6 +3,7 @@ package common
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -111,10 +112,10 @@ func Fit(s string, w int) string {
 	if w <= 0 {
 		return ""
 	}
-	sw := ansi.StringWidth(s)
+	sw := Width(s)
 	if sw > w {
 		s = ansi.Truncate(s, w, "…")
-		sw = ansi.StringWidth(s)
+		sw = Width(s)
 	}
 	if sw < w {
 		s += strings.Repeat(" ", w-sw)
@@ -127,7 +128,7 @@ func Trunc(s string, w int) string {
 	if w <= 0 {
 		return ""
 	}
-	if ansi.StringWidth(s) <= w {
+	if Width(s) <= w {
 		return s
 	}
 	return ansi.Truncate(s, w, "…")
@@ -135,7 +136,7 @@ func Trunc(s string, w int) string {
 
 // FitRight right-aligns s in w cells.
 func FitRight(s string, w int) string {
-	sw := ansi.StringWidth(s)
+	sw := Width(s)
 	if sw >= w {
 		return Trunc(s, w)
 	}
@@ -181,7 +182,71 @@ func Plural(n int, one, many string) string {
 	return fmt.Sprintf("%d %s", n, many)
 }
 
-func Width(s string) int { return ansi.StringWidth(s) }
+func Width(s string) int {
+	if w, ok := simpleWidth(s); ok {
+		return w
+	}
+	return ansi.StringWidth(s)
+}
+
+// simpleWidth counts the cells of s without segmenting it into grapheme
+// clusters, when s holds only printable ASCII, CSI sequences (the colours
+// lipgloss writes) and runes that take one cell and never join a cluster
+// (oneCell); ok is false for anything else, which ansi.StringWidth then
+// measures. Every frame fits each screen line, and the grapheme iterator
+// was a sixth of a frame's CPU with 50 sessions served over SSH.
+func simpleWidth(s string) (w int, ok bool) {
+	for i := 0; i < len(s); {
+		switch c := s[i]; {
+		case c >= 0x20 && c < 0x7f:
+			w++
+			i++
+		case c == 0x1b && i+1 < len(s) && s[i+1] == '[':
+			j := i + 2
+			for j < len(s) && s[j] >= 0x20 && s[j] < 0x40 { // parameters, intermediates
+				j++
+			}
+			if j >= len(s) || s[j] < 0x40 || s[j] > 0x7e {
+				return 0, false
+			}
+			i = j + 1
+		case c >= utf8.RuneSelf:
+			r, n := utf8.DecodeRuneInString(s[i:])
+			if !oneCell(r) {
+				return 0, false
+			}
+			w++
+			i += n
+		default:
+			return 0, false
+		}
+	}
+	return w, true
+}
+
+// oneCellLo and oneCellHi bound the runes oneCell knows: Latin-1 to the
+// spacing modifiers, and the punctuation, arrows, box drawing, shapes and
+// dingbats the screens draw. Scripts with spacing marks or conjoining
+// jamo are outside on purpose.
+const (
+	oneCellLo, oneCellMid = 0x00a0, 0x0300
+	oneCellSym, oneCellHi = 0x2000, 0x2800
+)
+
+var oneCellTable = sync.OnceValue(func() []bool {
+	t := make([]bool, oneCellHi)
+	for r := rune(oneCellLo); r < oneCellHi; r++ {
+		if r >= oneCellMid && r < oneCellSym {
+			continue
+		}
+		// What ansi.StringWidth says of the rune alone: a rune it counts
+		// as one cell is one cell next to ASCII or another such rune.
+		t[r] = ansi.StringWidth(string(r)) == 1
+	}
+	return t
+})
+
+func oneCell(r rune) bool { return r < oneCellHi && oneCellTable()[r] }
 
 // JoinNonEmpty joins the parts that are not empty.
 func JoinNonEmpty(sep string, parts ...string) string {

@@ -25,6 +25,7 @@ type Model struct {
 
 	fleet     fleetState
 	snapWatch snapWatch
+	rows      rowCache
 }
 
 // New returns the fleet screen; the row states come from q, and snapshot

@@ -145,8 +145,9 @@ func (m *Model) devicePane(l fleetLayout, bh int) []string {
 		long := cols.state > 13
 		for i := f.Offset; i < len(f.view) && len(rows) < l.listH; i++ {
 			d := f.devices[f.view[i]]
-			rows = append(rows, renderDeviceRow(m.deviceRowOf(d, long), cols, i == f.Cursor, mk[d.ID], !m.focusTenants, st))
+			rows = append(rows, m.rows.render(m.deviceRowOf(d, long), cols, i == f.Cursor, mk[d.ID], !m.focusTenants, st))
 		}
+		m.rows.endFrame()
 	}
 	out = append(out, common.RowsOf(rows, l.listH)...)
 
@@ -282,7 +283,12 @@ type deviceRow struct {
 }
 
 func (m *Model) deviceRowOf(d api.Device, long bool) deviceRow {
-	r := deviceRow{name: common.Clean(name(d)), host: common.Clean(d.Host), age: "never", never: true, state: m.rowState(d), spin: m.c.Spin()}
+	r := deviceRow{name: common.Clean(name(d)), host: common.Clean(d.Host), age: "never", never: true, state: m.rowState(d)}
+	if r.state.Kind == jobs.StRunning {
+		// Only a running row shows the spinner: the others stay equal
+		// from frame to frame, so their rendered line is reused.
+		r.spin = m.c.Spin()
+	}
 	if lb := d.LastBackup; lb != nil {
 		r.version = common.Clean(lb.RouterOSVersion)
 		r.age = common.Ago(m.c.Now(), lb.CollectedAt)
@@ -294,6 +300,45 @@ func (m *Model) deviceRowOf(d api.Device, long bool) deviceRow {
 		}
 	}
 	return r
+}
+
+// rowCache keeps the device lines of the last frame: a keystroke moves the
+// cursor over two rows, a tick changes nothing, so most lines of the next
+// frame are the same strings. Styling a line (about ten lipgloss renders)
+// was most of a frame's CPU with 50 sessions served over SSH.
+type rowCache struct {
+	prev, cur map[rowKey]string
+}
+
+// rowKey is everything renderDeviceRow reads; styles tells the styles
+// apart when the background colour (light or dark) changes them.
+type rowKey struct {
+	r                       deviceRow
+	c                       deviceCols
+	cursor, marked, focused bool
+	styles                  uint64
+}
+
+func (rc *rowCache) render(r deviceRow, c deviceCols, cursor, marked, focused bool, st *common.Styles) string {
+	k := rowKey{r: r, c: c, cursor: cursor, marked: marked, focused: focused, styles: st.ID()}
+	s, ok := rc.cur[k]
+	if !ok {
+		if s, ok = rc.prev[k]; !ok {
+			s = renderDeviceRow(r, c, cursor, marked, focused, st)
+		}
+		if rc.cur == nil {
+			rc.cur = make(map[rowKey]string)
+		}
+		rc.cur[k] = s
+	}
+	return s
+}
+
+// endFrame forgets the lines the frame just drawn did not use, so the
+// cache holds at most two screens of lines.
+func (rc *rowCache) endFrame() {
+	rc.prev, rc.cur = rc.cur, rc.prev
+	clear(rc.cur)
 }
 
 // renderDeviceRow is a pure function from a device's data to one table

@@ -26,3 +26,37 @@ func TestDeviceTableFitsItsWidth(t *testing.T) {
 		}
 	}
 }
+
+// The row cache gives what renderDeviceRow gives, follows every input
+// (cursor, mark, focus, state, styles) and keeps only the last frame's
+// lines.
+func TestRowCacheFollowsItsInputs(t *testing.T) {
+	dark, light := common.NewStyles(false, true), common.NewStyles(false, false)
+	c := deviceColumns(120)
+	a := deviceRow{name: "r1", host: "10.0.0.1", age: "never", never: true}
+	b := a
+	b.state = jobs.RowState{Kind: jobs.StFailed, Err: api.KindAuthFailed}
+	var rc rowCache
+	for frame := range 3 {
+		for _, tc := range []struct {
+			r                       deviceRow
+			cursor, marked, focused bool
+			st                      *common.Styles
+		}{
+			{a, false, false, true, &dark}, {a, true, false, true, &dark}, {a, true, false, false, &dark},
+			{a, false, true, true, &dark}, {b, false, false, true, &dark}, {a, true, false, true, &light},
+		} {
+			want := renderDeviceRow(tc.r, c, tc.cursor, tc.marked, tc.focused, tc.st)
+			if got := rc.render(tc.r, c, tc.cursor, tc.marked, tc.focused, tc.st); got != want {
+				t.Fatalf("frame %d: cached row %q, want %q", frame, got, want)
+			}
+		}
+		rc.endFrame()
+		if len(rc.prev) != 6 || len(rc.cur) != 0 {
+			t.Fatalf("frame %d: cache holds %d+%d lines, want the 6 of the last frame", frame, len(rc.prev), len(rc.cur))
+		}
+	}
+	if dark.ID() == light.ID() {
+		t.Fatal("two NewStyles calls share an ID")
+	}
+}

@@ -34,6 +34,8 @@ type Model struct {
 	c     *common.Common
 	help  help.Model
 	Tasks *Tasks
+
+	footerKey, footer string // the last Footer and what it was made of
 }
 
 // New returns the status bar; its task list is c's Notifier.
@@ -140,8 +142,22 @@ func (m *Model) TaskLine(w int) string {
 // Footer is the short key help of what is in front; what does not fit is
 // cut from the end.
 func (m *Model) Footer(keys []key.Binding, w int) string {
+	// The help is the same from keystroke to keystroke on a screen, and
+	// styling it was a twentieth of a frame's CPU: keep the last one.
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d\x00%d", w, m.c.Styles.ID())
+	for _, k := range keys {
+		if k.Enabled() {
+			h := k.Help()
+			b.WriteString("\x00" + h.Key + "\x00" + h.Desc)
+		}
+	}
+	if b.String() == m.footerKey {
+		return m.footer
+	}
 	m.help.SetWidth(w)
-	return m.help.ShortHelpView(keys)
+	m.footerKey, m.footer = b.String(), m.help.ShortHelpView(keys)
+	return m.footer
 }
 
 // InputHelp is the short help while a one-line input has the keyboard.
