@@ -174,6 +174,16 @@ func (c *funcCollector) add(typ prometheus.ValueType, name, help string, fn func
 		c.help[name] = help
 	}
 	f.desc = prometheus.NewDesc(name, help, names, nil)
+	for i, g := range c.funcs {
+		if g.name == name && slices.Equal(g.labels, f.labels) {
+			// The same series from a second source in this process (two
+			// schedulers in one test, say) adds up, as the registry would
+			// otherwise refuse to gather anything at all.
+			prev := g.fn
+			c.funcs[i].fn = func() float64 { return prev() + fn() }
+			return
+		}
+	}
 	c.funcs = append(c.funcs, f)
 }
 

@@ -248,3 +248,18 @@ func TestScrapeHasRuntimeProcessAndCfgsnapSeries(t *testing.T) {
 	}
 	checkSyntax(t, body)
 }
+
+// The same series registered twice (two schedulers in one process) is one
+// series whose value is the sum, and /metrics still gathers.
+func TestSameSeriesTwiceAddsUp(t *testing.T) {
+	m := New()
+	m.GaugeFunc("cfgsnap_queue_depth", "Backups waiting.", func() float64 { return 2 }, "queue", "schedule")
+	m.GaugeFunc("cfgsnap_queue_depth", "Backups waiting.", func() float64 { return 3 }, "queue", "schedule")
+	var b strings.Builder
+	if err := m.WritePrometheus(&b); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), `cfgsnap_queue_depth{queue="schedule"} 5`) {
+		t.Errorf("want one series of 5:\n%s", b.String())
+	}
+}

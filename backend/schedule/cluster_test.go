@@ -238,7 +238,9 @@ func TestThreeWorkersBackUpEachDeviceOnce(t *testing.T) {
 		t.Errorf("backups came from %d workers, want all 3: %v", len(byWorker), byWorker)
 	}
 	var b strings.Builder
-	_ = m.WritePrometheus(&b)
+	if err := m.WritePrometheus(&b); err != nil {
+		t.Fatalf("metrics: %v", err)
+	}
 	var counted int
 	for _, line := range strings.Split(b.String(), "\n") {
 		if v, ok := strings.CutPrefix(line, `cfgsnap_backups_total{outcome="success",trigger="scheduled"} `); ok {
