@@ -208,19 +208,6 @@ func (tm *term) text() string {
 	return ansi.Strip(tm.raw.String())
 }
 
-// since is the text shown after mark (a length of raw output).
-func (tm *term) since(mark int) string {
-	tm.mu.Lock()
-	defer tm.mu.Unlock()
-	return ansi.Strip(string(tm.raw.Bytes()[mark:]))
-}
-
-func (tm *term) mark() int {
-	tm.mu.Lock()
-	defer tm.mu.Unlock()
-	return tm.raw.Len()
-}
-
 func (tm *term) waitFor(s string, d time.Duration) {
 	tm.t.Helper()
 	deadline := time.Now().Add(d)

@@ -226,7 +226,7 @@ func (lc *loadedConfig) apply(flags *pflag.FlagSet, command string) error {
 		}
 		for _, one := range values {
 			if err := flags.Set(k.flag(), one); err != nil {
-				return fmt.Errorf("config %s:%d: %s: %v", lc.path, lc.set[k.name], k.name, err)
+				return fmt.Errorf("config %s:%d: %s: %w", lc.path, lc.set[k.name], k.name, err)
 			}
 		}
 	}
@@ -249,7 +249,7 @@ func checkNATSURL(s string) error {
 		}
 		u, err := url.Parse(raw)
 		if err != nil {
-			return fmt.Errorf("NATS URL %q: %v", one, err)
+			return fmt.Errorf("NATS URL %q: %w", one, err)
 		}
 		switch u.Scheme {
 		case "nats", "tls", "ws", "wss":
