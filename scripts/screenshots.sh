@@ -12,13 +12,13 @@ work=$(mktemp -d)
 session="cfgsnap-shots-$$"
 port=$((20000 + RANDOM % 20000))
 url="nats://127.0.0.1:$port"
-trap 'tmux kill-session -t "$session" 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'for s in "$session" "$session-srv" "$session-ssh"; do tmux kill-session -t "$s" 2>/dev/null || true; done; rm -rf "$work"' EXIT
 go build -o "$work/cfgsnap" ./cmd/cfgsnap
 export XDG_CONFIG_HOME="$work/config" XDG_STATE_HOME="$work/state"
 tmux new-session -d -s "$session" -x 120 -y 35 -e TERM=xterm-256color -e COLORTERM= \
   "'$work/cfgsnap' --log-file '$work/log' --data-dir '$work/data' demo --listen 127.0.0.1:$port"
 
-screen() { tmux capture-pane -p -t "$session"; }
+screen() { tmux capture-pane -p -t "${target:-$session}"; }
 wait_for() {
   local deadline=$((SECONDS + ${2:-20}))
   until screen | grep -qF -- "$1"; do
@@ -26,7 +26,7 @@ wait_for() {
     sleep 0.2
   done
 }
-keys() { tmux send-keys -t "$session" "$@"; sleep 0.4; }
+keys() { tmux send-keys -t "${target:-$session}" "$@"; sleep 0.4; }
 pick() {
   keys Escape
   keys / $(echo "$1" | sed 's/./& /g') Enter
@@ -35,7 +35,7 @@ pick() {
 }
 shot() {
   mkdir -p screenshots
-  tmux capture-pane -e -p -t "$session" | "$FREEZE" --language ansi --window --padding 10 \
+  tmux capture-pane -e -p -t "${target:-$session}" | "$FREEZE" --language ansi --window --padding 10 \
     --background "#1e1e2e" --font.size 14 -o "screenshots/$1.png" >/dev/null
   echo "screenshots/$1.png"
 }
@@ -98,4 +98,18 @@ keys q
 keys q
 sleep 0.3
 screen | grep -qi quit && keys y
+
+# The same TUI served over SSH (serve/demo --tui-listen), seen from an
+# OpenSSH client: a headless demo serves it, the demo's generated key logs in.
+sport=$((port + 1)); tport=$((port + 2))
+tmux new-session -d -s "$session-srv" -x 120 -y 10 \
+  "'$work/cfgsnap' --log-file '$work/log2' --data-dir '$work/data2' demo --headless --listen 127.0.0.1:$sport --tui-listen 127.0.0.1:$tport"
+for _ in $(seq 100); do [ -f "$work/data2/demo_ed25519" ] && break; sleep 0.2; done
+sleep 1
+tmux new-session -d -s "$session-ssh" -x 120 -y 35 -e TERM=xterm-256color -e COLORTERM= \
+  "ssh -tt -i '$work/data2/demo_ed25519' -p $tport -o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no -o LogLevel=ERROR demo@127.0.0.1"
+target="$session-ssh"
+wait_for "core-rtr-1" 30
+keys j j
+shot ssh
 exit 0

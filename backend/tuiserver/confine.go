@@ -1,8 +1,10 @@
 package tuiserver
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/backend/client"
@@ -125,3 +127,105 @@ func (c *Confined) ForgetHostKey(ctx context.Context, tenant, device string) err
 
 // String names the session's user, for logs.
 func (c *Confined) String() string { return fmt.Sprintf("%s (%s)", c.user.Name, c.user.Role) }
+
+var (
+	_ client.Fleet  = (*Confined)(nil)
+	_ client.Pinner = (*Confined)(nil)
+)
+
+// tenantsFor is the tenants a fleet query may cover: the one asked for
+// (checked), else every tenant of the user. The query then goes to the
+// service one tenant at a time, so the service's own view of all tenants
+// never reaches the session.
+func (c *Confined) tenantsFor(ctx context.Context, tenant string) ([]string, error) {
+	if tenant != "" {
+		if err := c.check(tenant); err != nil {
+			return nil, err
+		}
+		return []string{tenant}, nil
+	}
+	ts, err := c.Tenants(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = t.ID
+	}
+	return out, nil
+}
+
+// Search searches the user's tenants only, never with secrets: a served
+// session shows redacted lines, and a pattern must not probe secret values.
+func (c *Confined) Search(ctx context.Context, req api.SearchRequest) (api.SearchReply, error) {
+	f, err := client.AsFleet(c.inner)
+	if err != nil {
+		return api.SearchReply{}, err
+	}
+	tenants, err := c.tenantsFor(ctx, req.TenantID)
+	if err != nil {
+		return api.SearchReply{}, err
+	}
+	req.Secrets = false
+	limit := cmp.Or(req.Max, api.DefaultSearchMax)
+	var out api.SearchReply
+	for _, t := range tenants {
+		one := req
+		one.TenantID, one.Max = t, limit-len(out.Matches)
+		rep, err := f.Search(ctx, one)
+		if err != nil {
+			return api.SearchReply{}, err
+		}
+		out.Matches = append(out.Matches, rep.Matches...)
+		out.Devices += rep.Devices
+		out.More = out.More || rep.More
+		if len(out.Matches) >= limit {
+			out.More = out.More || t != tenants[len(tenants)-1]
+			break
+		}
+	}
+	return out, nil
+}
+
+// Changes lists the changes of the user's tenants only.
+func (c *Confined) Changes(ctx context.Context, req api.ChangesRequest) (api.ChangesReply, error) {
+	f, err := client.AsFleet(c.inner)
+	if err != nil {
+		return api.ChangesReply{}, err
+	}
+	tenants, err := c.tenantsFor(ctx, req.TenantID)
+	if err != nil {
+		return api.ChangesReply{}, err
+	}
+	var out api.ChangesReply
+	for _, t := range tenants {
+		one := req
+		one.TenantID = t
+		rep, err := f.Changes(ctx, one)
+		if err != nil {
+			return api.ChangesReply{}, err
+		}
+		out.Changes = append(out.Changes, rep.Changes...)
+		out.More = out.More || rep.More
+	}
+	slices.SortStableFunc(out.Changes, func(a, b api.Change) int { return b.CollectedAt.Compare(a.CollectedAt) })
+	if limit := cmp.Or(req.Max, api.DefaultSearchMax); len(out.Changes) > limit {
+		out.Changes, out.More = out.Changes[:limit], true
+	}
+	return out, nil
+}
+
+// Pin is a write: operators only, in their tenants.
+func (c *Confined) Pin(ctx context.Context, tenant, device, ref string, pinned bool, note string) (api.SnapshotRecord, error) {
+	if err := c.check(tenant); err != nil {
+		return api.SnapshotRecord{}, err
+	}
+	if c.user.Role != RoleOperator {
+		return api.SnapshotRecord{}, api.Errorf(api.KindBadRequest, "%s is a viewer: pinning needs the operator role", c.user.Name)
+	}
+	p, ok := c.inner.(client.Pinner)
+	if !ok {
+		return api.SnapshotRecord{}, api.Errorf(api.KindInternal, "this service cannot pin snapshots")
+	}
+	return p.Pin(ctx, tenant, device, ref, pinned, note)
+}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/backend/client"
@@ -137,5 +138,54 @@ func TestUsersFileProblemsAreReported(t *testing.T) {
 		} else if api.KindOf(err) != api.KindBadRequest {
 			t.Errorf("%s: kind %s", name, api.KindOf(err))
 		}
+	}
+}
+
+// Fleet search, changes and pins from a served session stay inside the
+// user's tenants, even though the service's own client sees every tenant;
+// secrets are never asked for, and a viewer cannot pin.
+func TestConfinedFleetQueriesAndPins(t *testing.T) {
+	e := startEnv(t, envOptions{})
+	ctx := context.Background()
+	gdevs, err := e.client.Devices(ctx, "globex")
+	if err != nil || len(gdevs) == 0 {
+		t.Fatalf("globex devices: %v %v", gdevs, err)
+	}
+	for _, td := range [][2]string{{"acme", "core-rtr-1"}, {"globex", gdevs[0].ID}} {
+		if rep, err := e.client.Backup(ctx, td[0], td[1], client.BackupOptions{}, nil); err != nil || rep.Status != api.StatusSuccess {
+			t.Fatalf("backup %s/%s: %+v %v", td[0], td[1], rep, err)
+		}
+	}
+	alice := Confine(e.client, &User{Name: "alice", Tenants: []string{"acme"}, Role: RoleOperator}, "alice@jump1", nil)
+	rep, err := alice.Search(ctx, api.SearchRequest{Pattern: "/system identity", Secrets: true})
+	if err != nil || len(rep.Matches) == 0 {
+		t.Fatalf("search: %+v %v", rep, err)
+	}
+	for _, m := range rep.Matches {
+		if m.TenantID != "acme" {
+			t.Fatalf("a confined search returned %s/%s", m.TenantID, m.DeviceID)
+		}
+	}
+	if _, err := alice.Search(ctx, api.SearchRequest{Pattern: "x", TenantID: "globex"}); api.KindOf(err) != api.KindNotFound {
+		t.Fatalf("search of globex: %v, want not_found", err)
+	}
+	ch, err := alice.Changes(ctx, api.ChangesRequest{Since: time.Now().Add(-time.Hour)})
+	if err != nil || len(ch.Changes) == 0 {
+		t.Fatalf("changes: %+v %v", ch, err)
+	}
+	for _, c := range ch.Changes {
+		if c.TenantID != "acme" {
+			t.Fatalf("confined changes list %s/%s", c.TenantID, c.DeviceID)
+		}
+	}
+	if _, err := alice.Pin(ctx, "globex", gdevs[0].ID, "latest", true, ""); api.KindOf(err) != api.KindNotFound {
+		t.Fatalf("pin in globex: %v, want not_found", err)
+	}
+	if rec, err := alice.Pin(ctx, "acme", "core-rtr-1", "latest", true, "before CHG-1"); err != nil || !rec.Pinned {
+		t.Fatalf("operator pin: %+v %v", rec, err)
+	}
+	bob := Confine(e.client, &User{Name: "bob", Tenants: []string{"acme"}, Role: RoleViewer}, "bob@jump1", nil)
+	if _, err := bob.Pin(ctx, "acme", "core-rtr-1", "latest", false, ""); err == nil || !strings.Contains(err.Error(), "viewer") {
+		t.Fatalf("viewer pin: %v, want refused", err)
 	}
 }
