@@ -124,10 +124,10 @@ func Open(ctx context.Context, js jetstream.JetStream, opts Options) (*Store, er
 			// Per device, not per stream: a chatty device must not push
 			// out another's history.
 			MaxMsgsPerSubject: perSubject,
-			// Reads go to the stream leader, so a worker sees the record it
-			// has just written (direct gets may be served by a lagging
-			// replica).
-			AllowDirect: false,
+			// A device's history is read with batched direct gets, checked
+			// against the leader (direct.go); the reads a write depends on
+			// still go to the leader alone.
+			AllowDirect: true,
 			Duplicates:  2 * time.Minute,
 		})
 		return err
@@ -216,14 +216,14 @@ func (s *Store) Record(ctx context.Context, rec api.SnapshotRecord, content []by
 		if prev != nil {
 			rec.PreviousHash = prev.SHA256
 		}
-		data, err := json.Marshal(rec)
+		data, err := encodeRecord(rec)
 		if err != nil {
 			return api.SnapshotRecord{}, wrap(err)
 		}
 		tried[rec.SnapshotID] = true
 		err = jsretry.Do(ctx, func(ctx context.Context) error {
 			_, err := s.js.PublishMsg(ctx, &nats.Msg{Subject: subj, Data: data},
-				jetstream.WithExpectLastSequencePerSubject(prevSeq), jetstream.WithMsgID(rec.SnapshotID))
+				jetstream.WithExpectLastSequencePerSubject(prevSeq))
 			return err
 		})
 		if err == nil {
@@ -231,6 +231,9 @@ func (s *Store) Record(ctx context.Context, rec api.SnapshotRecord, content []by
 			// putContent found it (retention.go).
 			return rec, s.ensureContent(ctx, rec.SHA256, content)
 		}
+		// No message ID is sent (it would cost every record ~40 bytes): an
+		// attempt that landed but lost its answer fails the retry with a
+		// conflict on the expected sequence, and after tells it is ours.
 		if !conflict(err) {
 			return api.SnapshotRecord{}, wrap(err)
 		}
@@ -255,12 +258,7 @@ func (s *Store) Record(ctx context.Context, rec api.SnapshotRecord, content []by
 // after returns the record following sequence seq on subj when it is one of
 // the IDs in mine.
 func (s *Store) after(ctx context.Context, subj string, seq uint64, mine map[string]bool) (*api.SnapshotRecord, error) {
-	var m *jetstream.RawStreamMsg
-	err := jsretry.Do(ctx, func(ctx context.Context) error {
-		var err error
-		m, err = s.hist.GetMsg(ctx, seq+1, jetstream.WithGetMsgSubject(subj))
-		return err
-	})
+	m, err := s.leaderGet(ctx, apiMsgGet{Seq: seq + 1, NextFor: subj})
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return nil, nil
 	}
@@ -284,12 +282,7 @@ func (s *Store) after(ctx context.Context, subj string, seq uint64, mine map[str
 // the newest valid one, and the sequence still the last message's, so the
 // next record is written after it.
 func (s *Store) last(ctx context.Context, subj string) (*api.SnapshotRecord, uint64, error) {
-	var m *jetstream.RawStreamMsg
-	err := jsretry.Do(ctx, func(ctx context.Context) error {
-		var err error
-		m, err = s.hist.GetLastMsgForSubject(ctx, subj)
-		return err
-	})
+	m, err := s.leaderGet(ctx, apiMsgGet{LastFor: subj})
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return nil, 0, nil
 	}
@@ -299,14 +292,14 @@ func (s *Store) last(ctx context.Context, subj string) (*api.SnapshotRecord, uin
 	r, err := s.decodeRecord(subj, m.Data)
 	if err != nil {
 		s.bad.report(subj, m.Sequence, err)
-		recs, err := s.scan(ctx, subj, jetstream.DeliverAllPolicy, nil)
+		recs, err := s.readDevice(ctx, subj)
 		if err != nil {
 			return nil, 0, fmt.Errorf("read latest snapshot: %w", err)
 		}
 		if len(recs) == 0 {
 			return nil, m.Sequence, nil
 		}
-		return &recs[len(recs)-1], m.Sequence, nil
+		return &recs[len(recs)-1].SnapshotRecord, m.Sequence, nil
 	}
 	return &r, m.Sequence, nil
 }
@@ -347,7 +340,8 @@ func (s *Store) LatestAll(ctx context.Context, tenant string) (map[store.DeviceK
 
 // History implements store.Store. Limits above store.MaxHistoryLimit are
 // reduced to it. It reads the device's records oldest first up to the
-// cursor (HistoryPerDevice bounds them) and returns the newest of them.
+// cursor (HistoryPerDevice bounds them) in one batched read and returns the
+// newest of them.
 func (s *Store) History(ctx context.Context, tenant, device string, limit int, before string) ([]api.SnapshotRecord, bool, error) {
 	if limit <= 0 {
 		limit = store.DefaultHistoryLimit
@@ -358,17 +352,25 @@ func (s *Store) History(ctx context.Context, tenant, device string, limit int, b
 	}
 	key := store.DeviceKey{Tenant: tenant, Device: device}
 	// Records are in ID order; everything from the cursor on is newer still.
-	recs, err := s.scan(ctx, s.subject(tenant, device), jetstream.DeliverAllPolicy, func(r api.SnapshotRecord) bool {
-		return before != "" && r.SnapshotID >= before
-	})
+	all, err := s.readDevice(ctx, s.subject(tenant, device))
 	if err != nil {
 		return nil, false, api.Wrap(api.KindStorage, err, "read history of "+key.String())
+	}
+	recs := all
+	if before != "" {
+		// Records are in ID order; everything from the cursor on is newer still.
+		for i, r := range all {
+			if r.SnapshotID >= before {
+				recs = all[:i]
+				break
+			}
+		}
 	}
 	more := len(recs) > limit
 	recs = recs[max(0, len(recs)-limit):]
 	out := make([]api.SnapshotRecord, len(recs))
 	for i, r := range recs {
-		out[len(recs)-1-i] = r
+		out[len(recs)-1-i] = r.SnapshotRecord
 	}
 	if err := s.addPins(ctx, tenant, device, out); err != nil {
 		return nil, false, err
@@ -402,13 +404,13 @@ func (s *Store) Find(ctx context.Context, tenant, device, ref string) (api.Snaps
 		return api.SnapshotRecord{}, fmt.Errorf("find %q in %s: %w", ref, key, store.ErrNotFound)
 	}
 	newest := map[string]api.SnapshotRecord{} // by hash, the newest record with it
-	recs, err := s.scan(ctx, s.subject(tenant, device), jetstream.DeliverAllPolicy, nil)
+	recs, err := s.readDevice(ctx, s.subject(tenant, device))
 	if err != nil {
 		return api.SnapshotRecord{}, api.Wrap(api.KindStorage, err, fmt.Sprintf("find %q in %s", ref, key))
 	}
 	for _, r := range recs {
 		if strings.HasPrefix(r.SHA256, prefix) {
-			newest[r.SHA256] = r
+			newest[r.SHA256] = r.SnapshotRecord
 		}
 	}
 	switch len(newest) {

@@ -168,7 +168,7 @@ func TestHistorySubjects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(m.Data), `"snapshot_id":"`+rec.SnapshotID+`"`) {
+	if got, err := unmarshalRecord(m.Data); err != nil || got.SnapshotID != rec.SnapshotID || !strings.Contains(string(m.Data), `"i":"`+rec.SnapshotID+`"`) {
 		t.Errorf("history message %s is not the record %s", m.Data, rec.SnapshotID)
 	}
 	if info, err := s.hist.Info(context.Background()); err != nil || info.Config.Replicas != 3 || info.Config.Name != strings.ToUpper(prefix)+"_HISTORY" {

@@ -170,14 +170,14 @@ func (s *Store) DeviceRecords(ctx context.Context, tenant, device string) ([]api
 // deviceRecords returns the device's records oldest first and their stream
 // sequences.
 func (s *Store) deviceRecords(ctx context.Context, tenant, device string) ([]api.SnapshotRecord, []uint64, error) {
-	var recs []api.SnapshotRecord
-	var seqs []uint64
-	err := s.scanFrom(ctx, s.subject(tenant, device), 0, func(r api.SnapshotRecord, seq uint64) {
-		recs = append(recs, r)
-		seqs = append(seqs, seq)
-	}, func() { recs, seqs = recs[:0], seqs[:0] })
+	all, err := s.readDevice(ctx, s.subject(tenant, device))
 	if err != nil {
 		return nil, nil, api.Wrap(api.KindStorage, err, fmt.Sprintf("read records of %s/%s", tenant, device))
+	}
+	recs := make([]api.SnapshotRecord, len(all))
+	seqs := make([]uint64, len(all))
+	for i, r := range all {
+		recs[i], seqs[i] = r.SnapshotRecord, r.seq
 	}
 	return recs, seqs, nil
 }

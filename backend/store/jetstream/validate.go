@@ -1,7 +1,6 @@
 package jetstream
 
 import (
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -64,8 +63,8 @@ func clip(s string) string {
 // record has. Anything else is an error, and its values are quoted only
 // clipped.
 func (s *Store) decodeRecord(subject string, data []byte) (api.SnapshotRecord, error) {
-	var r api.SnapshotRecord
-	if err := json.Unmarshal(data, &r); err != nil {
+	r, err := unmarshalRecord(data)
+	if err != nil {
 		return api.SnapshotRecord{}, fmt.Errorf("a history message is not a snapshot record: %w", err)
 	}
 	if r.SnapshotID == "" || !api.ValidID(r.TenantID) || !api.ValidID(r.DeviceID) || len(r.SnapshotID) > 64 {

@@ -1,0 +1,230 @@
+package jetstream
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cfgsnap/cfgsnap/backend/api"
+	"github.com/cfgsnap/cfgsnap/backend/jsretry"
+)
+
+// Reads of one device (issue 9 §4). A device's records are read with
+// direct gets in batches: one request answers a whole history, where an
+// ephemeral consumer cost a replicated create, fetches and a delete per
+// read. Direct gets may be answered by any replica, so each read is checked
+// against the stream leader: it must reach the subject's last sequence and
+// hold as many messages as the leader counts, or it is retried (a replica
+// catching up, or one that has not applied a prune yet). The reads a write
+// depends on (the latest record and sequence Record chains on) go to the
+// leader only, through the ordinary message-get API.
+
+// directBatch is how many messages one direct get asks for.
+const directBatch = 1000
+
+// api is the JetStream API subject prefix js was made with (New, its
+// domain or its API prefix), ending in a dot.
+func (s *Store) api() string {
+	o := s.js.Options()
+	switch {
+	case o.APIPrefix != "":
+		return strings.TrimSuffix(o.APIPrefix, ".") + "."
+	case o.Domain != "":
+		return "$JS." + o.Domain + ".API."
+	}
+	return jetstream.DefaultAPIPrefix
+}
+
+// apiMsgGet is the request of both message-get APIs.
+type apiMsgGet struct {
+	Seq     uint64 `json:"seq,omitempty"`
+	LastFor string `json:"last_by_subj,omitempty"`
+	NextFor string `json:"next_by_subj,omitempty"`
+	Batch   int    `json:"batch,omitempty"`
+}
+
+// leaderGet asks the stream leader for one message: the last on LastFor,
+// or the first from Seq on NextFor. A missing message is
+// jetstream.ErrMsgNotFound.
+func (s *Store) leaderGet(ctx context.Context, req apiMsgGet) (*jetstream.RawStreamMsg, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	var resp struct {
+		Error *struct {
+			Code        int    `json:"code"`
+			ErrCode     int    `json:"err_code"`
+			Description string `json:"description"`
+		} `json:"error"`
+		Message *struct {
+			Subject string    `json:"subject"`
+			Seq     uint64    `json:"seq"`
+			Data    []byte    `json:"data"`
+			Time    time.Time `json:"time"`
+		} `json:"message"`
+	}
+	// Errors the server reports go through jsretry as the client's own
+	// would: a 5xx (no leader yet) is tried again.
+	err = jsretry.Do(ctx, func(ctx context.Context) error {
+		m, err := s.js.Conn().RequestWithContext(ctx, s.api()+"STREAM.MSG.GET."+s.streamNm, body)
+		if err != nil {
+			return err
+		}
+		resp.Error, resp.Message = nil, nil
+		if err := json.Unmarshal(m.Data, &resp); err != nil {
+			return fmt.Errorf("a message-get answer is not JSON: %w", err)
+		}
+		if e := resp.Error; e != nil {
+			if e.Code == 404 || e.ErrCode == int(jetstream.JSErrCodeMessageNotFound) {
+				return jetstream.ErrMsgNotFound
+			}
+			return fmt.Errorf("message get: %w", &jetstream.APIError{Code: e.Code, ErrorCode: jetstream.ErrorCode(e.ErrCode), Description: e.Description})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if resp.Message == nil {
+		return nil, fmt.Errorf("message get: an answer without a message")
+	}
+	return &jetstream.RawStreamMsg{Subject: resp.Message.Subject, Sequence: resp.Message.Seq, Data: resp.Message.Data, Time: resp.Message.Time}, nil
+}
+
+// leaderState returns the sequence of subj's last message and how many
+// messages subj has, as the stream leader has them (0, 0: none). The count
+// is 0 on a stream of one replica.
+func (s *Store) leaderState(ctx context.Context, subj string) (last, count uint64, err error) {
+	m, err := s.leaderGet(ctx, apiMsgGet{LastFor: subj})
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, 0, nil
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	if info := s.hist.CachedInfo(); info != nil && info.Config.Replicas <= 1 {
+		// One replica answers every read: no other can lag behind it, so
+		// its count is not needed (it costs a stream info per read).
+		return m.Sequence, 0, nil
+	}
+	err = jsretry.Do(ctx, func(ctx context.Context) error {
+		info, err := s.hist.Info(ctx, jetstream.WithSubjectFilter(subj))
+		if err != nil {
+			return err
+		}
+		count = info.State.Subjects[subj]
+		return nil
+	})
+	return m.Sequence, count, err
+}
+
+// seqRecord is a record and its stream sequence.
+type seqRecord struct {
+	api.SnapshotRecord
+	seq uint64
+}
+
+// readDevice returns the valid records on one device subject, oldest
+// first, as the leader had them when the read began. Invalid messages are
+// reported and skipped.
+func (s *Store) readDevice(ctx context.Context, subj string) ([]seqRecord, error) {
+	var out []seqRecord
+	err := jsretry.Within(ctx, scanTimeout, func(ctx context.Context) error {
+		out = out[:0]
+		want, count, err := s.leaderState(ctx, subj)
+		if err != nil || want == 0 {
+			return err
+		}
+		// Messages delivered, those of them up to want, the last sequence.
+		var got, upTo, seen uint64
+		for seen < want {
+			n, err := s.directBatch(ctx, subj, seen+1, func(seq uint64, data []byte) {
+				got++
+				seen = max(seen, seq)
+				if seq > want {
+					return // written after the read began
+				}
+				upTo++
+				r, err := s.decodeRecord(subj, data)
+				if err != nil {
+					s.bad.report(subj, seq, err)
+					return
+				}
+				out = append(out, seqRecord{r, seq})
+			})
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				break
+			}
+		}
+		if seen < want {
+			return fmt.Errorf("%w: read %s up to sequence %d of %d (a replica catching up)", jsretry.ErrStalled, subj, seen, want)
+		}
+		// The count was taken after want: records written since only add
+		// to it, so fewer messages than counted is a replica behind, and
+		// more up to want one that has not applied a removal yet (or a
+		// prune meanwhile; reading again is right either way).
+		if count > 0 && (got < count || upTo > count) {
+			return fmt.Errorf("%w: read %d messages of %s where the leader has %d (a replica catching up)", jsretry.ErrStalled, got, subj, count)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", subj, err)
+	}
+	return out, nil
+}
+
+// directBatch asks for up to directBatch messages on subj from sequence
+// from and calls fn with each; it returns how many came.
+func (s *Store) directBatch(ctx context.Context, subj string, from uint64, fn func(seq uint64, data []byte)) (int, error) {
+	body, err := json.Marshal(apiMsgGet{Seq: from, NextFor: subj, Batch: directBatch})
+	if err != nil {
+		return 0, err
+	}
+	nc := s.js.Conn()
+	inbox := nc.NewRespInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		return 0, err
+	}
+	defer sub.Unsubscribe()
+	if err := nc.PublishRequest(s.api()+"DIRECT.GET."+s.streamNm, inbox, body); err != nil {
+		return 0, err
+	}
+	n := 0
+	for {
+		m, err := sub.NextMsgWithContext(ctx)
+		if err != nil {
+			return n, err
+		}
+		if st := m.Header.Get("Status"); st != "" {
+			switch st {
+			case "204", "404": // end of the batch; nothing (more) to read
+				return n, nil
+			case "503":
+				return n, nats.ErrNoResponders
+			}
+			return n, fmt.Errorf("direct get: status %s %s", st, m.Header.Get("Description"))
+		}
+		seq, err := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
+		if err != nil {
+			return n, fmt.Errorf("direct get: a message without a sequence")
+		}
+		if got := m.Header.Get(jetstream.SubjectHeader); got != subj {
+			return n, fmt.Errorf("direct get: a message of %s in a read of %s", clip(got), subj)
+		}
+		n++
+		fn(seq, m.Data)
+	}
+}
