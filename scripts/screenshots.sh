@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Regenerates screenshots/*.png from a real `cfgsnap demo` run: tmux plays
 # the user, `tmux capture-pane -e` takes the screen with its colours, and
-# freeze (go install github.com/charmbracelet/freeze@v0.2.2) renders it.
+# freeze (go install github.com/charmbracelet/freeze@v0.2.2) renders it to
+# SVG, and rsvg-convert (Debian's librsvg2-bin) to PNG: freeze's own PNG
+# path runs resvg in a wazero JIT that crashes under Go 1.26's runtime.
+# rsvg-convert ignores the font freeze embeds, so name an installed monospace
+# one (Debian fonts-dejavu-core).
 # Takes about a minute (it waits for the demo's drifting device to change).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FREEZE=${FREEZE:-$(command -v freeze || echo "$(go env GOPATH)/bin/freeze")}
 [ -x "$FREEZE" ] || { echo "install freeze: go install github.com/charmbracelet/freeze@v0.2.2"; exit 1; }
+command -v rsvg-convert >/dev/null || { echo "install rsvg-convert: apt-get install librsvg2-bin"; exit 1; }
 
 work=$(mktemp -d)
 session="cfgsnap-shots-$$"
@@ -35,8 +40,12 @@ pick() {
 }
 shot() {
   mkdir -p screenshots
-  tmux capture-pane -e -p -t "${target:-$session}" | "$FREEZE" --language ansi --window --padding 10 \
-    --background "#1e1e2e" --font.size 14 -o "screenshots/$1.png" >/dev/null
+  # freeze ignores "default background" (SGR 49), which tmux writes after a
+  # highlight: spell the window's background out instead.
+  tmux capture-pane -e -p -t "${target:-$session}" | sed 's/\x1b\[49m/\x1b[48;2;30;30;46m/g' |
+    "$FREEZE" --language ansi --window --padding 10 \
+    --background "#1e1e2e" --font.family "DejaVu Sans Mono" --font.size 14 -o "$work/$1.svg" >/dev/null
+  rsvg-convert -o "screenshots/$1.png" "$work/$1.svg"
   echo "screenshots/$1.png"
 }
 
@@ -94,10 +103,9 @@ wait_for "matches in" 10
 keys Down Down
 shot search
 keys Escape
-keys q
-keys q
-sleep 0.3
-screen | grep -qi quit && keys y
+keys q || true
+sleep 0.5
+if screen 2>/dev/null | grep -qi quit; then keys y; fi
 
 # The same TUI served over SSH (serve/demo --tui-listen), seen from an
 # OpenSSH client: a headless demo serves it, the demo's generated key logs in.
