@@ -56,19 +56,7 @@ func (d *Direct) engine() *search.Engine {
 // scope confines a direct query to the inventory: one tenant (which must
 // exist) or all, and only devices the inventory still has.
 func (d *Direct) scope(tenant string) (search.Scope, error) {
-	inv := d.s.Inventory()
-	if tenant != "" {
-		if err := api.CheckID("tenant ID", tenant); err != nil {
-			return search.Scope{}, err
-		}
-		if _, ok := inv.Tenant(tenant); !ok {
-			return search.Scope{}, api.Errorf(api.KindNotFound, "tenant %s not found", tenant)
-		}
-	}
-	return search.Scope{Tenant: tenant, Allow: func(t, dev string) bool {
-		_, ok := inv.Device(t, dev)
-		return ok
-	}}, nil
+	return search.InventoryScope(d.s.Inventory(), tenant)
 }
 
 func (d *Direct) Search(ctx context.Context, req api.SearchRequest) (api.SearchReply, error) {

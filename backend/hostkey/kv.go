@@ -1,18 +1,14 @@
 package hostkey
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/textproto"
-	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
+	"github.com/cfgsnap/cfgsnap/backend/jskv"
 	"github.com/cfgsnap/cfgsnap/backend/jsretry"
 )
 
@@ -49,21 +45,13 @@ func OpenKV(ctx context.Context, js jetstream.JetStream, opts KVOptions) (*KV, e
 	if opts.Bucket == "" {
 		opts.Bucket = DefaultBucket
 	}
-	if opts.Replicas <= 0 {
-		opts.Replicas = 1
-	}
-	var kv jetstream.KeyValue
-	err := jsretry.Do(ctx, func(ctx context.Context) error {
-		var err error
-		kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket:       opts.Bucket,
-			Description:  "cfgsnap SSH host keys of devices, one per tenant.device, shared by every worker",
-			History:      1,
-			MaxValueSize: maxValue,
-			Replicas:     opts.Replicas,
-			Storage:      jetstream.FileStorage,
-		})
-		return err
+	kv, err := jskv.Open(ctx, js, jetstream.KeyValueConfig{
+		Bucket:       opts.Bucket,
+		Description:  "cfgsnap SSH host keys of devices, one per tenant.device, shared by every worker",
+		History:      1,
+		MaxValueSize: maxValue,
+		Replicas:     opts.Replicas,
+		Storage:      jetstream.FileStorage,
 	})
 	if err != nil {
 		return nil, api.Wrap(api.KindStorage, err, "open host key bucket "+opts.Bucket)
@@ -123,24 +111,24 @@ func (s *KV) get(ctx context.Context, tenant, device string) (*Entry, uint64, er
 	if err != nil {
 		return nil, 0, err
 	}
-	var m *lastMsg
+	var m *jskv.Entry
 	err = jsretry.Do(ctx, func(ctx context.Context) error {
 		var err error
-		m, err = s.last(ctx, k)
+		m, err = jskv.Last(ctx, s.js, s.bucket, k)
 		return err
 	})
 	if err != nil {
 		return nil, 0, api.Wrap(api.KindStorage, err, fmt.Sprintf("read the host key of %s/%s from bucket %s", tenant, device, s.bucket))
 	}
-	if m == nil || m.deleted {
+	if m == nil || m.Deleted {
 		return nil, 0, nil
 	}
-	e, err := Decode(tenant, device, m.data)
+	e, err := Decode(tenant, device, m.Data)
 	if err != nil {
-		return nil, m.seq, api.Wrap(api.KindStorage, err, fmt.Sprintf("bucket %s, key %s, revision %d", s.bucket, k, m.seq))
+		return nil, m.Seq, api.Wrap(api.KindStorage, err, fmt.Sprintf("bucket %s, key %s, revision %d", s.bucket, k, m.Seq))
 	}
-	e.Revision = m.seq
-	return &e, m.seq, nil
+	e.Revision = m.Seq
+	return &e, m.Seq, nil
 }
 
 // Create implements Store. A refused create (the key exists, or an earlier
@@ -166,7 +154,7 @@ func (s *KV) Create(ctx context.Context, e Entry) (Entry, bool, error) {
 			e.Revision = rev
 			return e, true, nil
 		}
-		if !conflict(err) {
+		if !jskv.Conflict(err) {
 			return Entry{}, false, api.Wrap(api.KindStorage, err, fmt.Sprintf("record the host key of %s in bucket %s", e.Label(), s.bucket))
 		}
 		cur, err := s.Get(ctx, e.Tenant, e.Device)
@@ -206,93 +194,11 @@ func (s *KV) Forget(ctx context.Context, tenant, device string) (*Entry, error) 
 		if err == nil {
 			return gone, nil
 		}
-		if !conflict(err) {
+		if !jskv.Conflict(err) {
 			return nil, api.Wrap(api.KindStorage, err, fmt.Sprintf("forget the host key of %s/%s in bucket %s", tenant, device, s.bucket))
 		}
 		// Changed in between, or this delete landed and its answer was
 		// lost: read again.
 	}
 	return nil, api.Errorf(api.KindStorage, "forget the host key of %s/%s in bucket %s: the record kept changing", tenant, device, s.bucket)
-}
-
-// conflict reports a refused revision check.
-func conflict(err error) bool {
-	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-		return true
-	}
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
-}
-
-// lastMsg is the last message of a key as the stream leader has it.
-type lastMsg struct {
-	seq     uint64
-	data    []byte
-	deleted bool
-}
-
-// msgGetResponse is the JetStream API's answer to STREAM.MSG.GET.
-type msgGetResponse struct {
-	Error *struct {
-		Code        int    `json:"code"`
-		ErrCode     uint16 `json:"err_code"`
-		Description string `json:"description"`
-	} `json:"error"`
-	Message *struct {
-		Seq  uint64 `json:"seq"`
-		Hdrs []byte `json:"hdrs"`
-		Data []byte `json:"data"`
-	} `json:"message"`
-}
-
-// errNoMessage is the API's "no message found".
-const errNoMessage = 10037
-
-// last reads the last message of key k from the stream leader. kv.Get may
-// be answered by any replica (KV buckets allow direct gets), which can lag:
-// right after a refused create it could say "no key" and Create would spin,
-// and after a forget and a new first use it could show the old key and fail
-// a backup that should pass. (Same reasoning and request as lock/kv.)
-func (s *KV) last(ctx context.Context, k string) (*lastMsg, error) {
-	req, _ := json.Marshal(map[string]string{"last_by_subj": "$KV." + s.bucket + "." + k})
-	msg, err := s.js.Conn().RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET.KV_"+s.bucket, req)
-	if err != nil {
-		return nil, err
-	}
-	var resp msgGetResponse
-	if err := json.Unmarshal(msg.Data, &resp); err != nil {
-		return nil, fmt.Errorf("bad answer from JetStream: %w", err)
-	}
-	if resp.Error != nil {
-		if resp.Error.ErrCode == errNoMessage {
-			return nil, nil
-		}
-		return nil, &jetstream.APIError{Code: resp.Error.Code, ErrorCode: jetstream.ErrorCode(resp.Error.ErrCode), Description: resp.Error.Description}
-	}
-	if resp.Message == nil {
-		return nil, errors.New("JetStream answered without a message")
-	}
-	hdr, err := parseHeader(resp.Message.Hdrs)
-	if err != nil {
-		return nil, err
-	}
-	return &lastMsg{seq: resp.Message.Seq, data: resp.Message.Data,
-		deleted: hdr.Get("KV-Operation") != "" || hdr.Get("Nats-Marker-Reason") != ""}, nil
-}
-
-// parseHeader reads a NATS header block: "NATS/1.0" and MIME lines.
-func parseHeader(b []byte) (textproto.MIMEHeader, error) {
-	if len(b) == 0 {
-		return textproto.MIMEHeader{}, nil
-	}
-	line, rest, _ := bytes.Cut(b, []byte("\r\n"))
-	if !strings.HasPrefix(string(line), "NATS/1.0") {
-		return nil, errors.New("message headers do not start with NATS/1.0")
-	}
-	h, err := textproto.NewReader(bufio.NewReader(bytes.NewReader(rest))).ReadMIMEHeader()
-	if err != nil && len(h) == 0 && len(bytes.TrimSpace(rest)) > 0 {
-		return nil, fmt.Errorf("message headers: %w", err)
-	}
-	return h, nil
 }

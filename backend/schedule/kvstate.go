@@ -3,7 +3,6 @@ package schedule
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
+	"github.com/cfgsnap/cfgsnap/backend/jskv"
 	"github.com/cfgsnap/cfgsnap/backend/store"
 )
 
@@ -65,46 +65,23 @@ func (s *KVState) Get(ctx context.Context, key store.DeviceKey) (Entry, uint64, 
 	if !api.ValidID(key.Tenant) || !api.ValidID(key.Device) {
 		return Entry{}, 0, api.Errorf(api.KindBadRequest, "schedule state of %s: invalid ID", key)
 	}
-	req, _ := json.Marshal(map[string]string{"last_by_subj": "$KV." + s.bucket + "." + kvKey(key)})
-	msg, err := s.js.Conn().RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET.KV_"+s.bucket, req)
+	m, err := jskv.Last(ctx, s.js, s.bucket, kvKey(key))
 	if err != nil {
 		return Entry{}, 0, api.Wrap(api.KindStorage, err, "read schedule state of "+key.String())
 	}
-	var resp struct {
-		Error *struct {
-			Code        int    `json:"code"`
-			ErrCode     uint16 `json:"err_code"`
-			Description string `json:"description"`
-		} `json:"error"`
-		Message *struct {
-			Seq  uint64 `json:"seq"`
-			Data []byte `json:"data"`
-		} `json:"message"`
+	if m == nil { // no message: never scheduled
+		return Entry{}, 0, nil
 	}
-	if err := json.Unmarshal(msg.Data, &resp); err != nil {
-		return Entry{}, 0, api.Wrap(api.KindStorage, err, "read schedule state of "+key.String())
-	}
-	if resp.Error != nil {
-		if resp.Error.ErrCode == 10037 { // no message: never scheduled
-			return Entry{}, 0, nil
-		}
-		return Entry{}, 0, api.Wrap(api.KindStorage, &jetstream.APIError{Code: resp.Error.Code,
-			ErrorCode: jetstream.ErrorCode(resp.Error.ErrCode), Description: resp.Error.Description},
-			"read schedule state of "+key.String())
-	}
-	if resp.Message == nil {
-		return Entry{}, 0, api.Errorf(api.KindStorage, "read schedule state of %s: JetStream answered without a message", key)
-	}
-	if len(resp.Message.Data) == 0 {
+	if len(m.Data) == 0 {
 		// A delete or purge marker (someone cleared the device's state):
 		// never scheduled, but the next write must expect the marker.
-		return Entry{}, resp.Message.Seq, nil
+		return Entry{}, m.Seq, nil
 	}
 	var e Entry
-	if err := json.Unmarshal(resp.Message.Data, &e); err != nil {
+	if err := json.Unmarshal(m.Data, &e); err != nil {
 		return Entry{}, 0, api.Wrap(api.KindStorage, fmt.Errorf("not a schedule entry: %w", err), "read schedule state of "+key.String())
 	}
-	return e, resp.Message.Seq, nil
+	return e, m.Seq, nil
 }
 
 // Put implements State with a publish that expects the key's last
@@ -116,9 +93,7 @@ func (s *KVState) Put(ctx context.Context, key store.DeviceKey, e Entry, rev uin
 	}
 	ack, err := s.js.PublishMsg(ctx, &nats.Msg{Subject: "$KV." + s.bucket + "." + kvKey(key), Data: data},
 		jetstream.WithExpectLastSequencePerSubject(rev))
-	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
+	if jskv.Conflict(err) {
 		return 0, ErrConflict
 	}
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
+	"github.com/cfgsnap/cfgsnap/backend/inventory"
 	"github.com/cfgsnap/cfgsnap/backend/store"
 )
 
@@ -44,6 +45,24 @@ func New(st store.Store) *Engine {
 type Scope struct {
 	Tenant string
 	Allow  func(tenant, device string) bool
+}
+
+// InventoryScope confines a call to the devices inv has: of tenant (which
+// must be a valid ID the inventory knows), or of every tenant when tenant
+// is "". The direct client and the service scope their calls this way.
+func InventoryScope(inv *inventory.Inventory, tenant string) (Scope, error) {
+	if tenant != "" {
+		if err := api.CheckID("tenant ID", tenant); err != nil {
+			return Scope{}, err
+		}
+		if _, ok := inv.Tenant(tenant); !ok {
+			return Scope{}, api.Errorf(api.KindNotFound, "tenant %s not found", tenant)
+		}
+	}
+	return Scope{Tenant: tenant, Allow: func(t, dev string) bool {
+		_, ok := inv.Device(t, dev)
+		return ok
+	}}, nil
 }
 
 func (s Scope) covers(k store.DeviceKey) bool {

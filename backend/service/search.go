@@ -58,14 +58,7 @@ func (s *Service) tenantScope(subject, bodyTenant string) (search.Scope, error) 
 	if bodyTenant != "" && bodyTenant != tenant {
 		return search.Scope{}, api.Errorf(api.KindBadRequest, "tenant_id %q does not match the subject's tenant %s", bodyTenant, tenant)
 	}
-	inv := s.cfg.Stack.Inventory()
-	if _, ok := inv.Tenant(tenant); !ok {
-		return search.Scope{}, api.Errorf(api.KindNotFound, "tenant %s not found", tenant)
-	}
-	return search.Scope{Tenant: tenant, Allow: func(t, dev string) bool {
-		_, ok := inv.Device(t, dev)
-		return ok
-	}}, nil
+	return search.InventoryScope(s.cfg.Stack.Inventory(), tenant)
 }
 
 // handleSearch answers <prefix>.search.<tenant> (api.SearchRequest).

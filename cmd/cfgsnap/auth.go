@@ -9,10 +9,8 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/adrg/xdg"
@@ -200,29 +198,18 @@ func serviceAuth(auth *natsauth.Embedded, o *client.NATSOptions, url string) err
 // reloadClientsOnHUP re-reads the allowed client keys on each SIGHUP (the
 // inventory reload listens for the same signal).
 func reloadClientsOnHUP(ns *natsserver.Server, auth *natsauth.Embedded, prefix, inboxPrefix string, log *slog.Logger) (stop func()) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-done:
-				return
-			case <-hup:
-				err := auth.Reload()
-				if err == nil {
-					err = ns.SetNKeys(auth.Users(prefix, inboxPrefix))
-				}
-				if err != nil {
-					log.Error("NATS client keys reload refused; the old keys stay", "err", err)
-					fmt.Fprintf(os.Stderr, "cfgsnap serve: NATS client keys reload refused, the old keys stay:\n%v\n", err)
-					continue
-				}
-				log.Info("NATS client keys reloaded", "clients", len(auth.Clients))
-			}
+	return onHUP(func() {
+		err := auth.Reload()
+		if err == nil {
+			err = ns.SetNKeys(auth.Users(prefix, inboxPrefix))
 		}
-	}()
-	return func() { signal.Stop(hup); close(done) }
+		if err != nil {
+			log.Error("NATS client keys reload refused; the old keys stay", "err", err)
+			fmt.Fprintf(os.Stderr, "cfgsnap serve: NATS client keys reload refused, the old keys stay:\n%v\n", err)
+			return
+		}
+		log.Info("NATS client keys reloaded", "clients", len(auth.Clients))
+	})
 }
 
 func newCredentialCmd(g *globals) *cobra.Command {

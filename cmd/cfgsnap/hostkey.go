@@ -7,13 +7,10 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
-	"github.com/cfgsnap/cfgsnap/backend/client"
 	"github.com/cfgsnap/cfgsnap/backend/cluster"
 	"github.com/cfgsnap/cfgsnap/backend/hostkey"
-	"github.com/cfgsnap/cfgsnap/backend/local"
 )
 
 // forgetTimeout bounds `hostkey forget` on the cluster: a user without the
@@ -29,22 +26,13 @@ func forgetClusterHostKey(cmd *cobra.Command, g *globals, t target, explicit boo
 	if g.nats.url == "" {
 		return usageErr("hostkey forget --store jetstream needs the cluster's NATS: --nats URL (or NATS_URL)")
 	}
-	if err := checkPrefix(g.nats.prefix); err != nil {
-		return err
-	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), forgetTimeout)
 	defer cancel()
-	dctx, dcancel := context.WithTimeout(ctx, dialTimeout)
-	nc, err := client.DialNATS(dctx, g.nats.url, g.natsOptions("cfgsnap hostkey forget "+local.Holder(), slog.New(slog.DiscardHandler)))
-	dcancel()
+	nc, js, err := g.dialJetStream(ctx, "cfgsnap hostkey forget", slog.New(slog.DiscardHandler))
 	if err != nil {
-		return classifyClientErr(err)
+		return err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return &exitError{code: exitFailed, err: fmt.Errorf("jetstream: %w", err)}
-	}
 	kv, err := hostkey.BindKV(ctx, js, cluster.HostKeysBucket(g.nats.prefix))
 	switch {
 	case errors.Is(err, hostkey.ErrNoBucket) && !explicit:

@@ -9,16 +9,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
-	"github.com/cfgsnap/cfgsnap/backend/client"
-	"github.com/cfgsnap/cfgsnap/backend/local"
 	"github.com/cfgsnap/cfgsnap/backend/retention"
 	"github.com/cfgsnap/cfgsnap/backend/store"
-	jsstore "github.com/cfgsnap/cfgsnap/backend/store/jetstream"
 	"github.com/cfgsnap/cfgsnap/backend/textfmt"
 )
 
@@ -152,7 +148,7 @@ collected_at, pinned, action (keep or remove) and reasons.`,
 				return usageErr("--tenant %q: not a tenant ID", tenant)
 			}
 			ctx := cmd.Context()
-			rt, closeFn, err := openRetainer(ctx, g, which)
+			rt, closeFn, err := openMaintained(ctx, g, which, store.NewKeys(g.keyFile), "cfgsnap prune")
 			if err != nil {
 				return err
 			}
@@ -216,44 +212,6 @@ func runPrune(ctx context.Context, rt store.Retainer, opts store.PruneOptions, a
 		fmt.Fprintln(out)
 	}
 	return nil
-}
-
-// openRetainer opens the store prune works on, as `store seal` does.
-func openRetainer(ctx context.Context, g *globals, which string) (store.Retainer, func(), error) {
-	keys := store.NewKeys(g.keyFile)
-	switch which {
-	case "sqlite":
-		sq, err := store.OpenSQLite(ctx, g.dataDir, store.WithKeys(keys))
-		if err != nil {
-			return nil, nil, &exitError{code: exitFailed, err: err}
-		}
-		return sq, func() { sq.Close() }, nil
-	case "jetstream":
-		if g.nats.url == "" {
-			return nil, nil, usageErr("--store jetstream needs --nats URL")
-		}
-		if err := checkPrefix(g.nats.prefix); err != nil {
-			return nil, nil, err
-		}
-		dctx, cancel := context.WithTimeout(ctx, dialTimeout)
-		nc, err := client.DialNATS(dctx, g.nats.url, g.natsOptions("cfgsnap prune "+local.Holder(), nil))
-		cancel()
-		if err != nil {
-			return nil, nil, classifyClientErr(err)
-		}
-		js, err := jetstream.New(nc)
-		if err != nil {
-			nc.Close()
-			return nil, nil, &exitError{code: exitFailed, err: fmt.Errorf("jetstream: %w", err)}
-		}
-		st, err := jsstore.Open(ctx, js, jsstore.Options{Prefix: g.nats.prefix, Keys: keys})
-		if err != nil {
-			nc.Close()
-			return nil, nil, &exitError{code: exitFailed, err: err}
-		}
-		return st, func() { st.Close(); nc.Close() }, nil
-	}
-	return nil, nil, usageErr("--store %q: use sqlite or jetstream", which)
 }
 
 // checkServe refuses a bad --retention, or one without --schedule (it runs

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +20,24 @@ import (
 
 // exitNoMatch is search's status when nothing matched, as grep's.
 const exitNoMatch = 1
+
+// openFleet checks --max against the bound the service enforces, then
+// opens the client for the fleet-wide commands (search, changes); the
+// caller calls closeFleet when done.
+func (g *globals) openFleet(ctx context.Context, maxFlag int) (f client.Fleet, closeFleet func(), err error) {
+	if maxFlag < 1 || maxFlag > api.MaxSearchMax {
+		return nil, nil, usageErr("--max must be 1..%d", api.MaxSearchMax)
+	}
+	c, err := g.openClient(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if f, err = client.AsFleet(c); err != nil {
+		_ = c.Close()
+		return nil, nil, err
+	}
+	return f, func() { _ = c.Close() }, nil
+}
 
 func newSearchCmd(g *globals) *cobra.Command {
 	var (
@@ -49,19 +68,12 @@ pattern or another error, 4 when the service cannot be reached.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req.Pattern = args[0]
-			if req.Max < 1 || req.Max > api.MaxSearchMax {
-				return usageErr("--max must be 1..%d", api.MaxSearchMax)
-			}
 			ctx := cmd.Context()
-			c, err := g.openClient(ctx)
+			f, closeFleet, err := g.openFleet(ctx, req.Max)
 			if err != nil {
 				return err
 			}
-			defer c.Close()
-			f, err := client.AsFleet(c)
-			if err != nil {
-				return err
-			}
+			defer closeFleet()
 			rep, err := f.Search(ctx, req)
 			if err != nil {
 				return searchErr(err)
@@ -142,19 +154,12 @@ device's first snapshot is listed as a new device, not as a change.
 			if err != nil {
 				return usageErr("--since %q: %v", since, err)
 			}
-			if limit < 1 || limit > api.MaxSearchMax {
-				return usageErr("--max must be 1..%d", api.MaxSearchMax)
-			}
 			ctx := cmd.Context()
-			c, err := g.openClient(ctx)
+			f, closeFleet, err := g.openFleet(ctx, limit)
 			if err != nil {
 				return err
 			}
-			defer c.Close()
-			f, err := client.AsFleet(c)
-			if err != nil {
-				return err
-			}
+			defer closeFleet()
 			rep, err := f.Changes(ctx, api.ChangesRequest{Since: from, TenantID: tenant, Max: limit})
 			if err != nil {
 				return classifyClientErr(err)

@@ -313,6 +313,12 @@ func runServe(ctx context.Context, g *globals, o serveOptions) error {
 
 // reloadOnHUP reloads the inventory on each SIGHUP until stop is called.
 func reloadOnHUP(stack *local.Stack, log *slog.Logger, stderr io.Writer) (stop func()) {
+	return onHUP(func() { reload(stack, log, stderr) })
+}
+
+// onHUP runs fn on each SIGHUP, one at a time, until stop is called; the
+// inventory, the NATS client keys and the TUI users all reload this way.
+func onHUP(fn func()) (stop func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	done := make(chan struct{})
@@ -322,7 +328,7 @@ func reloadOnHUP(stack *local.Stack, log *slog.Logger, stderr io.Writer) (stop f
 			case <-done:
 				return
 			case <-hup:
-				reload(stack, log, stderr)
+				fn()
 			}
 		}
 	}()

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
@@ -55,9 +57,61 @@ flags say how to reach it); every worker must then be given the new key.`,
 	return cmd
 }
 
-// sealer is what both stores offer `store seal`.
-type sealer interface {
+// maintainedStore is what both stores offer `store seal` and `prune`.
+type maintainedStore interface {
+	store.Retainer
 	SealAll(ctx context.Context) (store.SealStats, error)
+}
+
+// dialJetStream connects to the cluster of --nats (after checking
+// --subject-prefix) for the commands that work on its JetStream directly;
+// name, with the local holder, tells the server who connects. The caller
+// closes nc.
+func (g *globals) dialJetStream(ctx context.Context, name string, log *slog.Logger) (*nats.Conn, jetstream.JetStream, error) {
+	if err := checkPrefix(g.nats.prefix); err != nil {
+		return nil, nil, err
+	}
+	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	nc, err := client.DialNATS(dctx, g.nats.url, g.natsOptions(name+" "+local.Holder(), log))
+	cancel()
+	if err != nil {
+		return nil, nil, classifyClientErr(err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, &exitError{code: exitFailed, err: fmt.Errorf("jetstream: %w", err)}
+	}
+	return nc, js, nil
+}
+
+// openMaintained opens the store --store names (the data dir's SQLite or
+// the cluster's JetStream of --nats) with keys; the caller calls
+// closeStore when done. name tells the NATS server who connects.
+func openMaintained(ctx context.Context, g *globals, which string, keys *store.Keys, name string) (st maintainedStore, closeStore func(), err error) {
+	switch which {
+	case "sqlite":
+		sq, err := store.OpenSQLite(ctx, g.dataDir, store.WithKeys(keys))
+		if err != nil {
+			return nil, nil, &exitError{code: exitFailed, err: err}
+		}
+		return sq, func() { sq.Close() }, nil
+	case "jetstream":
+		if g.nats.url == "" {
+			return nil, nil, usageErr("--store jetstream needs --nats URL")
+		}
+		nc, js, err := g.dialJetStream(ctx, name, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		st, err := jsstore.Open(ctx, js, jsstore.Options{Prefix: g.nats.prefix, Keys: keys})
+		if err != nil {
+			nc.Close()
+			return nil, nil, &exitError{code: exitFailed, err: err}
+		}
+		return st, func() { st.Close(); nc.Close() }, nil
+	}
+	return nil, nil, usageErr("--store %q: use sqlite or jetstream", which)
 }
 
 func runStoreSeal(ctx context.Context, g *globals, which string, rekeyFrom []string, out io.Writer) error {
@@ -81,41 +135,11 @@ func runStoreSeal(ctx context.Context, g *globals, which string, rekeyFrom []str
 			}
 		}
 	}
-	var s sealer
-	switch which {
-	case "sqlite":
-		sq, err := store.OpenSQLite(ctx, g.dataDir, store.WithKeys(keys))
-		if err != nil {
-			return &exitError{code: exitFailed, err: err}
-		}
-		defer sq.Close()
-		s = sq
-	case "jetstream":
-		if g.nats.url == "" {
-			return usageErr("--store jetstream needs --nats URL")
-		}
-		if err := checkPrefix(g.nats.prefix); err != nil {
-			return err
-		}
-		dctx, cancel := context.WithTimeout(ctx, dialTimeout)
-		nc, err := client.DialNATS(dctx, g.nats.url, g.natsOptions("cfgsnap store seal "+local.Holder(), nil))
-		cancel()
-		if err != nil {
-			return classifyClientErr(err)
-		}
-		defer nc.Close()
-		js, err := jetstream.New(nc)
-		if err != nil {
-			return &exitError{code: exitFailed, err: fmt.Errorf("jetstream: %w", err)}
-		}
-		st, err := jsstore.Open(ctx, js, jsstore.Options{Prefix: g.nats.prefix, Keys: keys})
-		if err != nil {
-			return &exitError{code: exitFailed, err: err}
-		}
-		s = st
-	default:
-		return usageErr("--store %q: use sqlite or jetstream", which)
+	s, closeStore, err := openMaintained(ctx, g, which, keys, "cfgsnap store seal")
+	if err != nil {
+		return err
 	}
+	defer closeStore()
 	st, err := s.SealAll(ctx)
 	fmt.Fprintf(out, "content key %s: %s\n", g.keyFile, st)
 	if err != nil {

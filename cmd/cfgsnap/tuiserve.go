@@ -6,11 +6,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"os/user"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -67,27 +65,16 @@ func startTUIServer(o tuiServeOptions, c client.Client, dataDir string, log *slo
 	}
 	fmt.Fprintf(stderr, "cfgsnap: TUI over SSH on %s for %d users of %s; host key %s (%s)\n",
 		srv.Addr(), srv.Users().Len(), o.users, srv.Fingerprint(), filepath.Join(dataDir, tuiserver.HostKeyFile))
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-done:
-				return
-			case <-hup:
-				if err := srv.Reload(); err != nil {
-					log.Error("tui users reload refused; the old users stay", "err", err)
-					fmt.Fprintf(stderr, "cfgsnap: TUI users reload refused, the old users stay:\n%v\n", err)
-				} else {
-					fmt.Fprintf(stderr, "cfgsnap: TUI users reloaded: %d users (new sessions)\n", srv.Users().Len())
-				}
-			}
+	stopHUP := onHUP(func() {
+		if err := srv.Reload(); err != nil {
+			log.Error("tui users reload refused; the old users stay", "err", err)
+			fmt.Fprintf(stderr, "cfgsnap: TUI users reload refused, the old users stay:\n%v\n", err)
+		} else {
+			fmt.Fprintf(stderr, "cfgsnap: TUI users reloaded: %d users (new sessions)\n", srv.Users().Len())
 		}
-	}()
+	})
 	return func() {
-		signal.Stop(hup)
-		close(done)
+		stopHUP()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := srv.Close(ctx); err != nil {

@@ -180,18 +180,7 @@ func (m *Model) key(msg tea.KeyPressMsg) tea.Cmd {
 		if ch, ok := m.current(); ok {
 			m.c.Send(common.CopyMsg{Text: ch.SHA256, What: "sha256 of " + common.Clean(ch.TenantID+"/"+ch.DeviceID) + " at " + common.Stamp(ch.CollectedAt, m.c.Loc)})
 		}
-	case key.Matches(msg, k.Up):
-		m.list.Cursor--
-	case key.Matches(msg, k.Down):
-		m.list.Cursor++
-	case key.Matches(msg, k.PageUp):
-		m.list.Cursor -= rows
-	case key.Matches(msg, k.PageDown):
-		m.list.Cursor += rows
-	case key.Matches(msg, k.Top):
-		m.list.Cursor = 0
-	case key.Matches(msg, k.Bottom):
-		m.list.Cursor = n - 1
+	case m.list.Move(msg, k, n, rows):
 	}
 	m.list.Clamp(n, rows)
 	return nil

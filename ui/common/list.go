@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"fmt"
 
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
@@ -28,6 +30,30 @@ func (l *ListWindow) Clamp(n, rows int) {
 		l.Offset = l.Cursor - rows + 1
 	}
 	l.Offset = min(max(l.Offset, 0), max(n-rows, 0))
+}
+
+// Move moves the cursor over n items shown in rows lines when msg is one of
+// the list keys of k (up, down, page up and down, top, bottom), and
+// reports whether it was; the lists share these keys and how they move.
+func (l *ListWindow) Move(msg tea.KeyPressMsg, k *KeyMap, n, rows int) bool {
+	switch {
+	case key.Matches(msg, k.Up):
+		l.Cursor--
+	case key.Matches(msg, k.Down):
+		l.Cursor++
+	case key.Matches(msg, k.PageUp):
+		l.Cursor -= rows
+	case key.Matches(msg, k.PageDown):
+		l.Cursor += rows
+	case key.Matches(msg, k.Top):
+		l.Cursor = 0
+	case key.Matches(msg, k.Bottom):
+		l.Cursor = n - 1
+	default:
+		return false
+	}
+	l.Clamp(n, rows)
+	return true
 }
 
 // Scroll moves the offset by delta lines and keeps the cursor on screen,

@@ -3,6 +3,8 @@ package common
 import (
 	"strings"
 
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 )
 
@@ -22,6 +24,29 @@ type Pager struct {
 	Off  int  // first logical line shown
 	X    int  // cells cut from the left of each line's text (not wrapped)
 	Wrap bool // long lines continue on the next rows
+}
+
+// Move moves Off when msg is one of the scroll keys of k (up, down, page
+// up and down, top, bottom) over n lines with rows in view, and reports
+// whether it was. The caller clamps: only it knows the widths of its lines.
+func (p *Pager) Move(msg tea.KeyPressMsg, k *KeyMap, n, rows int) bool {
+	switch {
+	case key.Matches(msg, k.Up):
+		p.Off--
+	case key.Matches(msg, k.Down):
+		p.Off++
+	case key.Matches(msg, k.PageUp):
+		p.Off -= rows
+	case key.Matches(msg, k.PageDown):
+		p.Off += rows
+	case key.Matches(msg, k.Top):
+		p.Off = 0
+	case key.Matches(msg, k.Bottom):
+		p.Off = n
+	default:
+		return false
+	}
+	return true
 }
 
 // Rows is how many screen rows a text of tw cells takes in a body of bw

@@ -177,18 +177,7 @@ func (m *Model) key(msg tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(msg, k.Back):
 		m.c.Send(common.BackMsg{})
 		return nil
-	case key.Matches(msg, k.Up):
-		p.Off--
-	case key.Matches(msg, k.Down):
-		p.Off++
-	case key.Matches(msg, k.PageUp):
-		p.Off -= m.rows()
-	case key.Matches(msg, k.PageDown):
-		p.Off += m.rows()
-	case key.Matches(msg, k.Top):
-		p.Off = 0
-	case key.Matches(msg, k.Bottom):
-		p.Off = len(m.res.Lines)
+	case p.Move(msg, k, len(m.res.Lines), m.rows()):
 	case key.Matches(msg, k.NextHunk):
 		m.pin = pin
 		if m.cur+1 < len(m.res.Hunks) {

@@ -447,18 +447,7 @@ func (m *Model) fleetKey(msg tea.KeyPressMsg) tea.Cmd {
 		}
 	}
 	switch {
-	case key.Matches(msg, k.Up):
-		f.Cursor--
-	case key.Matches(msg, k.Down):
-		f.Cursor++
-	case key.Matches(msg, k.PageUp):
-		f.Cursor -= rows
-	case key.Matches(msg, k.PageDown):
-		f.Cursor += rows
-	case key.Matches(msg, k.Top):
-		f.Cursor = 0
-	case key.Matches(msg, k.Bottom):
-		f.Cursor = len(f.view) - 1
+	case f.Move(msg, &k, len(f.view), rows):
 	case key.Matches(msg, k.Focus):
 		if m.c.Wide() {
 			m.focusTenants = !m.focusTenants

@@ -267,18 +267,7 @@ func (m *Model) key(msg tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(msg, k.Back):
 		m.c.Send(common.BackMsg{})
 		return nil
-	case key.Matches(msg, k.Up):
-		m.list.Cursor--
-	case key.Matches(msg, k.Down):
-		m.list.Cursor++
-	case key.Matches(msg, k.PageUp):
-		m.list.Cursor -= rows
-	case key.Matches(msg, k.PageDown):
-		m.list.Cursor += rows
-	case key.Matches(msg, k.Top):
-		m.list.Cursor = 0
-	case key.Matches(msg, k.Bottom):
-		m.list.Cursor = len(m.recs) - 1
+	case m.list.Move(msg, k, len(m.recs), rows):
 	case key.Matches(msg, k.Mark):
 		if r, ok := m.current(); ok {
 			if i := slices.Index(m.marks, r.SnapshotID); i >= 0 {

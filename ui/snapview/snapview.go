@@ -288,18 +288,7 @@ func (m *Model) key(msg tea.KeyPressMsg) tea.Cmd {
 			return nil
 		}
 		m.c.Send(common.BackMsg{})
-	case key.Matches(msg, k.Up):
-		p.Off--
-	case key.Matches(msg, k.Down):
-		p.Off++
-	case key.Matches(msg, k.PageUp):
-		p.Off -= m.rows()
-	case key.Matches(msg, k.PageDown):
-		p.Off += m.rows()
-	case key.Matches(msg, k.Top):
-		p.Off = 0
-	case key.Matches(msg, k.Bottom):
-		p.Off = len(m.lines)
+	case p.Move(msg, k, len(m.lines), m.rows()):
 	case key.Matches(msg, k.Wrap):
 		p.Wrap = !p.Wrap
 	case key.Matches(msg, k.ScrollLeft):

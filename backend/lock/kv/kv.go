@@ -28,6 +28,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/cfgsnap/cfgsnap/backend/jskv"
 	"github.com/cfgsnap/cfgsnap/backend/jsretry"
 	"strings"
 	"sync"
@@ -77,21 +78,13 @@ func New(ctx context.Context, js jetstream.JetStream, opts Options) (*Locker, er
 	if opts.Bucket == "" {
 		opts.Bucket = DefaultBucket
 	}
-	if opts.Replicas <= 0 {
-		opts.Replicas = 1
-	}
-	var kv jetstream.KeyValue
-	err := jsretry.Do(ctx, func(ctx context.Context) error {
-		var err error
-		kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket:         opts.Bucket,
-			Description:    "cfgsnap per-device backup locks (leases with per-key TTL)",
-			History:        1,
-			Replicas:       opts.Replicas,
-			Storage:        jetstream.FileStorage,
-			LimitMarkerTTL: markerTTL,
-		})
-		return err
+	kv, err := jskv.Open(ctx, js, jetstream.KeyValueConfig{
+		Bucket:         opts.Bucket,
+		Description:    "cfgsnap per-device backup locks (leases with per-key TTL)",
+		History:        1,
+		Replicas:       opts.Replicas,
+		Storage:        jetstream.FileStorage,
+		LimitMarkerTTL: markerTTL,
 	})
 	if err != nil {
 		return nil, api.Wrap(api.KindStorage, err, fmt.Sprintf("open lock bucket %s (nats-server 2.11 or later is needed for per-key TTLs)", opts.Bucket))
@@ -184,7 +177,7 @@ func (l *Locker) Acquire(ctx context.Context, key string, info lock.Info, ttl ti
 		if err == nil {
 			return &lease{l: l, key: key, k: k, rev: rev, info: info}, nil
 		}
-		if !conflict(err) {
+		if !jskv.Conflict(err) {
 			return nil, api.Wrap(api.KindStorage, err, "lock "+key)
 		}
 		// Another job won the key, or this job's own create landed on an
@@ -200,7 +193,7 @@ func (l *Locker) Acquire(ctx context.Context, key string, info lock.Info, ttl ti
 			if err == nil {
 				return &lease{l: l, key: key, k: k, rev: rev, info: info}, nil
 			}
-			if !conflict(err) {
+			if !jskv.Conflict(err) {
 				return nil, api.Wrap(api.KindStorage, err, "lock "+key)
 			}
 			continue // someone else changed the key first: look again
@@ -235,24 +228,24 @@ func (l *Locker) Acquire(ctx context.Context, key string, info lock.Info, ttl ti
 // a lease of k counts as none, reported once; its revision is returned
 // with the nil lease so that Acquire can take it over.
 func (l *Locker) get(ctx context.Context, k string) (*lock.Info, uint64, error) {
-	var e *entry
+	var e *jskv.Entry
 	err := jsretry.Do(ctx, func(ctx context.Context) error {
 		var err error
-		e, err = l.last(ctx, k)
+		e, err = jskv.Last(ctx, l.js, l.bucket, k)
 		return err
 	})
 	if err != nil {
 		return nil, 0, api.Wrap(api.KindStorage, err, "read lock "+lockKey(k))
 	}
-	if e == nil || e.deleted {
+	if e == nil || e.Deleted {
 		return nil, 0, nil
 	}
-	i, err := decode(lockKey(k), e.data)
+	i, err := decode(lockKey(k), e.Data)
 	if err != nil {
-		l.bad.report(lockKey(k), e.seq, err)
-		return nil, e.seq, nil
+		l.bad.report(lockKey(k), e.Seq, err)
+		return nil, e.Seq, nil
 	}
-	return &i, e.seq, nil
+	return &i, e.Seq, nil
 }
 
 // Holder implements lock.Locker.
@@ -348,7 +341,7 @@ func (ls *lease) Renew(ctx context.Context, stage api.Stage, ttl time.Duration) 
 			rev = ack.Sequence
 			return nil
 		})
-		if !conflict(err) {
+		if !jskv.Conflict(err) {
 			break
 		}
 		// Either the lease is gone, or an earlier attempt of this very
@@ -389,7 +382,7 @@ func (ls *lease) Release(ctx context.Context) error {
 	err := jsretry.Do(ctx, func(ctx context.Context) error {
 		return ls.l.kv.Purge(ctx, ls.k, jetstream.LastRevision(ls.rev), jetstream.PurgeTTL(markerTTL))
 	})
-	if conflict(err) {
+	if jskv.Conflict(err) {
 		// The lease expired, or was taken over, or an earlier attempt of
 		// this release landed and only its answer was lost.
 		cur, curRev, gerr := ls.l.get(ctx, ls.k)
@@ -405,7 +398,7 @@ func (ls *lease) Release(ctx context.Context) error {
 			})
 		}
 	}
-	if conflict(err) {
+	if jskv.Conflict(err) {
 		ls.released = true
 		cur, _, gerr := ls.l.get(ctx, ls.k)
 		if gerr != nil {
@@ -421,20 +414,4 @@ func (ls *lease) Release(ctx context.Context) error {
 	}
 	ls.released = true
 	return nil
-}
-
-// conflict reports whether err is JetStream refusing a write because the
-// key's last revision is not the expected one: "key exists" on create, wrong
-// last sequence (10071) or, on replicated streams, its constant-time variant
-// (10164) on any revision-checked write.
-func conflict(err error) bool {
-	if err == nil {
-		return false
-	}
-	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-		return true
-	}
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
 }
