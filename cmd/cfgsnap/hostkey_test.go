@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"github.com/cfgsnap/cfgsnap/backend/natsauth"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,7 +27,7 @@ func TestServeJetStreamHostKeysAndForget(t *testing.T) {
 	defer cancel()
 	serve, _, serr := l.start(ctx, "serve", "--listen", addr, "--store", "jetstream")
 	t.Cleanup(func() { _ = serve.Process.Kill() })
-	waitService(t, url)
+	waitService(t, url, l.clientSeed())
 
 	if reply, r := l.backupJSON("--nats", url, "acme/core-rtr-1"); r.code != 0 {
 		t.Fatalf("first contact: exit %d %+v\nserve: %s", r.code, reply, serr.String())
@@ -48,13 +49,18 @@ func TestServeJetStreamHostKeysAndForget(t *testing.T) {
 			t.Errorf("mismatch error does not name %q: %s", want, reply.Error)
 		}
 	}
-	// From another machine: no inventory, no data dir of the service.
+	// From another machine: no inventory, no data dir of the service, but a
+	// credential that may use JetStream (here the service's own seed; in a
+	// cluster the operator's): client credentials do not reach the bucket.
 	other := &lab{t: t, fleet: l.fleet, inv: filepath.Join(t.TempDir(), "none.yaml"), dataDir: filepath.Join(t.TempDir(), "data")}
-	f := other.run("--nats", url, "hostkey", "forget", "acme/core-rtr-1")
+	svcSeed := filepath.Join(natsauth.Dir(l.dataDir), natsauth.ServiceSeedName)
+	f := other.run("--nats", url, "--nats-nkey", svcSeed, "hostkey", "forget", "acme/core-rtr-1")
 	if f.code != 0 || !strings.Contains(f.stdout, "forgot the host key of acme/core-rtr-1") || !strings.Contains(f.stdout, old) {
 		t.Fatalf("forget: exit %d %q %q", f.code, f.stdout, f.stderr)
 	}
-	if f := other.run("--nats", url, "hostkey", "forget", "--store", "jetstream", "acme/core-rtr-1"); f.code != 0 || !strings.Contains(f.stdout, "no host key recorded") {
+	// On the service's host its operator needs no flag: the service's seed
+	// in the data dir is used.
+	if f := l.run("--nats", url, "hostkey", "forget", "--store", "jetstream", "acme/core-rtr-1"); f.code != 0 || !strings.Contains(f.stdout, "no host key recorded") {
 		t.Fatalf("second forget: exit %d %q %q", f.code, f.stdout, f.stderr)
 	}
 	if reply, r := l.backupJSON("--nats", url, "acme/core-rtr-1"); r.code != 0 || reply.Status != api.StatusSuccess {
@@ -75,7 +81,7 @@ func TestRemoteForgetWithoutClusterBucket(t *testing.T) {
 	defer cancel()
 	serve, _, _ := l.start(ctx, "serve", "--listen", addr)
 	t.Cleanup(func() { _ = serve.Process.Kill() })
-	waitService(t, url)
+	waitService(t, url, l.clientSeed())
 	f := l.run("--nats", url, "hostkey", "forget", "acme/core-rtr-1")
 	if f.code != exitUsage || !strings.Contains(f.stderr, "where `cfgsnap serve` runs") {
 		t.Fatalf("exit %d %q %q", f.code, f.stdout, f.stderr)

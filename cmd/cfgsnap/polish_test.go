@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/backend/devicesim"
@@ -35,8 +34,8 @@ func TestVersionFlagCommandAndServiceAgree(t *testing.T) {
 	defer cancel()
 	serve, _, _ := l.start(ctx, "serve", "--listen", addr)
 	t.Cleanup(func() { _ = serve.Process.Kill() })
-	waitService(t, "nats://"+addr)
-	nc, err := nats.Connect("nats://" + addr)
+	waitService(t, "nats://"+addr, l.clientSeed())
+	nc, err := clientConn("nats://"+addr, l.clientSeed())
 	if err != nil {
 		t.Fatal(err)
 	}

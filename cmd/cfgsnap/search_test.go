@@ -89,7 +89,7 @@ func TestSearchAndChangesCLI(t *testing.T) {
 		if r.code != 0 || len(rows) != 5 || !strings.HasPrefix(rows[0], "COLLECTED") {
 			t.Fatalf("%s: changes: exit %d\n%s%s", mode, r.code, r.stdout, r.stderr)
 		}
-		if !regexp.MustCompile(`acme/core-rtr-2\s+\+\d+ -\d+\s+[0-9a-f]{7}\s+manual\s+\S+\s+CHG-10$`).MatchString(rows[1]) {
+		if !regexp.MustCompile(`acme/core-rtr-2\s+\+\d+ -\d+\s+[0-9a-f]{12}\s+manual\s+\S+\s+CHG-10$`).MatchString(rows[1]) {
 			t.Errorf("%s: the newest change: %q", mode, rows[1])
 		}
 		if strings.Count(r.stdout, "new device") != 3 {

@@ -37,18 +37,7 @@ func waitService(t *testing.T, url string, seed ...string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		var opts []nats.Option
-		if len(seed) > 0 {
-			opt, err := nats.NkeyOptionFromSeed(seed[0])
-			pub, _, perr := natsauth.ReadClientSeed(seed[0])
-			if err != nil || perr != nil {
-				time.Sleep(100 * time.Millisecond)
-				continue
-			}
-			// A client reads replies only in its own inbox (api.NKeyInbox).
-			opts = append(opts, opt, nats.CustomInboxPrefix(api.NKeyInbox(pub)))
-		}
-		if nc, err := nats.Connect(url, opts...); err == nil {
+		if nc, err := clientConn(url, seed...); err == nil {
 			_, err = nc.Request("$SRV.PING.cfgsnap", nil, time.Second)
 			nc.Close()
 			if err == nil {
@@ -58,6 +47,24 @@ func waitService(t *testing.T, url string, seed ...string) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("no cfgsnap service on %s", url)
+}
+
+// clientConn connects as the CLI does: with the client seed when one is
+// given, replies arriving in its own inbox (api.NKeyInbox).
+func clientConn(url string, seed ...string) (*nats.Conn, error) {
+	var opts []nats.Option
+	if len(seed) > 0 {
+		opt, err := nats.NkeyOptionFromSeed(seed[0])
+		if err != nil {
+			return nil, err
+		}
+		pub, _, err := natsauth.ReadClientSeed(seed[0])
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, opt, nats.CustomInboxPrefix(api.NKeyInbox(pub)))
+	}
+	return nats.Connect(url, opts...)
 }
 
 // TestServeRemoteModeLikeDirect runs `cfgsnap serve` with its embedded NATS

@@ -3,8 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/cfgsnap/cfgsnap/backend/natsauth"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -71,8 +74,21 @@ func (g *globals) dialJetStream(ctx context.Context, name string, log *slog.Logg
 	if err := checkPrefix(g.nats.prefix); err != nil {
 		return nil, nil, err
 	}
+	opts := g.natsOptions(name+" "+local.Holder(), log)
+	n := g.nats
+	if n.creds == "" && n.nkey == "" && n.user == "" && n.password == "" && n.token == "" {
+		// Maintenance (hostkey forget, store seal, prune) needs JetStream,
+		// which client credentials do not reach: on the service's host, its
+		// operator uses the service's own seed in the data dir, if it can
+		// read it (0600: no one else can).
+		seed := filepath.Join(natsauth.Dir(g.dataDir), natsauth.ServiceSeedName)
+		if f, err := os.Open(seed); err == nil {
+			f.Close()
+			opts.NKeyFile = seed
+		}
+	}
 	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
-	nc, err := client.DialNATS(dctx, g.nats.url, g.natsOptions(name+" "+local.Holder(), log))
+	nc, err := client.DialNATS(dctx, g.nats.url, opts)
 	cancel()
 	if err != nil {
 		return nil, nil, classifyClientErr(err)
