@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/backend/devicesim"
 )
