@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
+	"github.com/cfgsnap/cfgsnap/backend/jskv"
 	"github.com/cfgsnap/cfgsnap/backend/jsretry"
 	"github.com/cfgsnap/cfgsnap/backend/store"
 )
@@ -146,8 +147,7 @@ func (s *Store) SetPin(ctx context.Context, tenant, device, snapshotID string, p
 			}
 			return *rec, nil
 		}
-		var apiErr *jetstream.APIError
-		if !errors.Is(err, jetstream.ErrKeyExists) && !(errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence) {
+		if !jskv.Conflict(err) {
 			return api.SnapshotRecord{}, api.Wrap(api.KindStorage, err, "pin snapshot of "+key.String())
 		}
 		// Another pin of the device won: read it and apply ours on top.
