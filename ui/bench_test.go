@@ -166,6 +166,18 @@ func (s *syncBuffer) waitQuiet(tb testing.TB) int {
 	return 0
 }
 
+// waitGrow waits until the output is longer than n.
+func (s *syncBuffer) waitGrow(tb testing.TB, n int) {
+	tb.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Len() <= n {
+		if time.Now().After(deadline) {
+			tb.Fatal("a progress update wrote nothing within 5s")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
 func (s *syncBuffer) waitFor(tb testing.TB, sub string) {
 	tb.Helper()
 	deadline := time.Now().Add(5 * time.Second)
@@ -212,6 +224,9 @@ func measureProgressBytes(tb testing.TB, n int) []int {
 		dev := fmt.Sprintf("dev-%05d", i%3)
 		stage := api.Stages[min(2+i/3, len(api.Stages)-1)]
 		f.progress(tb, "acme/"+dev, stage, int64(100+i*37), int64(i*2048))
+		// Every update changes the screen: wait for its first bytes before
+		// waiting for quiet, or a loaded machine's slow frame reads as 0.
+		out.waitGrow(tb, before)
 		sizes = append(sizes, out.waitQuiet(tb)-before)
 	}
 	return sizes
