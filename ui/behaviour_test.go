@@ -668,3 +668,18 @@ func lineWith(t *testing.T, screen, text string) string {
 	t.Fatalf("no line with %q in:\n%s", text, screen)
 	return ""
 }
+
+// A served session (ui.Options.NoShell) never starts ssh on the server's
+// host: x says so instead.
+func TestServedSessionHasNoShell(t *testing.T) {
+	h := newHarness(t, newFake(), 120, 30, func(o *Options) { o.NoShell = true })
+	h.selectDevice("core-rtr-1")
+	_, cmd := h.m.Update(common.ShellMsg{Tenant: "acme", Device: api.Device{ID: "core-rtr-1", Host: "192.0.2.1", Port: 22}})
+	if cmd != nil {
+		t.Fatal("a served session returned a command for ssh")
+	}
+	h.keys("L")
+	if !strings.Contains(plain(h.view()), "ssh to acme/core-rtr-1 refused: served session") {
+		t.Errorf("the refusal is not logged:\n%s", plain(h.view()))
+	}
+}

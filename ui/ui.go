@@ -50,6 +50,10 @@ type Options struct {
 	// SearchDebounce is the pause in typing after which the fleet search
 	// runs (default search.Debounce).
 	SearchDebounce time.Duration
+	// NoShell turns off the ssh-to-device key: a TUI served over SSH runs
+	// on the service's host as the service's user, whose ssh client, keys
+	// and agent are not the session user's to use.
+	NoShell bool
 }
 
 // Timing of the one tick that animates spinners, ages job timers, expires
@@ -430,6 +434,11 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		m.reveal(msg)
 		return nil
 	case common.ShellMsg:
+		if m.opts.NoShell {
+			m.c.Tasks.Fail("ssh to devices is not available in a served session: ssh from your own machine")
+			m.addLog(common.LogWarn, "ssh to %s/%s refused: served session", common.Clean(msg.Tenant), common.Clean(msg.Device.ID))
+			return nil
+		}
 		return m.openShell(msg)
 	case shellDoneMsg:
 		m.shellDone(msg)

@@ -269,7 +269,8 @@ func (s *Server) sessionMiddleware(next ssh.Handler) ssh.Handler {
 		by := user.Name + "@" + s.cfg.Host
 		st := &session{user: user, ctx: ctx}
 		st.model, st.shutdown = ui.NewSession(ctx, ui.Options{
-			Client: Confine(s.cfg.Client, user, by, s.cfg.Limit), User: by, Version: s.cfg.Version})
+			Client: Confine(s.cfg.Client, user, by, s.cfg.Limit), User: by, Version: s.cfg.Version,
+			NoShell: true})
 		defer st.shutdown()
 		st.idle = time.AfterFunc(s.cfg.IdleTimeout, func() {
 			st.idled.Store(true)
