@@ -1,12 +1,15 @@
 package jetstream
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -101,19 +104,20 @@ func (s *Store) leaderGet(ctx context.Context, req apiMsgGet) (*jetstream.RawStr
 
 // leaderState returns the sequence of subj's last message and how many
 // messages subj has, as the stream leader has them (0, 0: none). The count
-// is 0 on a stream of one replica.
-func (s *Store) leaderState(ctx context.Context, subj string) (last, count uint64, err error) {
+// is 0 on a stream of one replica unless always is set. lastData is the
+// body of the last message.
+func (s *Store) leaderState(ctx context.Context, subj string, always bool) (last, count uint64, lastData []byte, err error) {
 	m, err := s.leaderGet(ctx, apiMsgGet{LastFor: subj})
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return 0, 0, nil
+		return 0, 0, nil, nil
 	}
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, nil, err
 	}
-	if info := s.hist.CachedInfo(); info != nil && info.Config.Replicas <= 1 {
+	if info := s.hist.CachedInfo(); !always && info != nil && info.Config.Replicas <= 1 {
 		// One replica answers every read: no other can lag behind it, so
 		// its count is not needed (it costs a stream info per read).
-		return m.Sequence, 0, nil
+		return m.Sequence, 0, m.Data, nil
 	}
 	err = jsretry.Do(ctx, func(ctx context.Context) error {
 		info, err := s.hist.Info(ctx, jetstream.WithSubjectFilter(subj))
@@ -123,7 +127,7 @@ func (s *Store) leaderState(ctx context.Context, subj string) (last, count uint6
 		count = info.State.Subjects[subj]
 		return nil
 	})
-	return m.Sequence, count, err
+	return m.Sequence, count, m.Data, err
 }
 
 // seqRecord is a record and its stream sequence.
@@ -136,12 +140,32 @@ type seqRecord struct {
 // first, as the leader had them when the read began. Invalid messages are
 // reported and skipped.
 func (s *Store) readDevice(ctx context.Context, subj string) ([]seqRecord, error) {
+	return s.readDeviceVia(ctx, subj, false)
+}
+
+// readDeviceCached is readDevice for the reads that show records (History,
+// Find): a device read again while the leader still has the same last
+// message and the same number of messages on its subject is answered from
+// the records read before (devCache), so a diff's history and its two
+// lookups by hash cost one full read, not three. The check costs a leader
+// get and a stream info where a full read scans the interleaved stream.
+func (s *Store) readDeviceCached(ctx context.Context, subj string) ([]seqRecord, error) {
+	return s.readDeviceVia(ctx, subj, true)
+}
+
+func (s *Store) readDeviceVia(ctx context.Context, subj string, cached bool) ([]seqRecord, error) {
 	var out []seqRecord
 	err := jsretry.Within(ctx, scanTimeout, func(ctx context.Context) error {
 		out = out[:0]
-		want, count, err := s.leaderState(ctx, subj)
+		want, count, lastData, err := s.leaderState(ctx, subj, cached)
 		if err != nil || want == 0 {
 			return err
+		}
+		if cached {
+			if recs, ok := s.devs.get(subj, want, count, lastData); ok {
+				out = recs
+				return nil
+			}
 		}
 		// Messages delivered, those of them up to want, the last sequence.
 		var got, upTo, seen uint64
@@ -176,6 +200,11 @@ func (s *Store) readDevice(ctx context.Context, subj string) ([]seqRecord, error
 		// prune meanwhile; reading again is right either way).
 		if count > 0 && (got < count || upTo > count) {
 			return fmt.Errorf("%w: read %d messages of %s where the leader has %d (a replica catching up)", jsretry.ErrStalled, got, subj, count)
+		}
+		// Kept only when the read is exactly what the leader counted:
+		// every message up to want and none after it.
+		if cached && count > 0 && got == count && upTo == count {
+			s.devs.put(subj, want, count, lastData, out)
 		}
 		return nil
 	})
@@ -227,4 +256,75 @@ func (s *Store) directBatch(ctx context.Context, subj string, from uint64, fn fu
 		n++
 		fn(seq, m.Data)
 	}
+}
+
+// devCache keeps the records of the devices read last, for
+// readDeviceCached. An entry is used only while the leader's last message
+// on the subject is the same message (sequence and body: a stream made
+// again restarts its sequences) and the subject holds as many messages:
+// records are only appended after the last one, and any removal lowers the
+// count, so the same last message and count mean the same records. The
+// zero value is ready to use.
+type devCache struct {
+	mu   sync.Mutex
+	tick uint64
+	m    map[string]*devEntry
+}
+
+type devEntry struct {
+	last, count uint64
+	lastData    []byte
+	recs        []seqRecord
+	used        uint64 // tick of the last use, for eviction
+}
+
+// Bounds of devCache: how many devices it keeps, and the most records of
+// one device it keeps (a device kept forever is read each time).
+const (
+	devCacheDevices = 256
+	devCacheRecords = 4096
+)
+
+func (c *devCache) get(subj string, last, count uint64, lastData []byte) ([]seqRecord, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.m[subj]
+	if e == nil || e.last != last || e.count != count || !bytes.Equal(e.lastData, lastData) {
+		return nil, false
+	}
+	c.tick++
+	e.used = c.tick
+	// A copy: callers may reorder or trim what they get.
+	return slices.Clone(e.recs), true
+}
+
+func (c *devCache) put(subj string, last, count uint64, lastData []byte, recs []seqRecord) {
+	if len(recs) > devCacheRecords {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]*devEntry{}
+	}
+	if _, ok := c.m[subj]; !ok && len(c.m) >= devCacheDevices {
+		// Evict the least recently used device.
+		var oldest string
+		var used uint64
+		for k, e := range c.m {
+			if oldest == "" || e.used < used {
+				oldest, used = k, e.used
+			}
+		}
+		delete(c.m, oldest)
+	}
+	c.tick++
+	c.m[subj] = &devEntry{last: last, count: count, lastData: bytes.Clone(lastData), recs: slices.Clone(recs), used: c.tick}
+}
+
+// forget drops subj, after this store changed its records.
+func (c *devCache) forget(subj string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, subj)
 }

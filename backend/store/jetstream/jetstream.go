@@ -57,6 +57,7 @@ type Options struct {
 // use, by any number of workers on any nodes.
 type Store struct {
 	bad      badRecords // history messages skipped as invalid (validate.go)
+	devs     devCache   // records of the devices read last (direct.go)
 	js       jetstream.JetStream
 	hist     jetstream.Stream
 	obs      jetstream.ObjectStore
@@ -352,7 +353,7 @@ func (s *Store) History(ctx context.Context, tenant, device string, limit int, b
 	}
 	key := store.DeviceKey{Tenant: tenant, Device: device}
 	// Records are in ID order; everything from the cursor on is newer still.
-	all, err := s.readDevice(ctx, s.subject(tenant, device))
+	all, err := s.readDeviceCached(ctx, s.subject(tenant, device))
 	if err != nil {
 		return nil, false, api.Wrap(api.KindStorage, err, "read history of "+key.String())
 	}
@@ -404,7 +405,7 @@ func (s *Store) Find(ctx context.Context, tenant, device, ref string) (api.Snaps
 		return api.SnapshotRecord{}, fmt.Errorf("find %q in %s: %w", ref, key, store.ErrNotFound)
 	}
 	newest := map[string]api.SnapshotRecord{} // by hash, the newest record with it
-	recs, err := s.readDevice(ctx, s.subject(tenant, device))
+	recs, err := s.readDeviceCached(ctx, s.subject(tenant, device))
 	if err != nil {
 		return api.SnapshotRecord{}, api.Wrap(api.KindStorage, err, fmt.Sprintf("find %q in %s", ref, key))
 	}

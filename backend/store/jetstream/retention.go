@@ -201,6 +201,8 @@ func (s *Store) RemoveRecords(ctx context.Context, tenant, device string, ids []
 	for _, id := range ids {
 		want[id] = true
 	}
+	// The count check would catch the removals too; forgetting is cheaper.
+	defer s.devs.forget(s.subject(tenant, device))
 	var removed []string
 	// The last record is the device's latest: Record chains the next one
 	// on its sequence, so it stays.
