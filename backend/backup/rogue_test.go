@@ -6,7 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"encoding/pem"
-	"net"
+	"github.com/cfgsnap/cfgsnap/backend/sshtest"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
-	"golang.org/x/crypto/ssh/agent"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/backend/backup"
@@ -112,7 +111,7 @@ func TestSecretFailLeaksNothing(t *testing.T) {
 // accepts, a device without use_agent is never shown that key; with
 // use_agent: true it is offered, after the configured identity file.
 func TestAgentKeysOnlyWhenAsked(t *testing.T) {
-	agentKey := startAgent(t)
+	agentKey := sshtest.StartAgent(t)
 	identity, identityPub := writeIdentity(t)
 	specs := []devicesim.Spec{{Tenant: "acme", ID: "r1", Version: "7.16.2", Seed: 1}}
 	fleet, err := devicesim.Start(context.Background(), devicesim.Config{AuthorizedKeys: []ssh.PublicKey{agentKey}}, specs)
@@ -186,44 +185,6 @@ func readDoc(t *testing.T, path string) inventory.FileDoc {
 		doc.Tenants = append(doc.Tenants, ft)
 	}
 	return doc
-}
-
-// startAgent serves an in-process ssh-agent holding one new key on a unix
-// socket, points SSH_AUTH_SOCK at it and returns the key.
-func startAgent(t *testing.T) ssh.PublicKey {
-	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyring := agent.NewKeyring()
-	if err := keyring.Add(agent.AddedKey{PrivateKey: priv}); err != nil {
-		t.Fatal(err)
-	}
-	sock := filepath.Join(t.TempDir(), "agent.sock")
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_ = agent.ServeAgent(keyring, c)
-			c.Close()
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); <-served })
-	t.Setenv("SSH_AUTH_SOCK", sock)
-	signer, err := ssh.NewSignerFromKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return signer.PublicKey()
 }
 
 // writeIdentity writes a new unencrypted key 0600 (the device does not

@@ -9,6 +9,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/cfgsnap/cfgsnap/backend/sshtest"
 	"net"
 	"os"
 	"path/filepath"
@@ -20,7 +21,6 @@ import (
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"golang.org/x/crypto/ssh"
-	"golang.org/x/crypto/ssh/agent"
 )
 
 const testPassword = "s3cret-Passw0rd"
@@ -212,39 +212,8 @@ func TestEncryptedIdentityFileAsksForAgent(t *testing.T) {
 }
 
 func TestAgentLogin(t *testing.T) {
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyring := agent.NewKeyring()
-	if err := keyring.Add(agent.AddedKey{PrivateKey: priv}); err != nil {
-		t.Fatal(err)
-	}
-	sock := filepath.Join(t.TempDir(), "agent.sock")
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_ = agent.ServeAgent(keyring, c)
-			c.Close()
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); <-served })
-	t.Setenv("SSH_AUTH_SOCK", sock)
-
-	signer, err := ssh.NewSignerFromKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := newTestServer(t, func(s *testServer) { s.authorized = []ssh.PublicKey{signer.PublicKey()} })
+	pub := sshtest.StartAgent(t)
+	srv := newTestServer(t, func(s *testServer) { s.authorized = []ssh.PublicKey{pub} })
 	d, _ := newDialer(t)
 	tg := srv.target()
 	tg.Auth = Auth{Username: "backup", UseAgent: true}
@@ -254,7 +223,7 @@ func TestAgentLogin(t *testing.T) {
 	}
 
 	t.Setenv("SSH_AUTH_SOCK", "")
-	_, err = d.Dial(context.Background(), tg)
+	_, err := d.Dial(context.Background(), tg)
 	wantErr(t, err, api.KindAuthFailed, "SSH_AUTH_SOCK")
 }
 
