@@ -3,6 +3,7 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"github.com/cfgsnap/cfgsnap/backend/natstest"
 	"log/slog"
 	"strings"
 	"sync"
@@ -18,23 +19,6 @@ import (
 	"github.com/cfgsnap/cfgsnap/backend/metrics"
 	"github.com/cfgsnap/cfgsnap/backend/service"
 )
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestReplyAttacksOnTheExampleCluster replays issue 11's attack on the
 // example cluster (its users and permissions) with the service storing on
@@ -56,7 +40,7 @@ func TestReplyAttacksOnTheExampleCluster(t *testing.T) {
 		pw := strings.TrimPrefix(name, "cfgsnap-") + "-demo-password"
 		return nats.UserInfo(name, pw)
 	}
-	logs := &syncBuf{}
+	logs := &natstest.LogBuffer{}
 	m := metrics.New()
 	var violations []string
 	var vmu sync.Mutex

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"github.com/cfgsnap/cfgsnap/backend/natstest"
 	"log/slog"
 	"runtime"
 	"sync"
@@ -71,7 +72,7 @@ func TestTriggerRidesThroughNodeLoss(t *testing.T) {
 		other := (victim + 1) % cluster.Size()
 		// The worker is connected to the victim: it must move too.
 		wnc := cluster.Connect(t, cluster.NodeURL(victim)+","+cluster.URL(), nats.DontRandomize())
-		logs := &syncBuf{}
+		logs := &natstest.LogBuffer{}
 		svc, err := startServiceWith(ctx, wnc, workerSpec{Inventory: inv, DataDir: t.TempDir(),
 			Name: fmt.Sprintf("worker%d@test", round), Prefix: prefix, LockTTL: 5 * time.Second},
 			func(c *service.Config) { c.Logger = slog.New(slog.NewTextHandler(logs, nil)) })

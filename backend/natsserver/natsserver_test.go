@@ -1,15 +1,14 @@
 package natsserver_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"github.com/cfgsnap/cfgsnap/backend/api"
+	"github.com/cfgsnap/cfgsnap/backend/natstest"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,25 +19,8 @@ import (
 	"github.com/cfgsnap/cfgsnap/backend/natsserver"
 )
 
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestStartLogsToSlogWithJetStream(t *testing.T) {
-	var logs syncBuf
+	var logs natstest.LogBuffer
 	store := filepath.Join(t.TempDir(), "nats")
 	ns, err := natsserver.Start(context.Background(), natsserver.Options{
 		Listen: "127.0.0.1:0", StoreDir: store, Logger: slog.New(slog.NewTextHandler(&logs, nil)),

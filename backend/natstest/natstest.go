@@ -309,3 +309,22 @@ func (c *Cluster) Shutdown() {
 	}
 	wg.Wait()
 }
+
+// LogBuffer is a log that a server or service writes while the test reads
+// it: an io.Writer safe for concurrent use.
+type LogBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *LogBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *LogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}

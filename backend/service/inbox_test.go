@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/cfgsnap/cfgsnap/backend/natstest"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -41,24 +42,6 @@ authorization {
 }
 `
 
-// syncBuffer is a log written by the service while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestRepliesOnlyToInboxes replays issue 11's attack: acme sends requests
 // on its own subjects with reply subjects in globex's space, on the
 // service's subjects, the JetStream API and KV buckets. The service must
@@ -78,7 +61,7 @@ func TestRepliesOnlyToInboxes(t *testing.T) {
 func replayReplyAttacks(t *testing.T, conf string) {
 	ctx := context.Background()
 	h := newHarnessWith(t, devices(1), natsserver.Options{Listen: "127.0.0.1:0", ConfigFile: conf})
-	logs := &syncBuffer{}
+	logs := &natstest.LogBuffer{}
 	m := metrics.New()
 	st := h.stack()
 	h.service(service.Config{Conn: h.conn(nats.UserInfo("cfgsnap-service", "service-demo-password")), Stack: st,
