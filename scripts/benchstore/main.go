@@ -133,15 +133,20 @@ func run() error {
 			return <-errs
 		}
 		unchangedBytes = func() (int64, error) {
-			str, err := js.Stream(ctx, stream)
-			if err != nil {
-				return 0, err
+			// The history stream and the device indexes beside it.
+			var total int64
+			for _, name := range []string{stream, "KV_" + jsstore.IndexBucket("")} {
+				str, err := js.Stream(ctx, name)
+				if err != nil {
+					return 0, err
+				}
+				info, err := str.Info(ctx)
+				if err != nil {
+					return 0, err
+				}
+				total += int64(info.State.Bytes)
 			}
-			info, err := str.Info(ctx)
-			if err != nil {
-				return 0, err
-			}
-			return int64(info.State.Bytes), nil
+			return total, nil
 		}
 	default:
 		return fmt.Errorf("STORE=%q: use sqlite or jetstream", which)

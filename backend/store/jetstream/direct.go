@@ -140,20 +140,22 @@ type seqRecord struct {
 // first, as the leader had them when the read began. Invalid messages are
 // reported and skipped.
 func (s *Store) readDevice(ctx context.Context, subj string) ([]seqRecord, error) {
-	return s.readDeviceVia(ctx, subj, false)
+	return s.readDeviceVia(ctx, subj, false, nil)
 }
 
-// readDeviceCached is readDevice for the reads that show records (History,
-// Find): a device read again while the leader still has the same last
-// message and the same number of messages on its subject is answered from
-// the records read before (devCache), so a diff's history and its two
-// lookups by hash cost one full read, not three. The check costs a leader
-// get and a stream info where a full read scans the interleaved stream.
-func (s *Store) readDeviceCached(ctx context.Context, subj string) ([]seqRecord, error) {
-	return s.readDeviceVia(ctx, subj, true)
+// readDeviceCached is readDevice for the reads that show records
+// (History, Find). A device read again while the leader still has the same
+// last message and the same number of messages on its subject is answered
+// from the records read before (devCache), so a diff's history and its two
+// lookups by hash cost one read, not three; a device not read lately is
+// read through its index (index.go). enough, when not nil, says whether
+// the newest records of a device whose index does not hold them all
+// answer the caller; nil asks for every record.
+func (s *Store) readDeviceCached(ctx context.Context, subj string, enough func([]seqRecord) bool) ([]seqRecord, error) {
+	return s.readDeviceVia(ctx, subj, true, enough)
 }
 
-func (s *Store) readDeviceVia(ctx context.Context, subj string, cached bool) ([]seqRecord, error) {
+func (s *Store) readDeviceVia(ctx context.Context, subj string, cached bool, enough func([]seqRecord) bool) ([]seqRecord, error) {
 	var out []seqRecord
 	err := jsretry.Within(ctx, scanTimeout, func(ctx context.Context) error {
 		out = out[:0]
@@ -161,50 +163,42 @@ func (s *Store) readDeviceVia(ctx context.Context, subj string, cached bool) ([]
 		if err != nil || want == 0 {
 			return err
 		}
-		if cached {
-			if recs, ok := s.devs.get(subj, want, count, lastData); ok {
+		if !cached {
+			msgs, _, err := s.readFull(ctx, subj, want, count)
+			out = s.records(subj, msgs)
+			return err
+		}
+		if recs, ok := s.devs.get(subj, want, count, lastData); ok {
+			out = recs
+			return nil
+		}
+		x, rev := s.loadIndex(ctx, subj)
+		if x != nil {
+			ok, grew, err := s.extendIndex(ctx, subj, x, want, count, lastData)
+			if err != nil {
+				return err
+			}
+			if recs := s.records(subj, x.entries); ok && (x.older == 0 || enough != nil && enough(recs)) {
+				if x.older == 0 {
+					s.devs.put(subj, want, count, lastData, recs)
+				}
+				if grew {
+					s.saveIndex(ctx, subj, x, rev)
+				}
 				out = recs
 				return nil
 			}
 		}
-		// Messages delivered, those of them up to want, the last sequence.
-		var got, upTo, seen uint64
-		for seen < want {
-			n, err := s.directBatch(ctx, subj, seen+1, func(seq uint64, data []byte) {
-				got++
-				seen = max(seen, seq)
-				if seq > want {
-					return // written after the read began
-				}
-				upTo++
-				r, err := s.decodeRecord(subj, data)
-				if err != nil {
-					s.bad.report(subj, seq, err)
-					return
-				}
-				out = append(out, seqRecord{r, seq})
-			})
-			if err != nil {
-				return err
-			}
-			if n == 0 {
-				break
-			}
+		msgs, exact, err := s.readFull(ctx, subj, want, count)
+		if err != nil {
+			return err
 		}
-		if seen < want {
-			return fmt.Errorf("%w: read %s up to sequence %d of %d (a replica catching up)", jsretry.ErrStalled, subj, seen, want)
-		}
-		// The count was taken after want: records written since only add
-		// to it, so fewer messages than counted is a replica behind, and
-		// more up to want one that has not applied a removal yet (or a
-		// prune meanwhile; reading again is right either way).
-		if count > 0 && (got < count || upTo > count) {
-			return fmt.Errorf("%w: read %d messages of %s where the leader has %d (a replica catching up)", jsretry.ErrStalled, got, subj, count)
-		}
+		out = s.records(subj, msgs)
 		// Kept only when the read is exactly what the leader counted:
 		// every message up to want and none after it.
-		if cached && count > 0 && got == count && upTo == count {
+		if exact {
 			s.devs.put(subj, want, count, lastData, out)
+			s.saveIndex(ctx, subj, &devIndex{entries: msgs}, rev)
 		}
 		return nil
 	})
@@ -212,6 +206,100 @@ func (s *Store) readDeviceVia(ctx context.Context, subj string, cached bool) ([]
 		return nil, fmt.Errorf("read %s: %w", subj, err)
 	}
 	return out, nil
+}
+
+// records decodes the valid records among msgs; the others are reported
+// (once), skipped, and their data dropped from msgs (an index keeps only
+// that they were there).
+func (s *Store) records(subj string, msgs []indexEntry) []seqRecord {
+	out := make([]seqRecord, 0, len(msgs))
+	for i, m := range msgs {
+		if m.data == nil {
+			continue
+		}
+		r, err := s.decodeRecord(subj, m.data)
+		if err != nil {
+			s.bad.report(subj, m.seq, err)
+			msgs[i].data = nil
+			continue
+		}
+		out = append(out, seqRecord{r, m.seq})
+	}
+	return out
+}
+
+// readFull reads every message on subj up to sequence want, the last the
+// leader has, checked against the leader's count of the subject's messages
+// (0: not known). exact says the read is exactly what the leader counted:
+// every message up to want and none after it.
+func (s *Store) readFull(ctx context.Context, subj string, want, count uint64) (msgs []indexEntry, exact bool, err error) {
+	msgs, got, err := s.readMessages(ctx, subj, 1, want)
+	if err != nil {
+		return nil, false, err
+	}
+	// The count was taken after want: records written since only add to
+	// it, so fewer messages than counted is a replica behind, and more up
+	// to want one that has not applied a removal yet (or a prune
+	// meanwhile; reading again is right either way).
+	if count > 0 && (got < count || uint64(len(msgs)) > count) {
+		return nil, false, fmt.Errorf("%w: read %d messages of %s where the leader has %d (a replica catching up)", jsretry.ErrStalled, got, subj, count)
+	}
+	return msgs, count > 0 && got == count && uint64(len(msgs)) == count, nil
+}
+
+// extendIndex brings x up to the leader's state of the subject: the
+// messages after its last entry up to want are read and added, and the
+// oldest dropped as the stream's per-subject limit drops them. It reports
+// whether x then agrees with the leader (its last message, its count; a
+// disagreeing index is not used) and whether messages were added.
+func (s *Store) extendIndex(ctx context.Context, subj string, x *devIndex, want, count uint64, lastData []byte) (ok, grew bool, err error) {
+	last := x.last()
+	switch {
+	case last == 0 || last > want || count == 0:
+		return false, false, nil
+	case last == want:
+		if e := x.entries[len(x.entries)-1]; e.data != nil && !bytes.Equal(e.data, lastData) {
+			return false, false, nil // another stream under the same name
+		}
+	default:
+		tail, _, err := s.readMessages(ctx, subj, last+1, want)
+		if err != nil {
+			return false, false, err
+		}
+		x.entries = append(x.entries, tail...)
+		grew = true
+	}
+	x.limit(s.perDevice)
+	return x.total() == count, grew, nil
+}
+
+// readMessages reads the messages on subj from sequence from up to want
+// with batched direct gets. It returns them and how many were delivered
+// in all (some may be past want: written after the read began).
+func (s *Store) readMessages(ctx context.Context, subj string, from, want uint64) ([]indexEntry, uint64, error) {
+	var msgs []indexEntry
+	var got uint64
+	seen := from - 1 // the last sequence delivered
+	for seen < want {
+		n, err := s.directBatch(ctx, subj, seen+1, func(seq uint64, data []byte) {
+			got++
+			seen = max(seen, seq)
+			if seq > want {
+				return // written after the read began
+			}
+			msgs = append(msgs, indexEntry{seq: seq, data: data})
+		})
+		if err != nil {
+			return nil, 0, err
+		}
+		if n == 0 {
+			break
+		}
+	}
+	if seen < want {
+		return nil, 0, fmt.Errorf("%w: read %s up to sequence %d of %d (a replica catching up)", jsretry.ErrStalled, subj, seen, want)
+	}
+	return msgs, got, nil
 }
 
 // directBatch asks for up to directBatch messages on subj from sequence

@@ -9,6 +9,9 @@
 //     The stream keeps HistoryPerDevice records per device (MaxMsgsPerSubject).
 //   - A device's latest record is the last message on its subject.
 //   - Last errors are a KV bucket keyed tenant.device.
+//   - A device's newest records are also kept together in an index, one KV
+//     value per device (index.go), so reading one device does not load
+//     every block of a stream that interleaves all of them.
 //
 // A record is published only after its content is stored, so a reader never
 // sees a snapshot whose content is missing. Every record is published with
@@ -56,16 +59,19 @@ type Options struct {
 // Store is a store.Store on JetStream. Its methods are safe for concurrent
 // use, by any number of workers on any nodes.
 type Store struct {
-	bad      badRecords // history messages skipped as invalid (validate.go)
-	devs     devCache   // records of the devices read last (direct.go)
-	js       jetstream.JetStream
-	hist     jetstream.Stream
-	obs      jetstream.ObjectStore
-	errs     jetstream.KeyValue
-	pins     jetstream.KeyValue // pins per device (retention.go)
-	keys     *store.Keys
-	prefix   string // subject prefix
-	streamNm string
+	bad   badRecords // history messages skipped as invalid (validate.go)
+	devs  devCache   // records of the devices read last (direct.go)
+	js    jetstream.JetStream
+	hist  jetstream.Stream
+	obs   jetstream.ObjectStore
+	errs  jetstream.KeyValue
+	pins  jetstream.KeyValue // pins per device (retention.go)
+	index jetstream.KeyValue // device indexes (index.go)
+	// perDevice is the stream's per-subject limit (0: none).
+	perDevice uint64
+	keys      *store.Keys
+	prefix    string // subject prefix
+	streamNm  string
 }
 
 var _ store.Store = (*Store)(nil)
@@ -108,7 +114,7 @@ func Open(ctx context.Context, js jetstream.JetStream, opts Options) (*Store, er
 		perSubject = -1
 	}
 	streamName, contentName, errsName := Names(opts.Prefix)
-	s := &Store{js: js, prefix: opts.Prefix, streamNm: streamName, keys: opts.Keys}
+	s := &Store{js: js, prefix: opts.Prefix, streamNm: streamName, keys: opts.Keys, perDevice: uint64(opts.HistoryPerDevice)}
 	wrap := func(what string, err error) error {
 		return api.Wrap(api.KindStorage, err, fmt.Sprintf("open store: %s", what))
 	}
@@ -167,6 +173,9 @@ func Open(ctx context.Context, js jetstream.JetStream, opts Options) (*Store, er
 	if err := s.openPins(ctx, opts); err != nil {
 		return nil, err
 	}
+	if err := s.openIndex(ctx, opts); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -222,12 +231,17 @@ func (s *Store) Record(ctx context.Context, rec api.SnapshotRecord, content []by
 			return api.SnapshotRecord{}, wrap(err)
 		}
 		tried[rec.SnapshotID] = true
+		var seq uint64
 		err = jsretry.Do(ctx, func(ctx context.Context) error {
-			_, err := s.js.PublishMsg(ctx, &nats.Msg{Subject: subj, Data: data},
+			ack, err := s.js.PublishMsg(ctx, &nats.Msg{Subject: subj, Data: data},
 				jetstream.WithExpectLastSequencePerSubject(prevSeq))
+			if err == nil {
+				seq = ack.Sequence
+			}
 			return err
 		})
 		if err == nil {
+			s.appendIndex(ctx, subj, prevSeq, seq, data)
 			// Published; CollectContent may have removed the content since
 			// putContent found it (retention.go).
 			return rec, s.ensureContent(ctx, rec.SHA256, content)
@@ -353,7 +367,18 @@ func (s *Store) History(ctx context.Context, tenant, device string, limit int, b
 	}
 	key := store.DeviceKey{Tenant: tenant, Device: device}
 	// Records are in ID order; everything from the cursor on is newer still.
-	all, err := s.readDeviceCached(ctx, s.subject(tenant, device))
+	// The newest records answer when more than limit of them are older
+	// than the cursor: then the page is full and "more" is right.
+	enough := func(recs []seqRecord) bool {
+		n := 0
+		for _, r := range recs {
+			if before == "" || r.SnapshotID < before {
+				n++
+			}
+		}
+		return n > limit
+	}
+	all, err := s.readDeviceCached(ctx, s.subject(tenant, device), enough)
 	if err != nil {
 		return nil, false, api.Wrap(api.KindStorage, err, "read history of "+key.String())
 	}
@@ -405,7 +430,7 @@ func (s *Store) Find(ctx context.Context, tenant, device, ref string) (api.Snaps
 		return api.SnapshotRecord{}, fmt.Errorf("find %q in %s: %w", ref, key, store.ErrNotFound)
 	}
 	newest := map[string]api.SnapshotRecord{} // by hash, the newest record with it
-	recs, err := s.readDeviceCached(ctx, s.subject(tenant, device))
+	recs, err := s.readDeviceCached(ctx, s.subject(tenant, device), nil)
 	if err != nil {
 		return api.SnapshotRecord{}, api.Wrap(api.KindStorage, err, fmt.Sprintf("find %q in %s", ref, key))
 	}

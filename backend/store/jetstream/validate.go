@@ -18,8 +18,9 @@ type badRecords struct {
 	log   atomic.Pointer[slog.Logger]
 	count atomic.Int64
 
-	mu   sync.Mutex
-	seen map[uint64]struct{} // stream sequences already reported
+	mu      sync.Mutex
+	seen    map[uint64]struct{} // stream sequences already reported
+	seenIdx map[string]struct{} // index values (key and revision) already reported
 }
 
 // maxBadSeen bounds the sequences remembered for reporting once.
@@ -48,6 +49,28 @@ func (b *badRecords) report(subject string, seq uint64, err error) {
 	if l := b.log.Load(); l != nil {
 		l.Warn("skipped a history message that is not a snapshot record of its subject; it is never shown",
 			"subject", clip(subject), "seq", seq, "err", err)
+	}
+}
+
+// reportIndex reports a device index value that does not open (index.go):
+// forged, or sealed under a key this store does not have. It is replaced
+// by one read from the stream.
+func (b *badRecords) reportIndex(subject string, rev uint64, err error) {
+	id := fmt.Sprintf("%s@%d", subject, rev)
+	b.mu.Lock()
+	if _, ok := b.seenIdx[id]; ok {
+		b.mu.Unlock()
+		return
+	}
+	if b.seenIdx == nil || len(b.seenIdx) >= maxBadSeen {
+		b.seenIdx = map[string]struct{}{}
+	}
+	b.seenIdx[id] = struct{}{}
+	b.mu.Unlock()
+	b.count.Add(1)
+	if l := b.log.Load(); l != nil {
+		l.Warn("skipped a device index that does not open under the content key; the history stream is read instead",
+			"subject", clip(subject), "revision", rev, "err", err)
 	}
 }
 

@@ -1,34 +1,16 @@
 package jetstream
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
+	"github.com/cfgsnap/cfgsnap/backend/natstest"
 	"github.com/cfgsnap/cfgsnap/backend/store/storetest"
 )
-
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestForgedRecordsAreSkipped publishes straight into globex's history
 // subject what issue 11's attack could put there (acme's record, a reply
@@ -38,7 +20,7 @@ func TestForgedRecordsAreSkipped(t *testing.T) {
 	ctx := context.Background()
 	prefix := newPrefix()
 	s := open(t, 0, prefix, Options{})
-	logs := &logBuf{}
+	logs := &natstest.LogBuffer{}
 	s.SetLogger(slog.New(slog.NewTextHandler(logs, nil)))
 	good := storetest.Record(t, s, "globex", "core-rtr-1", "/system identity\nset name=gx\n")
 	acme := storetest.Record(t, s, "acme", "core-rtr-1", "/system identity\nset name=acme\n")

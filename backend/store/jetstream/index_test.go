@@ -1,0 +1,243 @@
+package jetstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/cfgsnap/cfgsnap/backend/api"
+	"github.com/cfgsnap/cfgsnap/backend/natstest"
+	"github.com/cfgsnap/cfgsnap/backend/store"
+)
+
+// ids lists records' snapshot IDs, to compare histories.
+func ids(recs []api.SnapshotRecord) string {
+	var b strings.Builder
+	for _, r := range recs {
+		b.WriteString(r.SnapshotID[len(r.SnapshotID)-4:] + " ")
+	}
+	return b.String()
+}
+
+// agreesWithStream checks that a store that has never read the device
+// (so no cache answers) shows the same history as a full read of the
+// stream, and returns that history, newest first.
+func agreesWithStream(t *testing.T, prefix, tenant, device string, opts Options) []api.SnapshotRecord {
+	t.Helper()
+	ctx := context.Background()
+	fresh := open(t, 1, prefix, opts)
+	got, _, err := fresh.History(ctx, tenant, device, store.MaxHistoryLimit, "")
+	if err != nil {
+		t.Fatalf("history: %v", err)
+	}
+	all, err := fresh.readDevice(ctx, fresh.subject(tenant, device))
+	if err != nil {
+		t.Fatalf("full read: %v", err)
+	}
+	want := make([]api.SnapshotRecord, len(all))
+	for i, r := range all {
+		want[len(all)-1-i] = r.SnapshotRecord
+	}
+	if ids(got) != ids(want) {
+		t.Fatalf("history shows %s; the stream holds %s", ids(got), ids(want))
+	}
+	return got
+}
+
+func recordN(t *testing.T, s *Store, tenant, device string, n int) []api.SnapshotRecord {
+	t.Helper()
+	var out []api.SnapshotRecord
+	for i := range n {
+		r, err := s.Record(context.Background(), api.SnapshotRecord{TenantID: tenant, DeviceID: device, RequestedBy: "test"},
+			fmt.Appendf(nil, "/system identity\nset name=%s-%d\n", device, i%3))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// TestIndexAnswersAndStaysTrue: a device's history is read through its
+// index (a tampered but well-sealed index shows through, proving it), and
+// the index is never believed once the stream moved on without it: a record
+// published past it, a removal, a value that does not open, another
+// device's value copied over it.
+func TestIndexAnswersAndStaysTrue(t *testing.T) {
+	ctx := context.Background()
+	prefix := newPrefix()
+	s := open(t, 0, prefix, Options{})
+	logs := &natstest.LogBuffer{}
+	recs := recordN(t, s, "acme", "r1", 5)
+	recordN(t, s, "acme", "r2", 2)
+	subj := s.subject("acme", "r1")
+
+	x, rev := s.loadIndex(ctx, subj)
+	if x == nil || len(x.entries) != 5 || x.older != 0 {
+		t.Fatalf("index after 5 records: %+v", x)
+	}
+	agreesWithStream(t, prefix, "acme", "r1", Options{})
+
+	// A well-sealed index that says something else is what a reader shows:
+	// the index, not the stream, answered.
+	tampered := *x
+	tampered.entries = append([]indexEntry(nil), x.entries...)
+	r := recs[2]
+	r.RequestedBy = "read-from-the-index"
+	data, err := encodeRecord(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tampered.entries[2].data = data
+	s.saveIndex(ctx, subj, &tampered, rev)
+	fresh := open(t, 1, prefix, Options{})
+	h, _, err := fresh.History(ctx, "acme", "r1", 10, "")
+	if err != nil || len(h) != 5 || h[2].RequestedBy != "read-from-the-index" {
+		t.Fatalf("history did not come from the index: %+v, %v", h, err)
+	}
+	s.saveIndex(ctx, subj, x, rev+1) // put the true one back
+
+	// A record published past the index: read as a tail, index extended.
+	late := recs[4]
+	late.SnapshotID, late.PreviousHash = api.NewID(), recs[4].SHA256
+	data, err = encodeRecord(late)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.js.PublishMsg(ctx, &nats.Msg{Subject: subj, Data: data}); err != nil {
+		t.Fatal(err)
+	}
+	if h := agreesWithStream(t, prefix, "acme", "r1", Options{}); len(h) != 6 || h[0].SnapshotID != late.SnapshotID {
+		t.Fatalf("history after a record the index missed: %s", ids(h))
+	}
+	if x, _ := s.loadIndex(ctx, subj); x == nil || len(x.entries) != 6 {
+		t.Fatalf("the reader did not extend the index: %+v", x)
+	}
+
+	// A removal in the middle: the counts disagree, the stream answers.
+	if _, err := s.RemoveRecords(ctx, "acme", "r1", []string{recs[1].SnapshotID}); err != nil {
+		t.Fatal(err)
+	}
+	if h := agreesWithStream(t, prefix, "acme", "r1", Options{}); len(h) != 5 || strings.Contains(ids(h), ids(recs[1:2])) {
+		t.Fatalf("history after a removal: %s", ids(h))
+	}
+
+	// Values that do not open: skipped, reported, replaced.
+	r2, _ := s.index.Get(ctx, "acme.r2")
+	for i, forged := range [][]byte{[]byte("garbage"), r2.Value()} {
+		if _, err := s.index.Put(ctx, "acme.r1", forged); err != nil {
+			t.Fatal(err)
+		}
+		reader := open(t, 2, prefix, Options{})
+		reader.SetLogger(slog.New(slog.NewTextHandler(logs, nil)))
+		if h, _, err := reader.History(ctx, "acme", "r1", 10, ""); err != nil || len(h) != 5 {
+			t.Fatalf("forged index %d: history %s, %v", i, ids(h), err)
+		}
+		if reader.Skipped() != 1 {
+			t.Fatalf("forged index %d: %d skipped, want 1", i, reader.Skipped())
+		}
+		if x, _ := s.loadIndex(ctx, subj); x == nil || len(x.entries) != 5 {
+			t.Fatalf("forged index %d was not replaced: %+v", i, x)
+		}
+	}
+	if n := strings.Count(logs.String(), "skipped a device index"); n != 2 {
+		t.Fatalf("%d log lines for 2 forged indexes:\n%s", n, logs)
+	}
+}
+
+// TestIndexFollowsThePerDeviceLimit: the stream drops a device's oldest
+// records beyond HistoryPerDevice; the index drops the same ones and stays
+// usable (a complete index: Find needs no full read).
+func TestIndexFollowsThePerDeviceLimit(t *testing.T) {
+	ctx := context.Background()
+	prefix := newPrefix()
+	opts := Options{HistoryPerDevice: 3}
+	s := open(t, 0, prefix, opts)
+	recs := recordN(t, s, "acme", "r1", 7)
+	x, _ := s.loadIndex(ctx, s.subject("acme", "r1"))
+	if x == nil || len(x.entries) != 3 || x.older != 0 {
+		t.Fatalf("index after 7 records kept 3: %+v", x)
+	}
+	h := agreesWithStream(t, prefix, "acme", "r1", opts)
+	if ids(h) != ids([]api.SnapshotRecord{recs[6], recs[5], recs[4]}) {
+		t.Fatalf("history %s, want the newest 3", ids(h))
+	}
+	// A reader that did not know the limit still agrees: the counts differ,
+	// so it reads the stream.
+	agreesWithStream(t, prefix, "acme", "r1", Options{})
+}
+
+// TestIndexWindowOfALongHistory: a device with more records than an index
+// holds is served from the index while a page fits in it, and read in
+// full for what does not (an older page, a lookup by hash).
+func TestIndexWindowOfALongHistory(t *testing.T) {
+	defer func(n int) { indexMaxEntries = n }(indexMaxEntries)
+	indexMaxEntries = 8
+	ctx := context.Background()
+	prefix := newPrefix()
+	s := open(t, 0, prefix, Options{})
+	recs := recordN(t, s, "acme", "r1", 20)
+	x, _ := s.loadIndex(ctx, s.subject("acme", "r1"))
+	if x == nil || len(x.entries) != 8 || x.older != 12 {
+		t.Fatalf("index of 20 records: %+v", x)
+	}
+	agreesWithStream(t, prefix, "acme", "r1", Options{})
+	for _, tc := range []struct {
+		limit  int
+		before string
+		want   []api.SnapshotRecord // oldest first
+		more   bool
+	}{
+		{5, "", recs[15:], true},
+		{10, "", recs[10:], true},
+		{4, recs[14].SnapshotID, recs[10:14], true},
+		{30, recs[3].SnapshotID, recs[:3], false},
+	} {
+		fresh := open(t, 1, prefix, Options{})
+		h, more, err := fresh.History(ctx, "acme", "r1", tc.limit, tc.before)
+		var want []api.SnapshotRecord
+		for i := len(tc.want) - 1; i >= 0; i-- {
+			want = append(want, tc.want[i])
+		}
+		if err != nil || ids(h) != ids(want) || more != tc.more {
+			t.Fatalf("history limit %d before %q: %s more %v, %v; want %s more %v", tc.limit, tc.before, ids(h), more, err, ids(want), tc.more)
+		}
+	}
+	// The oldest configuration is older than the window: found by a full read.
+	fresh := open(t, 1, prefix, Options{})
+	if f, err := fresh.Find(ctx, "acme", "r1", recs[0].SHA256[:12]); err != nil || f.SHA256 != recs[0].SHA256 {
+		t.Fatalf("find %s: %+v, %v", recs[0].SHA256[:12], f, err)
+	}
+	if _, err := fresh.Find(ctx, "acme", "r1", strings.Repeat("0", 12)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("find of an unknown hash: %v", err)
+	}
+}
+
+// TestDecodeIndexRefusesDamage: a sealed value cut, or opened for another
+// subject, is an error, never a half-read index.
+func TestDecodeIndexRefusesDamage(t *testing.T) {
+	prefix := newPrefix()
+	s := open(t, 0, prefix, Options{})
+	x := &devIndex{older: 2, entries: []indexEntry{{seq: 5, data: []byte("a")}, {seq: 9}, {seq: 12, data: []byte("bc")}}}
+	val, err := s.encodeIndex("p.history.a.b", x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := s.decodeIndex("p.history.a.b", val)
+	if err != nil || back.older != 2 || len(back.entries) != 3 || back.entries[1].data != nil || string(back.entries[2].data) != "bc" || back.entries[2].seq != 12 {
+		t.Fatalf("round trip: %+v, %v", back, err)
+	}
+	if _, err := s.decodeIndex("p.history.a.c", val); err == nil {
+		t.Fatal("an index opened for another device")
+	}
+	for n := range len(val) {
+		if _, err := s.decodeIndex("p.history.a.b", val[:n]); err == nil {
+			t.Fatalf("an index cut at %d bytes opened", n)
+		}
+	}
+}
