@@ -174,7 +174,7 @@ func TestReadOnlyKnownHosts(t *testing.T) {
 // A device with RSA and ed25519 keys whose RSA key is already known must be
 // asked for its RSA key, or the ed25519 one would look like a mismatch.
 func TestAsksForTheKnownKeyType(t *testing.T) {
-	rsaKey := newRSASigner(t)
+	rsaKey := sshtest.NewRSASigner(t)
 	srv := newTestServer(t, func(s *testServer) {
 		s.password = testPassword
 		s.signers = append(s.signers, rsaKey)

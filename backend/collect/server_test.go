@@ -1,8 +1,6 @@
 package collect
 
 import (
-	"crypto/rand"
-	"crypto/rsa"
 	"fmt"
 	"io"
 	"net"
@@ -86,19 +84,6 @@ func newTestServer(t testing.TB, configure func(s *testServer)) *testServer {
 	s.wg.Add(1)
 	go s.serve()
 	t.Cleanup(s.close)
-	return s
-}
-
-func newRSASigner(t testing.TB) ssh.Signer {
-	t.Helper()
-	priv, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ssh.NewSignerFromKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
 	return s
 }
 

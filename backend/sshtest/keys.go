@@ -3,6 +3,7 @@ package sshtest
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/rsa"
 	"encoding/pem"
 	"os"
 	"path/filepath"
@@ -17,6 +18,19 @@ import (
 func NewSigner(tb testing.TB) ssh.Signer {
 	tb.Helper()
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	return signer(tb, priv, err)
+}
+
+// NewRSASigner returns a signer for a new 2048-bit RSA key, the host key
+// of older devices.
+func NewRSASigner(tb testing.TB) ssh.Signer {
+	tb.Helper()
+	priv, err := rsa.GenerateKey(rand.Reader, 2048)
+	return signer(tb, priv, err)
+}
+
+func signer(tb testing.TB, priv any, err error) ssh.Signer {
+	tb.Helper()
 	if err != nil {
 		tb.Fatal(err)
 	}
