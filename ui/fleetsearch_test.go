@@ -66,36 +66,17 @@ func fleetHarness(t *testing.T, w, h int) (*harness, *fakeClient) {
 
 func TestFleetSearchScreens(t *testing.T) {
 	t.Setenv("NO_COLOR", "")
-
-	t.Run("search_empty", func(t *testing.T) {
-		h, _ := fleetHarness(t, 80, 24)
-		h.keys("f")
-		h.mustShow("Fleet search", "Type a regular expression")
-		h.golden()
-	})
-
-	t.Run("search_results_120x30", func(t *testing.T) {
-		h, _ := fleetHarness(t, 120, 30)
-		h.keys("f")
-		h.typeText("address=19")
-		h.mustShow("acme/core-rtr-1:", "globex/gx-core:", "/ip address")
-		h.golden()
-	})
-
-	t.Run("search_no_match", func(t *testing.T) {
-		h, _ := fleetHarness(t, 120, 30)
-		h.keys("f")
-		h.typeText("vlan-id=4094")
-		h.mustShow("no match in 6 devices", "No line matches vlan-id=4094")
-		h.golden()
-	})
-
-	t.Run("search_80x24", func(t *testing.T) {
-		h, _ := fleetHarness(t, 80, 24)
-		h.keys("f")
-		h.typeText("disabled=")
-		h.keys("tab", "j", "j")
-		h.golden()
+	fleet := func(t *testing.T, w, h int) *harness { hh, _ := fleetHarness(t, w, h); return hh }
+	goldenScreens(t, fleet, []keyScreen{
+		{name: "search_empty", w: 80, h: 24, keys: []string{"f"}, show: []string{"Fleet search", "Type a regular expression"}},
+		{name: "search_results_120x30", w: 120, h: 30, keys: []string{"f"}, typed: "address=19",
+			show: []string{"acme/core-rtr-1:", "globex/gx-core:", "/ip address"}},
+		{name: "search_no_match", w: 120, h: 30, keys: []string{"f"}, typed: "vlan-id=4094",
+			show: []string{"no match in 6 devices", "No line matches vlan-id=4094"}},
+		{name: "search_80x24", w: 80, h: 24, keys: []string{"f"}, typed: "disabled=", then: []string{"tab", "j", "j"}},
+		{name: "changes_120x30", w: 120, h: 30, keys: []string{"C"}},
+		{name: "changes_80x24_week", w: 80, h: 24, keys: []string{"C", "+", "j"}},
+		{name: "snapshot_at_line", w: 80, h: 24, keys: []string{"f"}, typed: "set name=", then: []string{"enter"}},
 	})
 
 	t.Run("search_bad_pattern", func(t *testing.T) {
@@ -105,31 +86,11 @@ func TestFleetSearchScreens(t *testing.T) {
 		h.mustShow("The search failed.", "bad pattern", "regular expression (RE2)")
 	})
 
-	t.Run("changes_120x30", func(t *testing.T) {
-		h, _ := fleetHarness(t, 120, 30)
-		h.keys("C")
-		h.golden()
-	})
-
-	t.Run("changes_80x24_week", func(t *testing.T) {
-		h, _ := fleetHarness(t, 80, 24)
-		h.keys("C", "+", "j")
-		h.golden()
-	})
-
 	t.Run("changes_empty", func(t *testing.T) {
 		h, f := fleetHarness(t, 120, 30)
 		f.changes = nil
 		h.keys("C")
 		h.mustShow("No configuration changed in the last 24h.")
-		h.golden()
-	})
-
-	t.Run("snapshot_at_line", func(t *testing.T) {
-		h, _ := fleetHarness(t, 80, 24)
-		h.keys("f")
-		h.typeText("set name=")
-		h.keys("enter")
 		h.golden()
 	})
 }

@@ -219,3 +219,41 @@ func (h *harness) selectDevice(id string) {
 		h.t.Fatalf("device %s is not in the list", id)
 	}
 }
+
+// keyScreen is a golden screen reached by keys alone: on a w×h harness,
+// device (when set) is selected, keys pressed, typed typed, then pressed;
+// the screen must show show and none of hide before it is compared with
+// testdata/<test>/<name>.golden.
+type keyScreen struct {
+	name       string
+	w, h       int
+	device     string
+	keys       []string
+	typed      string
+	then       []string
+	show, hide []string
+}
+
+// goldenScreens runs each screen as a subtest on a harness from open.
+func goldenScreens(t *testing.T, open func(t *testing.T, w, h int) *harness, screens []keyScreen) {
+	t.Helper()
+	for _, sc := range screens {
+		t.Run(sc.name, func(t *testing.T) {
+			h := open(t, sc.w, sc.h)
+			if sc.device != "" {
+				h.selectDevice(sc.device)
+			}
+			h.keys(sc.keys...)
+			if sc.typed != "" {
+				h.typeText(sc.typed)
+			}
+			h.keys(sc.then...)
+			h.mustShow(sc.show...)
+			h.mustNotShow(sc.hide...)
+			h.golden()
+		})
+	}
+}
+
+// stockHarness is a harness on the stock fake, for goldenScreens.
+func stockHarness(t *testing.T, w, h int) *harness { return newHarness(t, newFake(), w, h) }

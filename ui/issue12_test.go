@@ -2,6 +2,7 @@ package ui
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -61,94 +62,40 @@ func withSecrets(f *fakeClient) {
 	f.history["acme/wan-6"] = hist
 }
 
-func secretHarness(t *testing.T, w, h int) (*harness, *fakeClient) {
+func secretHarness(t *testing.T, w, h int) *harness {
 	f := newFake()
 	withSecrets(f)
 	hh := newHarness(t, f, w, h)
 	hh.selectDevice("wan-6")
-	return hh, f
+	return hh
 }
 
 var secretValues = []string{wgKey, pppOld, pppNew, snmpComm}
 
 func TestIssue12Screens(t *testing.T) {
 	t.Setenv("NO_COLOR", "")
-
-	t.Run("diff_redacted", func(t *testing.T) {
-		h, _ := secretHarness(t, 80, 24)
-		h.keys("enter", "d")
-		h.mustShow("@@ ", "/ip firewall filter", "password=<redacted:changed>", "secrets hidden")
-		h.mustNotShow(secretValues...)
-		h.golden()
+	goldenScreens(t, secretHarness, []keyScreen{
+		{name: "diff_redacted", w: 80, h: 24, keys: []string{"enter", "d"},
+			show: []string{"@@ ", "/ip firewall filter", "password=<redacted:changed>", "secrets hidden"}, hide: secretValues},
+		{name: "diff_sticky_heading", w: 80, h: 24, keys: []string{"enter", "d", "]", "]"}, show: []string{"▸ /ppp secret"}},
+		{name: "diff_wrapped_200x50", w: 200, h: 50, keys: []string{"enter", "d", "W"}},
+		{name: "reveal_confirm", w: 80, h: 24, keys: []string{"enter", "d", "R"}},
+		{name: "snapshot_redacted_120x40", w: 120, h: 40, keys: []string{"enter", "v"},
+			show: []string{`private-key=<redacted>`, "name=<redacted>"}, hide: secretValues},
+		{name: "snapshot_wrapped", w: 80, h: 24, keys: []string{"enter", "v", "W"}, show: []string{"↪", "ess-list=noc-1"}},
+		// Twenty steps right is past the end: it stops where the longest line ends.
+		{name: "snapshot_scrolled_right", w: 80, h: 24, keys: []string{"enter", "v"}, then: slices.Repeat([]string{"l"}, 20),
+			show: []string{"src-address-list=noc-1"}},
 	})
-
-	t.Run("diff_sticky_heading", func(t *testing.T) {
-		h, _ := secretHarness(t, 80, 24)
-		h.keys("enter", "d", "]", "]")
-		h.mustShow("▸ /ppp secret")
-		h.golden()
-	})
-
-	t.Run("diff_wrapped_200x50", func(t *testing.T) {
-		h, _ := secretHarness(t, 200, 50)
-		h.keys("enter", "d", "W")
-		h.golden()
-	})
-
-	t.Run("reveal_confirm", func(t *testing.T) {
-		h, _ := secretHarness(t, 80, 24)
-		h.keys("enter", "d", "R")
-		h.golden()
-	})
-
-	t.Run("snapshot_redacted_120x40", func(t *testing.T) {
-		h, _ := secretHarness(t, 120, 40)
-		h.keys("enter", "v")
-		h.mustShow(`private-key=<redacted>`, "name=<redacted>")
-		h.mustNotShow(secretValues...)
-		h.golden()
-	})
-
-	t.Run("snapshot_wrapped", func(t *testing.T) {
-		h, _ := secretHarness(t, 80, 24)
-		h.keys("enter", "v", "W")
-		h.mustShow("↪", "ess-list=noc-1")
-		h.golden()
-	})
-
-	t.Run("snapshot_scrolled_right", func(t *testing.T) {
-		h, _ := secretHarness(t, 80, 24)
-		h.keys("enter", "v")
-		for range 20 { // past the end: stops where the longest line ends
-			h.keys("l")
-		}
-		h.mustShow("src-address-list=noc-1")
-		h.golden()
-	})
-
-	t.Run("triage_80x24", func(t *testing.T) {
-		h := newHarness(t, newFake(), 80, 24)
-		h.keys("T")
-		h.golden()
-	})
-
-	t.Run("triage_200x50", func(t *testing.T) {
-		h := newHarness(t, newFake(), 200, 50)
-		h.keys("T")
-		h.golden()
-	})
-
-	t.Run("reason_prompt", func(t *testing.T) {
-		h := newHarness(t, newFake(), 80, 24)
-		h.selectDevice("core-rtr-1")
-		h.keys("c")
-		h.typeText("CHG-1042 pre-change")
-		h.golden()
+	goldenScreens(t, stockHarness, []keyScreen{
+		{name: "triage_80x24", w: 80, h: 24, keys: []string{"T"}},
+		{name: "triage_200x50", w: 200, h: 50, keys: []string{"T"}},
+		{name: "reason_prompt", w: 80, h: 24, device: "core-rtr-1", keys: []string{"c"}, typed: "CHG-1042 pre-change"},
 	})
 }
 
 func TestSectionKeysJumpBetweenMenus(t *testing.T) {
-	h, _ := secretHarness(t, 80, 24)
+	h := secretHarness(t, 80, 24)
 	h.keys("enter", "d")
 	d := h.m.diff
 	var want []string
@@ -182,7 +129,7 @@ func TestSectionKeysJumpBetweenMenus(t *testing.T) {
 func TestRevealNeedsConfirmationIsLoggedAndEndsWithTheScreen(t *testing.T) {
 	for _, viewer := range []string{"d", "v"} {
 		t.Run(viewer, func(t *testing.T) {
-			h, _ := secretHarness(t, 120, 40)
+			h := secretHarness(t, 120, 40)
 			h.keys("enter", viewer, "R")
 			h.mustShow("Reveal secrets of wan-6?")
 			h.keys("n") // declined: still hidden

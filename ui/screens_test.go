@@ -68,13 +68,32 @@ func backupOne(h *harness, dev string) {
 func TestScreens(t *testing.T) {
 	t.Setenv("NO_COLOR", "")
 	sizes := map[string][2]int{"80x24": {80, 24}, "120x30": {120, 30}, "200x50": {200, 50}}
-
-	for name, sz := range sizes {
-		t.Run("fleet_"+name, func(t *testing.T) {
-			h := newHarness(t, newFake(), sz[0], sz[1])
-			h.golden()
-		})
-	}
+	const dev = "core-rtr-1"
+	goldenScreens(t, stockHarness, []keyScreen{
+		{name: "fleet_80x24", w: 80, h: 24},
+		{name: "fleet_120x30", w: 120, h: 30},
+		{name: "fleet_200x50", w: 200, h: 50},
+		{name: "filter_typing", w: 80, h: 24, keys: []string{"/"}, typed: "rtr"},
+		{name: "filter_no_match", w: 80, h: 24, keys: []string{"/"}, typed: "zzz", then: []string{"enter"}},
+		{name: "sort_age", w: 80, h: 24, keys: []string{"s"}},
+		{name: "sort_state_reversed", w: 80, h: 24, keys: []string{"s", "s", "S"}},
+		{name: "marked", w: 80, h: 24, device: dev, keys: []string{"space", "down", "space"}},
+		{name: "backup_all_confirm", w: 80, h: 24, keys: []string{"B"}},
+		{name: "history_80x24", w: 80, h: 24, device: dev, keys: []string{"enter"}},
+		{name: "history_200x50", w: 200, h: 50, device: dev, keys: []string{"enter"}},
+		{name: "history_pinned", w: 80, h: 24, device: dev, keys: []string{"enter", "down", "down", "p"}},
+		{name: "history_marked", w: 80, h: 24, device: dev, keys: []string{"enter", "space", "down", "space"}},
+		{name: "diff_previous", w: 80, h: 24, device: dev, keys: []string{"enter", "d"}},
+		{name: "diff_next_hunk", w: 80, h: 24, device: dev, keys: []string{"enter", "space", "G", "space", "d", "n"}},
+		{name: "diff_two_marked_200x50", w: 200, h: 50, device: dev, keys: []string{"enter", "space", "G", "space", "d"}},
+		{name: "diff_unchanged", w: 80, h: 24, device: dev, keys: []string{"enter", "down", "d"}},
+		{name: "snapshot_viewer", w: 80, h: 24, device: dev, keys: []string{"enter", "v"}},
+		{name: "snapshot_search", w: 80, h: 24, device: dev, keys: []string{"enter", "enter", "/"}, typed: "disabled", then: []string{"enter", "n", "n"}},
+		{name: "help_80x24", w: 80, h: 24, keys: []string{"?"}},
+		{name: "help_200x50", w: 200, h: 50, keys: []string{"?"}},
+		{name: "tenant_picker", w: 80, h: 24, keys: []string{"t"}},
+		{name: "next_tenant_narrow", w: 80, h: 24, keys: []string{"]"}},
+	})
 
 	t.Run("first_frame_before_size", func(t *testing.T) {
 		h := newHarness(t, newFake(), 0, 0)
@@ -97,40 +116,6 @@ func TestScreens(t *testing.T) {
 		f := newFake()
 		f.errs["Tenants"] = errNoResponders
 		h := newHarness(t, f, 80, 24)
-		h.golden()
-	})
-
-	t.Run("filter_typing", func(t *testing.T) {
-		h := newHarness(t, newFake(), 80, 24)
-		h.keys("/")
-		h.typeText("rtr")
-		h.golden()
-	})
-
-	t.Run("filter_no_match", func(t *testing.T) {
-		h := newHarness(t, newFake(), 80, 24)
-		h.keys("/")
-		h.typeText("zzz")
-		h.keys("enter")
-		h.golden()
-	})
-
-	t.Run("sort_age", func(t *testing.T) {
-		h := newHarness(t, newFake(), 80, 24)
-		h.keys("s")
-		h.golden()
-	})
-
-	t.Run("sort_state_reversed", func(t *testing.T) {
-		h := newHarness(t, newFake(), 80, 24)
-		h.keys("s", "s", "S")
-		h.golden()
-	})
-
-	t.Run("marked", func(t *testing.T) {
-		h := newHarness(t, newFake(), 80, 24)
-		h.selectDevice("core-rtr-1")
-		h.keys("space", "down", "space")
 		h.golden()
 	})
 
@@ -271,22 +256,6 @@ func TestScreens(t *testing.T) {
 		h.golden()
 	})
 
-	t.Run("backup_all_confirm", func(t *testing.T) {
-		h := newHarness(t, newFake(), 80, 24)
-		h.keys("B")
-		h.golden()
-	})
-
-	for _, name := range []string{"80x24", "200x50"} {
-		sz := sizes[name]
-		t.Run("history_"+name, func(t *testing.T) {
-			h := newHarness(t, newFake(), sz[0], sz[1])
-			h.selectDevice("core-rtr-1")
-			h.keys("enter")
-			h.golden()
-		})
-	}
-
 	t.Run("history_live_update", func(t *testing.T) {
 		f := newFake()
 		h := newHarness(t, f, 80, 24)
@@ -301,90 +270,10 @@ func TestScreens(t *testing.T) {
 		h.golden()
 	})
 
-	t.Run("history_pinned", func(t *testing.T) {
-		h := newHarness(t, newFake(), 80, 24)
-		h.selectDevice("core-rtr-1")
-		h.keys("enter", "down", "down", "p")
-		h.settle()
-		h.golden()
-	})
-
-	t.Run("history_marked", func(t *testing.T) {
-		h := newHarness(t, newFake(), 80, 24)
-		h.selectDevice("core-rtr-1")
-		h.keys("enter", "space", "down", "space")
-		h.golden()
-	})
-
-	t.Run("diff_previous", func(t *testing.T) {
-		h := newHarness(t, newFake(), 80, 24)
-		h.selectDevice("core-rtr-1")
-		h.keys("enter", "d")
-		h.golden()
-	})
-
-	t.Run("diff_next_hunk", func(t *testing.T) {
-		h := newHarness(t, newFake(), 80, 24)
-		h.selectDevice("core-rtr-1")
-		h.keys("enter", "space", "G", "space", "d", "n")
-		h.golden()
-	})
-
-	t.Run("diff_two_marked_200x50", func(t *testing.T) {
-		h := newHarness(t, newFake(), 200, 50)
-		h.selectDevice("core-rtr-1")
-		h.keys("enter", "space", "G", "space", "d")
-		h.golden()
-	})
-
-	t.Run("diff_unchanged", func(t *testing.T) {
-		h := newHarness(t, newFake(), 80, 24)
-		h.selectDevice("core-rtr-1")
-		h.keys("enter", "down", "d")
-		h.golden()
-	})
-
-	t.Run("snapshot_viewer", func(t *testing.T) {
-		h := newHarness(t, newFake(), 80, 24)
-		h.selectDevice("core-rtr-1")
-		h.keys("enter", "v")
-		h.golden()
-	})
-
-	t.Run("snapshot_search", func(t *testing.T) {
-		h := newHarness(t, newFake(), 80, 24)
-		h.selectDevice("core-rtr-1")
-		h.keys("enter", "enter", "/")
-		h.typeText("disabled")
-		h.keys("enter", "n", "n")
-		h.golden()
-	})
-
-	for _, name := range []string{"80x24", "200x50"} {
-		sz := sizes[name]
-		t.Run("help_"+name, func(t *testing.T) {
-			h := newHarness(t, newFake(), sz[0], sz[1])
-			h.keys("?")
-			h.golden()
-		})
-	}
-
 	t.Run("quit_confirm", func(t *testing.T) {
 		h := newHarness(t, newFake(), 80, 24)
 		backupOne(h, "core-rtr-1")
 		h.keys("q")
-		h.golden()
-	})
-
-	t.Run("tenant_picker", func(t *testing.T) {
-		h := newHarness(t, newFake(), 80, 24)
-		h.keys("t")
-		h.golden()
-	})
-
-	t.Run("next_tenant_narrow", func(t *testing.T) {
-		h := newHarness(t, newFake(), 80, 24)
-		h.keys("]")
 		h.golden()
 	})
 

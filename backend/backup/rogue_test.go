@@ -2,16 +2,10 @@ package backup_test
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/json"
-	"encoding/pem"
-	"github.com/cfgsnap/cfgsnap/backend/sshtest"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +16,7 @@ import (
 	"github.com/cfgsnap/cfgsnap/backend/devicesim"
 	"github.com/cfgsnap/cfgsnap/backend/inventory"
 	"github.com/cfgsnap/cfgsnap/backend/local"
+	"github.com/cfgsnap/cfgsnap/backend/sshtest"
 	"github.com/cfgsnap/cfgsnap/backend/store"
 )
 
@@ -31,37 +26,14 @@ import (
 func TestEndlessDeviceStopsAtTheCap(t *testing.T) {
 	s, _ := newStack(t, []devicesim.Spec{{Tenant: "acme", ID: "lab-endless-1", Fault: devicesim.FaultEndless}},
 		local.Options{Timeout: 30 * time.Second})
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	base := ms.HeapInuse
-	peak := base
-	var mu sync.Mutex
-	done, sampled := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(sampled)
-		for {
-			var m runtime.MemStats
-			runtime.ReadMemStats(&m)
-			mu.Lock()
-			peak = max(peak, m.HeapInuse)
-			mu.Unlock()
-			select {
-			case <-done:
-				return
-			case <-time.After(10 * time.Millisecond):
-			}
-		}
-	}()
+	heap := sshtest.WatchHeap(10 * time.Millisecond)
 	start := time.Now()
 	r := s.Pipeline.Backup(context.Background(), backup.Request{TenantID: "acme", DeviceID: "lab-endless-1"}, nil)
 	took := time.Since(start)
-	close(done)
-	<-sampled
+	_, growth := heap.Stop()
 	if r.Status != api.StatusFailed || r.ErrorKind != api.KindInvalidOutput || !strings.Contains(r.Error, "more than 64 KiB of output") {
 		t.Fatalf("reply %+v, want invalid_output at the 64 KiB cap of /system resource print", r)
 	}
-	growth := int64(peak) - int64(base)
 	t.Logf("failed after %v: %s; peak HeapInuse +%.1f MiB", took, r.Error, float64(growth)/(1<<20))
 	if took > 15*time.Second {
 		t.Errorf("took %v, want well within the 30s deadline", took)
@@ -112,7 +84,7 @@ func TestSecretFailLeaksNothing(t *testing.T) {
 // use_agent: true it is offered, after the configured identity file.
 func TestAgentKeysOnlyWhenAsked(t *testing.T) {
 	agentKey := sshtest.StartAgent(t)
-	identity, identityPub := writeIdentity(t)
+	identity, identityPub := sshtest.WriteIdentity(t, "")
 	specs := []devicesim.Spec{{Tenant: "acme", ID: "r1", Version: "7.16.2", Seed: 1}}
 	fleet, err := devicesim.Start(context.Background(), devicesim.Config{AuthorizedKeys: []ssh.PublicKey{agentKey}}, specs)
 	if err != nil {
@@ -185,29 +157,6 @@ func readDoc(t *testing.T, path string) inventory.FileDoc {
 		doc.Tenants = append(doc.Tenants, ft)
 	}
 	return doc
-}
-
-// writeIdentity writes a new unencrypted key 0600 (the device does not
-// accept it) and returns its path and public key.
-func writeIdentity(t *testing.T) (string, ssh.PublicKey) {
-	t.Helper()
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, err := ssh.MarshalPrivateKey(priv, "cfgsnap-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "id_ed25519")
-	if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	sshPub, err := ssh.NewPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return path, sshPub
 }
 
 // TestRogueVersionLineIsShortened: a device that answers the resource

@@ -10,10 +10,12 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/cfgsnap/cfgsnap/backend/api"
-	"github.com/cfgsnap/cfgsnap/backend/devicesim"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/cfgsnap/cfgsnap/backend/api"
+	"github.com/cfgsnap/cfgsnap/backend/devicesim"
+	"github.com/cfgsnap/cfgsnap/backend/sshtest"
 )
 
 // simLab is a simulated device reachable only through bastions in the
@@ -40,7 +42,7 @@ func newSimLab(t *testing.T, bastions int, fault devicesim.Fault) *simLab {
 	host, port, _ := fleet.Addr("acme", "core-rtr-1")
 	l := &simLab{fleet: fleet, host: host, port: port}
 	var pub ssh.PublicKey
-	l.hopKey, pub = writeIdentity(t, "")
+	l.hopKey, pub = sshtest.WriteIdentity(t, "")
 	for range bastions {
 		b, err := devicesim.StartBastion(ctx, devicesim.BastionConfig{Username: "jump", AuthorizedKeys: []ssh.PublicKey{pub}})
 		if err != nil {
@@ -140,7 +142,7 @@ func TestBastionHostKeyMismatchNamesTheHop(t *testing.T) {
 	c := dial(t, d, l.target())
 	c.Close()
 	// The second bastion's recorded key is now someone else's.
-	other := newEd25519Signer(t).PublicKey()
+	other := sshtest.NewSigner(t).PublicKey()
 	addr := l.bastions[1].Addr()
 	kh, err := os.ReadFile(d.HostKeys.File)
 	if err != nil {
@@ -164,7 +166,7 @@ func TestBastionAuthFailureNamesTheHop(t *testing.T) {
 	l := newSimLab(t, 1, devicesim.FaultNone)
 	d, _ := newDialer(t)
 	tg := l.target()
-	tg.ProxyIdentityFile, _ = writeIdentity(t, "") // a key the bastion does not know
+	tg.ProxyIdentityFile, _ = sshtest.WriteIdentity(t, "") // a key the bastion does not know
 	_, err := d.Dial(context.Background(), tg)
 	wantErr(t, err, api.KindAuthFailed, "hop 1/1 "+l.bastions[0].Addr(), `"jump"`, "proxy_identity_file")
 
@@ -203,7 +205,7 @@ func TestLegacyDeviceNeedsLegacyAlgorithms(t *testing.T) {
 func TestSSHConfigFillsWhatTheInventoryLeavesOpen(t *testing.T) {
 	l := newSimLab(t, 1, devicesim.FaultNone)
 	// The device takes public keys too, so IdentityFile can be proven.
-	devKey, devPub := writeIdentity(t, "")
+	devKey, devPub := sshtest.WriteIdentity(t, "")
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	fleet, err := devicesim.Start(ctx, devicesim.Config{Username: "backup", AuthorizedKeys: []ssh.PublicKey{devPub}},

@@ -3,13 +3,9 @@ package collect
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"github.com/cfgsnap/cfgsnap/backend/sshtest"
 	"net"
 	"os"
 	"path/filepath"
@@ -19,8 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cfgsnap/cfgsnap/backend/api"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/cfgsnap/cfgsnap/backend/api"
+	"github.com/cfgsnap/cfgsnap/backend/sshtest"
 )
 
 const testPassword = "s3cret-Passw0rd"
@@ -145,40 +143,14 @@ func TestRejectedLoginSaysWhatWasTried(t *testing.T) {
 }
 
 func TestLoginWithNoCommonMethod(t *testing.T) {
-	srv := newTestServer(t, func(s *testServer) { s.authorized = []ssh.PublicKey{newEd25519Signer(t).PublicKey()} })
+	srv := newTestServer(t, func(s *testServer) { s.authorized = []ssh.PublicKey{sshtest.NewSigner(t).PublicKey()} })
 	d, _ := newDialer(t)
 	_, err := d.Dial(context.Background(), srv.target())
 	wantErr(t, err, api.KindAuthFailed, "accepts only publickey", "have: password")
 }
 
-func writeIdentity(t *testing.T, passphrase string) (string, ssh.PublicKey) {
-	t.Helper()
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var block *pem.Block
-	if passphrase == "" {
-		block, err = ssh.MarshalPrivateKey(priv, "backup@cfgsnap")
-	} else {
-		block, err = ssh.MarshalPrivateKeyWithPassphrase(priv, "backup@cfgsnap", []byte(passphrase))
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "id_ed25519")
-	if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	sshPub, err := ssh.NewPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return path, sshPub
-}
-
 func TestIdentityFileLogin(t *testing.T) {
-	path, pub := writeIdentity(t, "")
+	path, pub := sshtest.WriteIdentity(t, "")
 	srv := newTestServer(t, func(s *testServer) { s.authorized = []ssh.PublicKey{pub} })
 	d, _ := newDialer(t)
 	tg := srv.target()
@@ -188,14 +160,14 @@ func TestIdentityFileLogin(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	other, _ := writeIdentity(t, "")
+	other, _ := sshtest.WriteIdentity(t, "")
 	tg.Auth.IdentityFile = other
 	_, err := d.Dial(context.Background(), tg)
 	wantErr(t, err, api.KindAuthFailed, "publickey (identity file "+other+")")
 }
 
 func TestEncryptedIdentityFileAsksForAgent(t *testing.T) {
-	path, pub := writeIdentity(t, "passphrase")
+	path, pub := sshtest.WriteIdentity(t, "passphrase")
 	srv := newTestServer(t, func(s *testServer) { s.authorized = []ssh.PublicKey{pub} })
 	d, stages := newDialer(t)
 	tg := srv.target()

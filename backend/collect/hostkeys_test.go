@@ -13,9 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cfgsnap/cfgsnap/backend/api"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/cfgsnap/cfgsnap/backend/api"
+	"github.com/cfgsnap/cfgsnap/backend/sshtest"
 )
 
 func keyLine(host string, key ssh.PublicKey) string {
@@ -25,7 +27,7 @@ func keyLine(host string, key ssh.PublicKey) string {
 func TestRotatedKeyIsRefusedUntilForgotten(t *testing.T) {
 	srv := newTestServer(t, func(s *testServer) { s.password = testPassword })
 	d, _ := newDialer(t)
-	other := keyLine("10.0.0.9:22", newEd25519Signer(t).PublicKey())
+	other := keyLine("10.0.0.9:22", sshtest.NewSigner(t).PublicKey())
 	if err := os.MkdirAll(filepath.Dir(d.HostKeys.File), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -59,8 +61,8 @@ func TestRotatedKeyIsRefusedUntilForgotten(t *testing.T) {
 func TestForgetEditsOnlyThatHost(t *testing.T) {
 	dir := t.TempDir()
 	hk := &HostKeys{File: filepath.Join(dir, "known_hosts")}
-	k1 := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(newEd25519Signer(t).PublicKey())))
-	k2 := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(newEd25519Signer(t).PublicKey())))
+	k1 := sshtest.AuthorizedLine(sshtest.NewSigner(t).PublicKey())
+	k2 := sshtest.AuthorizedLine(sshtest.NewSigner(t).PublicKey())
 	hashed := knownhosts.HashHostname("[127.0.0.1]:2222")
 	in := strings.Join([]string{
 		"# devices",
@@ -121,7 +123,7 @@ func TestPinnedHostKey(t *testing.T) {
 
 	// The pin wins over a recorded key.
 	dial(t, d, srv.target()).Close()
-	wrong := ssh.FingerprintSHA256(newEd25519Signer(t).PublicKey())
+	wrong := ssh.FingerprintSHA256(sshtest.NewSigner(t).PublicKey())
 	tg.HostKeyPin = wrong
 	_, err := d.Dial(context.Background(), tg)
 	wantErr(t, err, api.KindHostKeyMismatch, wrong, ssh.FingerprintSHA256(srv.hostKey()), "update host_key of acme/core-rtr-1 in the inventory")
@@ -172,7 +174,7 @@ func TestReadOnlyKnownHosts(t *testing.T) {
 // A device with RSA and ed25519 keys whose RSA key is already known must be
 // asked for its RSA key, or the ed25519 one would look like a mismatch.
 func TestAsksForTheKnownKeyType(t *testing.T) {
-	rsaKey := newRSASigner(t)
+	rsaKey := sshtest.NewRSASigner(t)
 	srv := newTestServer(t, func(s *testServer) {
 		s.password = testPassword
 		s.signers = append(s.signers, rsaKey)
@@ -191,7 +193,7 @@ func TestHostKeysFileIsNeverInSSHDir(t *testing.T) {
 	t.Setenv("HOME", home)
 	hk := &HostKeys{File: filepath.Join(home, ".ssh", "known_hosts")}
 	cb := hk.Callback(Target{Label: "a/b", Host: "10.0.0.1", Port: 22})
-	err := cb("10.0.0.1:22", &net.TCPAddr{}, newEd25519Signer(t).PublicKey())
+	err := cb("10.0.0.1:22", &net.TCPAddr{}, sshtest.NewSigner(t).PublicKey())
 	wantErr(t, err, api.KindInternal, "never writes ~/.ssh")
 	if _, err := os.Stat(filepath.Join(home, ".ssh")); !os.IsNotExist(err) {
 		t.Errorf("~/.ssh was created")
@@ -203,11 +205,11 @@ func TestHostKeysFileIsNeverInSSHDir(t *testing.T) {
 
 func TestLearnAfterLineWithoutNewline(t *testing.T) {
 	hk := &HostKeys{File: filepath.Join(t.TempDir(), "known_hosts")}
-	first := strings.TrimSuffix(keyLine("10.0.0.1:22", newEd25519Signer(t).PublicKey()), "\n")
+	first := strings.TrimSuffix(keyLine("10.0.0.1:22", sshtest.NewSigner(t).PublicKey()), "\n")
 	if err := os.WriteFile(hk.File, []byte(first), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	key := newEd25519Signer(t).PublicKey()
+	key := sshtest.NewSigner(t).PublicKey()
 	if err := hk.Callback(Target{Host: "10.0.0.2"})("10.0.0.2:22", &net.TCPAddr{}, key); err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +221,7 @@ func TestCorruptKnownHostsStopsTheJob(t *testing.T) {
 	if err := os.WriteFile(hk.File, []byte("this is not a known_hosts file\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	err := hk.Callback(Target{Label: "a/b", Host: "10.0.0.2"})("10.0.0.2:22", &net.TCPAddr{}, newEd25519Signer(t).PublicKey())
+	err := hk.Callback(Target{Label: "a/b", Host: "10.0.0.2"})("10.0.0.2:22", &net.TCPAddr{}, sshtest.NewSigner(t).PublicKey())
 	wantErr(t, err, api.KindStorage, hk.File)
 }
 
@@ -234,7 +236,7 @@ func TestConcurrentFirstContacts(t *testing.T) {
 	const hosts, perHost = 30, 4
 	keys := make([]ssh.PublicKey, hosts)
 	for i := range keys {
-		keys[i] = newEd25519Signer(t).PublicKey()
+		keys[i] = sshtest.NewSigner(t).PublicKey()
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, hosts*perHost)
@@ -303,7 +305,7 @@ func TestLearnRechecksUnderTheLock(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "known_hosts")
 	ours, theirs := &HostKeys{File: file}, &HostKeys{File: file}
 	tg := Target{Label: "acme/r2", Host: "10.0.0.7", Port: 2222}
-	key := newEd25519Signer(t).PublicKey()
+	key := sshtest.NewSigner(t).PublicKey()
 	if err := theirs.Callback(tg)("10.0.0.7:2222", &net.TCPAddr{}, key); err != nil {
 		t.Fatal(err)
 	}
@@ -312,7 +314,7 @@ func TestLearnRechecksUnderTheLock(t *testing.T) {
 	}
 	assertFile(t, file, keyLine("10.0.0.7:2222", key), 0o600)
 
-	other := newEd25519Signer(t).PublicKey()
+	other := sshtest.NewSigner(t).PublicKey()
 	learned, err := ours.learn(tg, "10.0.0.7:2222", &net.TCPAddr{}, other)
 	if learned {
 		t.Error("recorded a second key for the host")

@@ -4,13 +4,12 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
+	"github.com/cfgsnap/cfgsnap/backend/sshtest"
 )
 
 // TestRunCapStopsEndlessOutput: a device that never stops printing costs
@@ -61,38 +60,14 @@ func TestRunPeakMemoryBoundedByCap(t *testing.T) {
 	srv := newTestServer(t, func(s *testServer) { s.password = testPassword })
 	d, _ := newDialer(t)
 	c := dial(t, d, srv.target())
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	base := ms.HeapInuse
-	var peak uint64
-	var mu sync.Mutex
-	done := make(chan struct{})
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		for {
-			var m runtime.MemStats
-			runtime.ReadMemStats(&m)
-			mu.Lock()
-			peak = max(peak, m.HeapInuse)
-			mu.Unlock()
-			select {
-			case <-done:
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-		}
-	}()
+	heap := sshtest.WatchHeap(20 * time.Millisecond)
 	counter := NewCountingWriter(io.Discard, 0, nil)
 	err := c.Run(context.Background(), cmdEndless, Limits{MaxBytes: 64 << 20, Timeout: 2 * time.Minute}, counter)
-	close(done)
-	<-sampled
+	peak, growth := heap.Stop()
 	wantErr(t, err, api.KindInvalidOutput, "more than 64 MiB")
 	if counter.Count() != 64<<20 {
 		t.Errorf("%d bytes passed on, want 64 MiB", counter.Count())
 	}
-	growth := int64(peak) - int64(base)
 	t.Logf("64 MiB streamed; peak HeapInuse %.1f MiB (+%.1f MiB)", float64(peak)/(1<<20), float64(growth)/(1<<20))
 	if growth > 32<<20 {
 		t.Errorf("heap grew by %.1f MiB while streaming to a discarding writer, want far less than the 64 MiB read", float64(growth)/(1<<20))

@@ -1,9 +1,6 @@
 package collect
 
 import (
-	"crypto/ed25519"
-	"crypto/rand"
-	"crypto/rsa"
 	"fmt"
 	"io"
 	"net"
@@ -13,8 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cfgsnap/cfgsnap/backend/api"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/cfgsnap/cfgsnap/backend/api"
+	"github.com/cfgsnap/cfgsnap/backend/sshtest"
 )
 
 // Commands the test server understands, besides resourceCmd.
@@ -78,39 +77,13 @@ func newTestServer(t testing.TB, configure func(s *testServer)) *testServer {
 	}
 	s := &testServer{t: t, ln: ln, port: ln.Addr().(*net.TCPAddr).Port,
 		done: make(chan struct{}), conns: map[net.Conn]bool{}}
-	s.signers = []ssh.Signer{newEd25519Signer(t)}
+	s.signers = []ssh.Signer{sshtest.NewSigner(t)}
 	if configure != nil {
 		configure(s)
 	}
 	s.wg.Add(1)
 	go s.serve()
 	t.Cleanup(s.close)
-	return s
-}
-
-func newEd25519Signer(t testing.TB) ssh.Signer {
-	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ssh.NewSignerFromKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-func newRSASigner(t testing.TB) ssh.Signer {
-	t.Helper()
-	priv, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ssh.NewSignerFromKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
 	return s
 }
 
@@ -122,7 +95,7 @@ func (s *testServer) hostKey() ssh.PublicKey {
 
 // rotate gives the server a new host key, as a reset device gets.
 func (s *testServer) rotate() {
-	signer := newEd25519Signer(s.t)
+	signer := sshtest.NewSigner(s.t)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.signers = []ssh.Signer{signer}

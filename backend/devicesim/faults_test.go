@@ -2,8 +2,6 @@ package devicesim
 
 import (
 	"bytes"
-	"crypto/ed25519"
-	"crypto/rand"
 	"errors"
 	"io"
 	"net"
@@ -15,6 +13,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/cfgsnap/cfgsnap/backend/routeros"
+	"github.com/cfgsnap/cfgsnap/backend/sshtest"
 )
 
 func TestWrongPasswordFault(t *testing.T) {
@@ -37,14 +36,7 @@ func TestWrongPasswordFault(t *testing.T) {
 }
 
 func TestAuthMethods(t *testing.T) {
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := ssh.NewSignerFromKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
+	signer := sshtest.NewSigner(t)
 	f := startFleet(t, Config{Username: "backup", Password: "s3cret", AuthorizedKeys: []ssh.PublicKey{signer.PublicKey()}},
 		Spec{Tenant: "acme", ID: "r1"},
 		Spec{Tenant: "acme", ID: "own-pw", Password: "other"})
@@ -368,18 +360,7 @@ func TestSecretFailFault(t *testing.T) {
 // TestOfferedKeysRecorded: the device keeps the fingerprints of the keys
 // clients offered it, in order, accepted or not.
 func TestOfferedKeysRecorded(t *testing.T) {
-	signer := func() ssh.Signer {
-		_, priv, err := ed25519.GenerateKey(rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := ssh.NewSignerFromKey(priv)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	good, stranger := signer(), signer()
+	good, stranger := sshtest.NewSigner(t), sshtest.NewSigner(t)
 	f := startFleet(t, Config{AuthorizedKeys: []ssh.PublicKey{good.PublicKey()}}, Spec{Tenant: "acme", ID: "r1"})
 	if got, err := f.OfferedKeys("acme", "r1"); err != nil || len(got) != 0 {
 		t.Fatalf("before any login: %v, %v", got, err)

@@ -193,19 +193,12 @@ func (r *Runner) Stored(rec api.SnapshotRecord) {
 	if r.cfg.OnChange == "" || !rec.Changed {
 		return
 	}
-	env := []string{
-		"CFGSNAP_HOOK=" + Change,
-		"CFGSNAP_TENANT=" + rec.TenantID,
-		"CFGSNAP_DEVICE=" + rec.DeviceID,
-		"CFGSNAP_HASH=" + rec.SHA256,
-		"CFGSNAP_PREVIOUS_HASH=" + rec.PreviousHash,
-		"CFGSNAP_SNAPSHOT_ID=" + rec.SnapshotID,
-		"CFGSNAP_COLLECTED_AT=" + rec.CollectedAt.UTC().Format(time.RFC3339),
-		"CFGSNAP_TRIGGER=" + string(rec.Trigger),
-		"CFGSNAP_REQUESTED_BY=" + rec.RequestedBy,
-		"CFGSNAP_REASON=" + rec.Reason,
-		"CFGSNAP_ROUTEROS_VERSION=" + rec.RouterOSVersion,
-	}
+	env := hookEnv(Change, rec.TenantID, rec.DeviceID, rec.Trigger, rec.RequestedBy, rec.Reason,
+		"CFGSNAP_HASH="+rec.SHA256,
+		"CFGSNAP_PREVIOUS_HASH="+rec.PreviousHash,
+		"CFGSNAP_SNAPSHOT_ID="+rec.SnapshotID,
+		"CFGSNAP_COLLECTED_AT="+rec.CollectedAt.UTC().Format(time.RFC3339),
+		"CFGSNAP_ROUTEROS_VERSION="+rec.RouterOSVersion)
 	r.enqueue(job{hook: Change, command: r.cfg.OnChange, env: env, tenant: rec.TenantID, device: rec.DeviceID,
 		stdin: func(ctx context.Context) ([]byte, error) { return r.diff(ctx, rec) }})
 }
@@ -216,19 +209,25 @@ func (r *Runner) Failed(f backup.Failure) {
 	if r.cfg.OnFailure == "" {
 		return
 	}
-	env := []string{
-		"CFGSNAP_HOOK=" + Failure,
-		"CFGSNAP_TENANT=" + f.TenantID,
-		"CFGSNAP_DEVICE=" + f.DeviceID,
-		"CFGSNAP_JOB_ID=" + f.JobID,
-		"CFGSNAP_FAILED_AT=" + f.At.UTC().Format(time.RFC3339),
-		"CFGSNAP_TRIGGER=" + string(f.Trigger),
-		"CFGSNAP_REQUESTED_BY=" + f.RequestedBy,
-		"CFGSNAP_REASON=" + f.Reason,
-		"CFGSNAP_ERROR_KIND=" + string(api.KindOf(f.Err)),
-		"CFGSNAP_ERROR=" + errText(f.Err),
-	}
+	env := hookEnv(Failure, f.TenantID, f.DeviceID, f.Trigger, f.RequestedBy, f.Reason,
+		"CFGSNAP_JOB_ID="+f.JobID,
+		"CFGSNAP_FAILED_AT="+f.At.UTC().Format(time.RFC3339),
+		"CFGSNAP_ERROR_KIND="+string(api.KindOf(f.Err)),
+		"CFGSNAP_ERROR="+errText(f.Err))
 	r.enqueue(job{hook: Failure, command: r.cfg.OnFailure, env: env, tenant: f.TenantID, device: f.DeviceID})
+}
+
+// hookEnv is a hook's environment: what every hook is told (which hook,
+// the device, who asked for the backup and why), then the hook's own.
+func hookEnv(hook, tenant, device string, trigger api.Trigger, requestedBy, reason string, own ...string) []string {
+	return append([]string{
+		"CFGSNAP_HOOK=" + hook,
+		"CFGSNAP_TENANT=" + tenant,
+		"CFGSNAP_DEVICE=" + device,
+		"CFGSNAP_TRIGGER=" + string(trigger),
+		"CFGSNAP_REQUESTED_BY=" + requestedBy,
+		"CFGSNAP_REASON=" + reason,
+	}, own...)
 }
 
 func errText(err error) string {

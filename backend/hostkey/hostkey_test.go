@@ -1,32 +1,17 @@
 package hostkey
 
 import (
-	"crypto/ed25519"
-	"crypto/rand"
 	"errors"
 	"strings"
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/ssh"
+	"github.com/cfgsnap/cfgsnap/backend/sshtest"
 )
-
-func newKey(t testing.TB) ssh.PublicKey {
-	t.Helper()
-	pub, _, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := ssh.NewPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
 
 func TestEncodeDecodeRoundTrip(t *testing.T) {
 	at := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
-	e := Entry{Tenant: "acme", Device: "core-rtr-1", Key: newKey(t), Addr: "127.0.0.1:2222", At: at, By: "svc@w1"}
+	e := Entry{Tenant: "acme", Device: "core-rtr-1", Key: sshtest.NewPublicKey(t), Addr: "127.0.0.1:2222", At: at, By: "svc@w1"}
 	b, err := Encode(e)
 	if err != nil {
 		t.Fatal(err)
@@ -44,14 +29,14 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 }
 
 func TestDecodeRefusesWhatIsNotThisDevicesRecord(t *testing.T) {
-	k := newKey(t)
+	k := sshtest.NewPublicKey(t)
 	good, err := Encode(Entry{Tenant: "acme", Device: "r1", Key: k})
 	if err != nil {
 		t.Fatal(err)
 	}
-	other := newKey(t)
-	swapKey := strings.Replace(string(good), strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k))),
-		strings.TrimSpace(string(ssh.MarshalAuthorizedKey(other))), 1)
+	other := sshtest.NewPublicKey(t)
+	swapKey := strings.Replace(string(good), sshtest.AuthorizedLine(k),
+		sshtest.AuthorizedLine(other), 1)
 	cases := map[string]struct {
 		tenant, device, data, want string
 	}{
@@ -80,7 +65,7 @@ func TestDecodeRefusesWhatIsNotThisDevicesRecord(t *testing.T) {
 }
 
 func TestEncodeRefusesBadIDs(t *testing.T) {
-	for _, e := range []Entry{{Tenant: "a.b", Device: "r1", Key: newKey(t)}, {Tenant: "acme", Device: "", Key: newKey(t)}, {Tenant: "acme", Device: "r1"}} {
+	for _, e := range []Entry{{Tenant: "a.b", Device: "r1", Key: sshtest.NewPublicKey(t)}, {Tenant: "acme", Device: "", Key: sshtest.NewPublicKey(t)}, {Tenant: "acme", Device: "r1"}} {
 		if _, err := Encode(e); err == nil {
 			t.Errorf("Encode(%+v) accepted", e)
 		}
@@ -91,7 +76,7 @@ func TestEncodeRefusesBadIDs(t *testing.T) {
 // record that is not exactly this device's, and what it accepts encodes
 // back to a record that decodes to the same key.
 func FuzzDecode(f *testing.F) {
-	good, err := Encode(Entry{Tenant: "acme", Device: "r1", Key: newKey(f), Addr: "127.0.0.1:22", At: time.Unix(1700000000, 0), By: "w"})
+	good, err := Encode(Entry{Tenant: "acme", Device: "r1", Key: sshtest.NewPublicKey(f), Addr: "127.0.0.1:22", At: time.Unix(1700000000, 0), By: "w"})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -2,8 +2,6 @@ package hostkey_test
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"errors"
 	"os"
 	"path/filepath"
@@ -16,7 +14,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"golang.org/x/crypto/ssh"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/backend/collect"
@@ -24,6 +21,7 @@ import (
 	"github.com/cfgsnap/cfgsnap/backend/hostkey"
 	"github.com/cfgsnap/cfgsnap/backend/natsserver"
 	"github.com/cfgsnap/cfgsnap/backend/natstest"
+	"github.com/cfgsnap/cfgsnap/backend/sshtest"
 )
 
 // singleNode starts a one-node NATS with JetStream and returns a connection.
@@ -388,7 +386,7 @@ func TestBindKV(t *testing.T) {
 		t.Fatalf("BindKV without a bucket = %v", err)
 	}
 	store := openKV(t, nc, 1)
-	k := sshKey(t)
+	k := sshtest.NewPublicKey(t)
 	if _, created, err := store.Create(context.Background(), hostkey.Entry{Tenant: "acme", Device: "r1", Key: k}); err != nil || !created {
 		t.Fatal(created, err)
 	}
@@ -399,20 +397,7 @@ func TestBindKV(t *testing.T) {
 	if e := recorded(t, bound, "acme", "r1"); e == nil || !hostkey.SameKey(e.Key, k) {
 		t.Fatalf("bound store reads %+v", e)
 	}
-	if _, created, err := bound.Create(context.Background(), hostkey.Entry{Tenant: "acme", Device: "r1", Key: sshKey(t)}); err != nil || created {
+	if _, created, err := bound.Create(context.Background(), hostkey.Entry{Tenant: "acme", Device: "r1", Key: sshtest.NewPublicKey(t)}); err != nil || created {
 		t.Fatalf("second Create = %v, %v; want the first key kept", created, err)
 	}
-}
-
-func sshKey(t *testing.T) ssh.PublicKey {
-	t.Helper()
-	pub, _, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := ssh.NewPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
 }

@@ -59,8 +59,8 @@ type Stack struct {
 	mu       sync.RWMutex
 	inv      *inventory.Inventory
 	invPath  string
-	onStored []func(api.SnapshotRecord)
-	onFailed []func(backup.Failure)
+	onStored listeners[api.SnapshotRecord]
+	onFailed listeners[backup.Failure]
 }
 
 // Open opens the store in opts.DataDir, loads the inventory and builds the
@@ -96,7 +96,7 @@ func Open(ctx context.Context, opts Options) (*Stack, error) {
 	}
 	s := &Stack{DataDir: opts.DataDir, Store: st, Locker: lk, Warnings: warnings, inv: inv, invPath: opts.InventoryPath}
 	if opts.OnStored != nil {
-		s.onStored = append(s.onStored, opts.OnStored)
+		s.onStored.add(opts.OnStored)
 	}
 	s.HostKeys = &collect.HostKeys{File: filepath.Join(opts.DataDir, "known_hosts")}
 	if home, err := os.UserHomeDir(); err == nil {
@@ -113,40 +113,37 @@ func Open(ctx context.Context, opts Options) (*Stack, error) {
 		Dialer: &collect.Dialer{HostKeys: s.HostKeys},
 		Holder: holder, PID: os.Getpid(),
 		Timeout: opts.Timeout, LockTTL: opts.LockTTL,
-		OnStored: s.stored, OnFailed: s.failedBackup,
+		OnStored: s.onStored.call, OnFailed: s.onFailed.call,
 	})
 	return s, nil
 }
 
 // OnStored adds a hook called after each stored snapshot.
-func (s *Stack) OnStored(fn func(api.SnapshotRecord)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.onStored = append(s.onStored, fn)
-}
-
-func (s *Stack) stored(rec api.SnapshotRecord) {
-	s.mu.RLock()
-	fns := s.onStored
-	s.mu.RUnlock()
-	for _, fn := range fns {
-		fn(rec)
-	}
-}
+func (s *Stack) OnStored(fn func(api.SnapshotRecord)) { s.onStored.add(fn) }
 
 // OnFailed adds a hook called after each failed backup.
-func (s *Stack) OnFailed(fn func(backup.Failure)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.onFailed = append(s.onFailed, fn)
+func (s *Stack) OnFailed(fn func(backup.Failure)) { s.onFailed.add(fn) }
+
+// listeners are hooks that may be added while backups run (the service,
+// the direct client, the hook runner and the git mirror add theirs after
+// Open) and are called in the order added.
+type listeners[T any] struct {
+	mu  sync.RWMutex
+	fns []func(T)
 }
 
-func (s *Stack) failedBackup(f backup.Failure) {
-	s.mu.RLock()
-	fns := s.onFailed
-	s.mu.RUnlock()
+func (l *listeners[T]) add(fn func(T)) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.fns = append(l.fns, fn)
+}
+
+func (l *listeners[T]) call(v T) {
+	l.mu.RLock()
+	fns := l.fns
+	l.mu.RUnlock()
 	for _, fn := range fns {
-		fn(f)
+		fn(v)
 	}
 }
 

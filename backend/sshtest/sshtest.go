@@ -1,5 +1,7 @@
 // Package sshtest holds SSH parts that tests of several packages need and
-// that production code never uses: an in-process ssh-agent.
+// that production code never uses: an in-process ssh-agent, new keys and
+// identity files, a PTY client for the TUI served over SSH, and a heap
+// watch for streams from devices that never stop talking.
 package sshtest
 
 import (

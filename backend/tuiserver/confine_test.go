@@ -11,6 +11,7 @@ import (
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/backend/client"
 	"github.com/cfgsnap/cfgsnap/backend/ratelimit"
+	"github.com/cfgsnap/cfgsnap/backend/sshtest"
 )
 
 // A user confined to acme cannot reach globex through the client, whatever
@@ -108,9 +109,9 @@ func TestConfinedClientRoleAndRateLimit(t *testing.T) {
 
 func TestUsersFileProblemsAreReported(t *testing.T) {
 	dir := t.TempDir()
-	k := authorizedLine(newKey(t))
+	k := sshtest.AuthorizedLine(sshtest.NewPublicKey(t))
 	kf := filepath.Join(dir, "bob.keys")
-	if err := os.WriteFile(kf, []byte("# bob\n"+authorizedLine(newKey(t))+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(kf, []byte("# bob\n"+sshtest.AuthorizedLine(sshtest.NewPublicKey(t))+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	good := "users:\n  - name: alice\n    keys: [\"" + k + "\"]\n    tenants: [acme]\n  - name: bob\n    keys_file: bob.keys\n    tenants: [\"*\"]\n    role: viewer\n"

@@ -1,27 +1,22 @@
 package tuiserver
 
 import (
-	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/charmbracelet/x/ansi"
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/cfgsnap/cfgsnap/backend/client"
 	"github.com/cfgsnap/cfgsnap/backend/devicesim"
 	"github.com/cfgsnap/cfgsnap/backend/local"
 	"github.com/cfgsnap/cfgsnap/backend/ratelimit"
+	"github.com/cfgsnap/cfgsnap/backend/sshtest"
 )
 
 // env is a simulated fleet, the direct client on it, and the TUI server.
@@ -48,23 +43,6 @@ type envOptions struct {
 
 type testUser struct {
 	name, tenants, role string
-}
-
-func newKey(t testing.TB) gossh.Signer {
-	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := gossh.NewSignerFromKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-func authorizedLine(s gossh.Signer) string {
-	return strings.TrimSpace(string(gossh.MarshalAuthorizedKey(s.PublicKey())))
 }
 
 func startEnv(t *testing.T, o envOptions) *env {
@@ -96,9 +74,9 @@ func startEnv(t *testing.T, o envOptions) *env {
 	var b strings.Builder
 	b.WriteString("users:\n")
 	for _, u := range o.users {
-		k := newKey(t)
+		k := sshtest.NewSigner(t)
 		e.keys[u.name] = k
-		fmt.Fprintf(&b, "  - name: %s\n    keys: [%q]\n    tenants: %s\n    role: %s\n", u.name, authorizedLine(k), u.tenants, u.role)
+		fmt.Fprintf(&b, "  - name: %s\n    keys: [%q]\n    tenants: %s\n    role: %s\n", u.name, sshtest.AuthorizedLine(k.PublicKey()), u.tenants, u.role)
 	}
 	e.users = filepath.Join(e.dir, "users.yaml")
 	if err := os.WriteFile(e.users, []byte(b.String()), 0o600); err != nil {
@@ -143,105 +121,4 @@ func (e *env) dial(key gossh.Signer) (*gossh.Client, error) {
 		Timeout: 10 * time.Second,
 	}
 	return gossh.Dial("tcp", e.srv.Addr().String(), cfg)
-}
-
-// term is a client session with a PTY whose output is collected.
-type term struct {
-	t      testing.TB
-	conn   *gossh.Client
-	sess   *gossh.Session
-	stdin  io.WriteCloser
-	mu     sync.Mutex
-	raw    bytes.Buffer
-	writes int // output chunks received
-	done   chan struct{}
-	change chan struct{}
-}
-
-func openTerm(t testing.TB, conn *gossh.Client, w, h int) *term {
-	t.Helper()
-	sess, err := conn.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tm := &term{t: t, conn: conn, sess: sess, done: make(chan struct{}), change: make(chan struct{}, 1)}
-	if err := sess.RequestPty("xterm-256color", h, w, gossh.TerminalModes{}); err != nil {
-		t.Fatal(err)
-	}
-	out, err := sess.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if tm.stdin, err = sess.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	if err := sess.Shell(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		defer close(tm.done)
-		buf := make([]byte, 32<<10)
-		for {
-			n, err := out.Read(buf)
-			if n > 0 {
-				tm.mu.Lock()
-				tm.raw.Write(buf[:n])
-				tm.writes++
-				tm.mu.Unlock()
-				select {
-				case tm.change <- struct{}{}:
-				default:
-				}
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	return tm
-}
-
-// text is everything shown so far, without escape sequences.
-func (tm *term) text() string {
-	tm.mu.Lock()
-	defer tm.mu.Unlock()
-	return ansi.Strip(tm.raw.String())
-}
-
-func (tm *term) waitFor(s string, d time.Duration) {
-	tm.t.Helper()
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if strings.Contains(tm.text(), s) {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	tail := tm.text()
-	if len(tail) > 3000 {
-		tail = tail[len(tail)-3000:]
-	}
-	tm.t.Fatalf("the screen never showed %q; it shows (tail):\n%s", s, tail)
-}
-
-func (tm *term) keys(s string) {
-	tm.t.Helper()
-	if _, err := tm.stdin.Write([]byte(s)); err != nil {
-		tm.t.Fatalf("send keys %q: %v", s, err)
-	}
-}
-
-// closed waits for the server to end the session.
-func (tm *term) closed(d time.Duration) bool {
-	select {
-	case <-tm.done:
-		return true
-	case <-time.After(d):
-		return false
-	}
-}
-
-func (tm *term) close() {
-	tm.sess.Close()
-	tm.conn.Close()
 }

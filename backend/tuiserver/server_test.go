@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cfgsnap/cfgsnap/backend/sshtest"
 )
 
 // A listed key opens the TUI, sees only its user's tenants, backs up a
@@ -18,35 +20,35 @@ func TestListedKeySeesOnlyItsTenantsAndBacksUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tm := openTerm(t, conn, 120, 35)
-	defer tm.close()
-	tm.waitFor("core-rtr-1", 20*time.Second)
+	tm := sshtest.OpenTerm(t, conn, 120, 35)
+	defer tm.Close()
+	tm.WaitFor("core-rtr-1", 20*time.Second)
 	time.Sleep(500 * time.Millisecond) // let every list load
 	for _, other := range []string{"globex", "Globex", "initech", "Initech"} {
-		if strings.Contains(tm.text(), other) {
+		if strings.Contains(tm.Text(), other) {
 			t.Fatalf("alice (acme only) was shown %q", other)
 		}
 	}
-	tm.keys("/core-rtr-1\r")
+	tm.Keys("/core-rtr-1\r")
 	time.Sleep(300 * time.Millisecond)
-	tm.keys("b")
-	tm.waitFor("sha256", 30*time.Second)
+	tm.Keys("b")
+	tm.WaitFor("sha256", 30*time.Second)
 	recs, _, err := e.client.History(context.Background(), "acme", "core-rtr-1", 1, "")
 	if err != nil || len(recs) != 1 {
 		t.Fatalf("history: %v %v", recs, err)
 	}
-	tm.waitFor(recs[0].SHA256[:12], 5*time.Second)
+	tm.WaitFor(recs[0].SHA256[:12], 5*time.Second)
 	if recs[0].RequestedBy != "alice@jump1" {
 		t.Fatalf("requested_by %q, want alice@jump1", recs[0].RequestedBy)
 	}
 	// One trigger per minute: the next is refused with when to retry.
-	tm.keys("b")
-	tm.waitFor("retry in", 10*time.Second)
+	tm.Keys("b")
+	tm.WaitFor("retry in", 10*time.Second)
 }
 
 func TestUnlistedKeyIsRefusedAtAuthentication(t *testing.T) {
 	e := startEnv(t, envOptions{})
-	conn, err := e.dial(newKey(t))
+	conn, err := e.dial(sshtest.NewSigner(t))
 	if err == nil {
 		conn.Close()
 		t.Fatal("an unlisted key got in")
@@ -62,13 +64,13 @@ func TestViewerCannotTrigger(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tm := openTerm(t, conn, 120, 35)
-	defer tm.close()
-	tm.waitFor("core-rtr-1", 20*time.Second)
-	tm.keys("/core-rtr-1\r")
+	tm := sshtest.OpenTerm(t, conn, 120, 35)
+	defer tm.Close()
+	tm.WaitFor("core-rtr-1", 20*time.Second)
+	tm.Keys("/core-rtr-1\r")
 	time.Sleep(300 * time.Millisecond)
-	tm.keys("b")
-	tm.waitFor("operator role", 10*time.Second)
+	tm.Keys("b")
+	tm.WaitFor("operator role", 10*time.Second)
 	recs, _, err := e.client.History(context.Background(), "acme", "core-rtr-1", 1, "")
 	if err != nil || len(recs) != 0 {
 		t.Fatalf("a viewer's trigger ran a backup: %v %v", recs, err)
@@ -81,25 +83,25 @@ func TestIdleSessionIsClosed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tm := openTerm(t, conn, 100, 30)
-	defer tm.close()
-	tm.waitFor("core-rtr-1", 20*time.Second)
+	tm := sshtest.OpenTerm(t, conn, 100, 30)
+	defer tm.Close()
+	tm.WaitFor("core-rtr-1", 20*time.Second)
 	// Keystrokes keep it open...
 	for range 4 {
 		time.Sleep(500 * time.Millisecond)
-		tm.keys("j")
+		tm.Keys("j")
 	}
 	select {
-	case <-tm.done:
+	case <-tm.Done():
 		t.Fatal("closed while the user was typing")
 	default:
 	}
 	// ...silence closes it, although the TUI keeps drawing.
-	if !tm.closed(10 * time.Second) {
+	if !tm.Closed(10 * time.Second) {
 		t.Fatal("an idle session stayed open")
 	}
-	if !strings.Contains(tm.text(), "without a keystroke") {
-		t.Fatalf("no idle message; tail: %q", tail(tm.text()))
+	if !strings.Contains(tm.Text(), "without a keystroke") {
+		t.Fatalf("no idle message; tail: %q", tail(tm.Text()))
 	}
 }
 
@@ -109,22 +111,22 @@ func TestSessionsAreBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t1 := openTerm(t, c1, 100, 30)
-	defer t1.close()
-	t1.waitFor("core-rtr-1", 20*time.Second)
+	t1 := sshtest.OpenTerm(t, c1, 100, 30)
+	defer t1.Close()
+	t1.WaitFor("core-rtr-1", 20*time.Second)
 	c2, err := e.dial(e.keys["alice"])
 	if err != nil {
 		t.Fatal(err)
 	}
-	t2 := openTerm(t, c2, 100, 30)
-	defer t2.close()
-	if !t2.closed(10 * time.Second) {
+	t2 := sshtest.OpenTerm(t, c2, 100, 30)
+	defer t2.Close()
+	if !t2.Closed(10 * time.Second) {
 		t.Fatal("the session over the limit stayed open")
 	}
-	if !strings.Contains(t2.text(), "sessions open") {
-		t.Fatalf("no refusal message: %q", t2.text())
+	if !strings.Contains(t2.Text(), "sessions open") {
+		t.Fatalf("no refusal message: %q", t2.Text())
 	}
-	if strings.Contains(t2.text(), "core-rtr-1") {
+	if strings.Contains(t2.Text(), "core-rtr-1") {
 		t.Fatal("the refused session was shown the fleet")
 	}
 }
@@ -139,20 +141,20 @@ func TestDroppedConnectionLeavesNoGoroutines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wt := openTerm(t, warm, 100, 30)
-	wt.waitFor("core-rtr-1", 20*time.Second)
-	wt.close()
+	wt := sshtest.OpenTerm(t, warm, 100, 30)
+	wt.WaitFor("core-rtr-1", 20*time.Second)
+	wt.Close()
 	waitSessions(t, e, 0)
 	base := settledGoroutines(0, 0)
-	var terms []*term
+	var terms []*sshtest.Term
 	for _, u := range []string{"alice", "vic", "root"} {
 		c, err := e.dial(e.keys[u])
 		if err != nil {
 			t.Fatal(err)
 		}
-		tm := openTerm(t, c, 100, 30)
-		tm.waitFor("core-rtr-1", 20*time.Second)
-		tm.keys("j")
+		tm := sshtest.OpenTerm(t, c, 100, 30)
+		tm.WaitFor("core-rtr-1", 20*time.Second)
+		tm.Keys("j")
 		terms = append(terms, tm)
 	}
 	if n := e.srv.Sessions(); n != 3 {
@@ -160,7 +162,7 @@ func TestDroppedConnectionLeavesNoGoroutines(t *testing.T) {
 	}
 	// Drop the TCP connections without an SSH goodbye.
 	for _, tm := range terms {
-		tm.conn.Conn.(interface{ Close() error }).Close()
+		tm.Conn.Conn.(interface{ Close() error }).Close()
 	}
 	waitSessions(t, e, 0)
 	if got := settledGoroutines(base, 10*time.Second); got > base {

@@ -183,18 +183,24 @@ func run() error {
 		recs, contents = recs[:0], contents[:0]
 		return err
 	}
+	// add queues device d's snapshot of round, collected at: devices
+	// change at different rounds; most rounds are unchanged.
+	add := func(d, round int, at time.Time) error {
+		c, err := export(d, (round+d%changeEvery)/changeEvery)
+		if err != nil {
+			return err
+		}
+		t, id := key(d)
+		recs = append(recs, api.SnapshotRecord{TenantID: t, DeviceID: id, Trigger: api.TriggerScheduled,
+			RequestedBy: "bench", RouterOSVersion: "7.16.2", CollectedAt: at, DurationMS: 900})
+		contents = append(contents, c)
+		return nil
+	}
 	for i := range snaps {
 		for d := range devices {
-			// Devices change at different rounds; most rounds are unchanged.
-			gen := (i + d%changeEvery) / changeEvery
-			c, err := export(d, gen)
-			if err != nil {
+			if err := add(d, i, base.Add(time.Duration(i)*time.Hour)); err != nil {
 				return err
 			}
-			t, id := key(d)
-			recs = append(recs, api.SnapshotRecord{TenantID: t, DeviceID: id, Trigger: api.TriggerScheduled,
-				RequestedBy: "bench", RouterOSVersion: "7.16.2", CollectedAt: base.Add(time.Duration(i) * time.Hour), DurationMS: 900})
-			contents = append(contents, c)
 			if len(recs) == batchSize {
 				if err := flush(); err != nil {
 					return err
@@ -290,15 +296,10 @@ func run() error {
 		return err
 	}
 	for d := range n {
-		gen := (snaps - 1 + d%changeEvery) / changeEvery
-		c, err := export(d, gen)
-		if err != nil {
+		// The last round's configuration again, an hour later.
+		if err := add(d, snaps-1, base.Add(time.Duration(snaps)*time.Hour)); err != nil {
 			return err
 		}
-		t, id := key(d)
-		recs = append(recs, api.SnapshotRecord{TenantID: t, DeviceID: id, Trigger: api.TriggerScheduled,
-			RequestedBy: "bench", RouterOSVersion: "7.16.2", CollectedAt: base.Add(time.Duration(snaps) * time.Hour), DurationMS: 900})
-		contents = append(contents, c)
 	}
 	if err := flush(); err != nil {
 		return err

@@ -36,24 +36,45 @@ func (l *ListWindow) Clamp(n, rows int) {
 // the list keys of k (up, down, page up and down, top, bottom), and
 // reports whether it was; the lists share these keys and how they move.
 func (l *ListWindow) Move(msg tea.KeyPressMsg, k *KeyMap, n, rows int) bool {
-	switch {
-	case key.Matches(msg, k.Up):
-		l.Cursor--
-	case key.Matches(msg, k.Down):
-		l.Cursor++
-	case key.Matches(msg, k.PageUp):
-		l.Cursor -= rows
-	case key.Matches(msg, k.PageDown):
-		l.Cursor += rows
-	case key.Matches(msg, k.Top):
-		l.Cursor = 0
-	case key.Matches(msg, k.Bottom):
-		l.Cursor = n - 1
-	default:
+	return l.moveBy(msg, n, rows, k.Up, k.Down, k.PageUp, k.PageDown, k.Top, k.Bottom)
+}
+
+// MoveTyping moves the cursor like Move but with the keys that still move
+// it while a filter or pattern is typed: arrows and page keys, no letters
+// and no top or bottom.
+func (l *ListWindow) MoveTyping(msg tea.KeyPressMsg, k *KeyMap, n, rows int) bool {
+	return l.moveBy(msg, n, rows, k.InputUp, k.InputDown, k.InputPageUp, k.InputPageDown, key.Binding{}, key.Binding{})
+}
+
+func (l *ListWindow) moveBy(msg tea.KeyPressMsg, n, rows int, up, down, pgUp, pgDown, top, bottom key.Binding) bool {
+	c, ok := step(msg, l.Cursor, n-1, rows, up, down, pgUp, pgDown, top, bottom)
+	if !ok {
 		return false
 	}
+	l.Cursor = c
 	l.Clamp(n, rows)
 	return true
+}
+
+// step is where the bindings move pos, with rows in view and last the
+// bottom key's target, and whether msg is one of them. The lists and the
+// pager move alike and differ only in their keys and what they clamp to.
+func step(msg tea.KeyPressMsg, pos, last, rows int, up, down, pgUp, pgDown, top, bottom key.Binding) (int, bool) {
+	switch {
+	case key.Matches(msg, up):
+		return pos - 1, true
+	case key.Matches(msg, down):
+		return pos + 1, true
+	case key.Matches(msg, pgUp):
+		return pos - rows, true
+	case key.Matches(msg, pgDown):
+		return pos + rows, true
+	case key.Matches(msg, top):
+		return 0, true
+	case key.Matches(msg, bottom):
+		return last, true
+	}
+	return pos, false
 }
 
 // Scroll moves the offset by delta lines and keeps the cursor on screen,

@@ -3,7 +3,6 @@ package common
 import (
 	"strings"
 
-	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 )
@@ -30,23 +29,9 @@ type Pager struct {
 // up and down, top, bottom) over n lines with rows in view, and reports
 // whether it was. The caller clamps: only it knows the widths of its lines.
 func (p *Pager) Move(msg tea.KeyPressMsg, k *KeyMap, n, rows int) bool {
-	switch {
-	case key.Matches(msg, k.Up):
-		p.Off--
-	case key.Matches(msg, k.Down):
-		p.Off++
-	case key.Matches(msg, k.PageUp):
-		p.Off -= rows
-	case key.Matches(msg, k.PageDown):
-		p.Off += rows
-	case key.Matches(msg, k.Top):
-		p.Off = 0
-	case key.Matches(msg, k.Bottom):
-		p.Off = n
-	default:
-		return false
-	}
-	return true
+	off, ok := step(msg, p.Off, n, rows, k.Up, k.Down, k.PageUp, k.PageDown, k.Top, k.Bottom)
+	p.Off = off
+	return ok
 }
 
 // Rows is how many screen rows a text of tw cells takes in a body of bw

@@ -580,19 +580,7 @@ func (m *Model) filterKey(msg tea.KeyPressMsg) {
 	case key.Matches(msg, k.FilterDone):
 		f.filtering = false
 		return
-	case key.Matches(msg, k.InputUp, k.InputDown, k.InputPageUp, k.InputPageDown):
-		// Moving through the matches while still typing.
-		switch {
-		case key.Matches(msg, k.InputUp):
-			f.Cursor--
-		case key.Matches(msg, k.InputDown):
-			f.Cursor++
-		case key.Matches(msg, k.InputPageUp):
-			f.Cursor -= m.listRows()
-		case key.Matches(msg, k.InputPageDown):
-			f.Cursor += m.listRows()
-		}
-		f.Clamp(len(f.view), m.listRows())
+	case f.MoveTyping(msg, k, len(f.view), m.listRows()): // through the matches while still typing
 		return
 	}
 	keep := ""

@@ -211,24 +211,6 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 	return nil
 }
 
-func (m *Model) move(msg tea.KeyPressMsg, up, down, pgUp, pgDown key.Binding) bool {
-	n, rows := len(m.reply.Matches), m.rows()
-	switch {
-	case key.Matches(msg, up):
-		m.list.Cursor--
-	case key.Matches(msg, down):
-		m.list.Cursor++
-	case key.Matches(msg, pgUp):
-		m.list.Cursor -= rows
-	case key.Matches(msg, pgDown):
-		m.list.Cursor += rows
-	default:
-		return false
-	}
-	m.list.Clamp(n, rows)
-	return true
-}
-
 // editKey: letters are the pattern; arrows move in the results, enter
 // opens the selected one, tab goes to the list, esc goes back.
 func (m *Model) editKey(msg tea.KeyPressMsg) tea.Cmd {
@@ -246,7 +228,7 @@ func (m *Model) editKey(msg tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(msg, k.IgnoreCase):
 		m.ignoreCase = !m.ignoreCase
 		return m.start()
-	case m.move(msg, k.InputUp, k.InputDown, k.InputPageUp, k.InputPageDown):
+	case m.list.MoveTyping(msg, k, len(m.reply.Matches), m.rows()):
 		return nil
 	}
 	if changed, _ := m.input.Edit(msg, k); changed {
@@ -269,14 +251,8 @@ func (m *Model) key(msg tea.KeyPressMsg) tea.Cmd {
 		return m.start()
 	case key.Matches(msg, k.Refresh):
 		return m.start()
-	case key.Matches(msg, k.Top):
-		m.list.Cursor = 0
-		m.list.Clamp(len(m.reply.Matches), m.rows())
-	case key.Matches(msg, k.Bottom):
-		m.list.Cursor = len(m.reply.Matches) - 1
-		m.list.Clamp(len(m.reply.Matches), m.rows())
 	default:
-		m.move(msg, k.Up, k.Down, k.PageUp, k.PageDown)
+		m.list.Move(msg, k, len(m.reply.Matches), m.rows())
 	}
 	return nil
 }
