@@ -178,7 +178,11 @@ func (s *Store) readDeviceVia(ctx context.Context, subj string, cached bool, eno
 			if err != nil {
 				return err
 			}
-			if recs := s.records(subj, x.entries); ok && (x.older == 0 || enough != nil && enough(recs)) {
+			entries, err := x.all()
+			if err != nil {
+				ok = false // sealed by a store, yet not inflating: read the stream, write a new one
+			}
+			if recs := s.records(subj, entries); ok && (x.older == 0 || enough != nil && enough(recs)) {
 				if x.older == 0 {
 					s.devs.put(subj, want, count, lastData, recs)
 				}
@@ -198,7 +202,7 @@ func (s *Store) readDeviceVia(ctx context.Context, subj string, cached bool, eno
 		// every message up to want and none after it.
 		if exact {
 			s.devs.put(subj, want, count, lastData, out)
-			s.saveIndex(ctx, subj, &devIndex{entries: msgs}, rev)
+			s.saveIndex(ctx, subj, newIndex(msgs), rev)
 		}
 		return nil
 	})
@@ -258,18 +262,23 @@ func (s *Store) extendIndex(ctx context.Context, subj string, x *devIndex, want,
 	case last == 0 || last > want || count == 0:
 		return false, false, nil
 	case last == want:
-		if e := x.entries[len(x.entries)-1]; e.data != nil && !bytes.Equal(e.data, lastData) {
-			return false, false, nil // another stream under the same name
+		e, err := x.lastEntry()
+		if err != nil || e.data != nil && !bytes.Equal(e.data, lastData) {
+			return false, false, nil // another stream under the same name, or a bad block
 		}
 	default:
 		tail, _, err := s.readMessages(ctx, subj, last+1, want)
 		if err != nil {
 			return false, false, err
 		}
-		x.entries = append(x.entries, tail...)
+		if x.add(tail...) != nil {
+			return false, false, nil
+		}
 		grew = true
 	}
-	x.limit(s.perDevice)
+	if x.limit(s.perDevice) != nil {
+		return false, false, nil
+	}
 	return x.total() == count, grew, nil
 }
 

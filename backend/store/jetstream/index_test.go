@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 
@@ -78,29 +79,32 @@ func TestIndexAnswersAndStaysTrue(t *testing.T) {
 	subj := s.subject("acme", "r1")
 
 	x, rev := s.loadIndex(ctx, subj)
-	if x == nil || len(x.entries) != 5 || x.older != 0 {
+	if x == nil || x.count() != 5 || x.older != 0 {
 		t.Fatalf("index after 5 records: %+v", x)
 	}
 	agreesWithStream(t, prefix, "acme", "r1", Options{})
 
 	// A well-sealed index that says something else is what a reader shows:
 	// the index, not the stream, answered.
-	tampered := *x
-	tampered.entries = append([]indexEntry(nil), x.entries...)
+	entries, err := x.all()
+	if err != nil {
+		t.Fatal(err)
+	}
 	r := recs[2]
 	r.RequestedBy = "read-from-the-index"
 	data, err := encodeRecord(r)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tampered.entries[2].data = data
-	s.saveIndex(ctx, subj, &tampered, rev)
+	tampered := slices.Clone(entries)
+	tampered[2].data = data
+	s.saveIndex(ctx, subj, newIndex(tampered), rev)
 	fresh := open(t, 1, prefix, Options{})
 	h, _, err := fresh.History(ctx, "acme", "r1", 10, "")
 	if err != nil || len(h) != 5 || h[2].RequestedBy != "read-from-the-index" {
 		t.Fatalf("history did not come from the index: %+v, %v", h, err)
 	}
-	s.saveIndex(ctx, subj, x, rev+1) // put the true one back
+	s.saveIndex(ctx, subj, newIndex(entries), rev+1) // put the true one back
 
 	// A record published past the index: read as a tail, index extended.
 	late := recs[4]
@@ -115,7 +119,7 @@ func TestIndexAnswersAndStaysTrue(t *testing.T) {
 	if h := agreesWithStream(t, prefix, "acme", "r1", Options{}); len(h) != 6 || h[0].SnapshotID != late.SnapshotID {
 		t.Fatalf("history after a record the index missed: %s", ids(h))
 	}
-	if x, _ := s.loadIndex(ctx, subj); x == nil || len(x.entries) != 6 {
+	if x, _ := s.loadIndex(ctx, subj); x == nil || x.count() != 6 {
 		t.Fatalf("the reader did not extend the index: %+v", x)
 	}
 
@@ -141,7 +145,7 @@ func TestIndexAnswersAndStaysTrue(t *testing.T) {
 		if reader.Skipped() != 1 {
 			t.Fatalf("forged index %d: %d skipped, want 1", i, reader.Skipped())
 		}
-		if x, _ := s.loadIndex(ctx, subj); x == nil || len(x.entries) != 5 {
+		if x, _ := s.loadIndex(ctx, subj); x == nil || x.count() != 5 {
 			t.Fatalf("forged index %d was not replaced: %+v", i, x)
 		}
 	}
@@ -160,7 +164,7 @@ func TestIndexFollowsThePerDeviceLimit(t *testing.T) {
 	s := open(t, 0, prefix, opts)
 	recs := recordN(t, s, "acme", "r1", 7)
 	x, _ := s.loadIndex(ctx, s.subject("acme", "r1"))
-	if x == nil || len(x.entries) != 3 || x.older != 0 {
+	if x == nil || x.count() != 3 || x.older != 0 {
 		t.Fatalf("index after 7 records kept 3: %+v", x)
 	}
 	h := agreesWithStream(t, prefix, "acme", "r1", opts)
@@ -183,7 +187,7 @@ func TestIndexWindowOfALongHistory(t *testing.T) {
 	s := open(t, 0, prefix, Options{})
 	recs := recordN(t, s, "acme", "r1", 20)
 	x, _ := s.loadIndex(ctx, s.subject("acme", "r1"))
-	if x == nil || len(x.entries) != 8 || x.older != 12 {
+	if x == nil || x.count() != 8 || x.older != 12 {
 		t.Fatalf("index of 20 records: %+v", x)
 	}
 	agreesWithStream(t, prefix, "acme", "r1", Options{})
@@ -223,14 +227,42 @@ func TestIndexWindowOfALongHistory(t *testing.T) {
 func TestDecodeIndexRefusesDamage(t *testing.T) {
 	prefix := newPrefix()
 	s := open(t, 0, prefix, Options{})
-	x := &devIndex{older: 2, entries: []indexEntry{{seq: 5, data: []byte("a")}, {seq: 9}, {seq: 12, data: []byte("bc")}}}
+	var msgs []indexEntry
+	for i := range 2*indexBlockEntries + 5 {
+		e := indexEntry{seq: uint64(3 + 2*i)}
+		if i%7 != 3 { // some messages were not records
+			e.data = fmt.Appendf(nil, "record %d", i)
+		}
+		msgs = append(msgs, e)
+	}
+	x := newIndex(msgs)
+	x.older = 2
 	val, err := s.encodeIndex("p.history.a.b", x)
 	if err != nil {
 		t.Fatal(err)
 	}
 	back, err := s.decodeIndex("p.history.a.b", val)
-	if err != nil || back.older != 2 || len(back.entries) != 3 || back.entries[1].data != nil || string(back.entries[2].data) != "bc" || back.entries[2].seq != 12 {
+	if err != nil || back.older != 2 || len(back.blocks) != 3 || back.last() != msgs[len(msgs)-1].seq {
 		t.Fatalf("round trip: %+v, %v", back, err)
+	}
+	got, err := back.all()
+	if err != nil || fmt.Sprint(got) != fmt.Sprint(msgs) {
+		t.Fatalf("round trip: %v, %v", got, err)
+	}
+	// Dropping from the front (a per-device limit, the cap) and adding.
+	if err := back.limit(uint64(len(msgs)) - 1); err != nil || back.older != 0 || back.count() != len(msgs)-1 {
+		t.Fatalf("limit: older %d, %d entries, %v", back.older, back.count(), err)
+	}
+	if err := back.trimTo(indexBlockEntries + 1); err != nil || back.older != uint64(len(msgs)-2-indexBlockEntries) {
+		t.Fatalf("trim: older %d, %v", back.older, err)
+	}
+	if err := back.add(indexEntry{seq: 1000, data: []byte("new")}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = back.all()
+	want := append(slices.Clone(msgs[len(msgs)-indexBlockEntries-1:]), indexEntry{seq: 1000, data: []byte("new")})
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("after trim and add: %v, want %v", got, want)
 	}
 	if _, err := s.decodeIndex("p.history.a.c", val); err == nil {
 		t.Fatal("an index opened for another device")
