@@ -10,10 +10,8 @@ import (
 	"strings"
 
 	"github.com/klauspost/compress/s2"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
-	"github.com/cfgsnap/cfgsnap/backend/jskv"
 	"github.com/cfgsnap/cfgsnap/backend/seal"
 )
 
@@ -256,22 +254,6 @@ func (b *indexBlock) decode() error {
 	return nil
 }
 
-func (s *Store) openIndex(ctx context.Context, opts Options) error {
-	name := IndexBucket(opts.Prefix)
-	kv, err := jskv.Open(ctx, s.js, jetstream.KeyValueConfig{
-		Bucket:      name,
-		Description: "cfgsnap per-device index of the history stream (a checked shortcut, rebuilt from the stream)",
-		History:     1,
-		Storage:     jetstream.FileStorage,
-		Replicas:    opts.Replicas,
-	})
-	if err != nil {
-		return api.Wrap(api.KindStorage, err, "open store: index bucket "+name)
-	}
-	s.index = kv
-	return nil
-}
-
 func indexAD(subj string) []byte { return []byte("cfgsnap device index\x00" + subj) }
 
 // encodeIndex returns the sealed value of x for subj.
@@ -301,16 +283,20 @@ func (s *Store) encodeIndex(subj string, x *devIndex) ([]byte, error) {
 // hundred bytes.
 const maxIndexPlain = 16 << 20
 
+// errIndexOtherKey: an index sealed under another content key than this
+// store's, as every index is right after `cfgsnap store seal --rekey-from`.
+// It is rebuilt under the current key without a report.
+var errIndexOtherKey = errors.New("the index is sealed under another content key")
+
 // decodeIndex opens a value encodeIndex made for subj. Blocks are decompressed
 // when they are needed (add touches only the last).
 func (s *Store) decodeIndex(subj string, blob []byte) (*devIndex, error) {
 	key, err := s.keys.Current(false)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %v", errIndexOtherKey, err)
 	}
-	if id, err := seal.KeyID(blob); err != nil || id != key.ID() {
-		// Sealed under another key (a rotation): rebuilt under this one.
-		return nil, fmt.Errorf("the index is not sealed under the content key %s", key.ID())
+	if id, err := seal.KeyID(blob); err == nil && id != key.ID() {
+		return nil, errIndexOtherKey
 	}
 	plain, err := key.Open(blob, indexAD(subj))
 	if err != nil {
@@ -374,7 +360,9 @@ func (s *Store) loadIndex(ctx context.Context, subj string) (*devIndex, uint64) 
 	}
 	x, err := s.decodeIndex(subj, e.Value())
 	if err != nil {
-		s.bad.reportIndex(subj, e.Revision(), err)
+		if !errors.Is(err, errIndexOtherKey) {
+			s.bad.reportIndex(subj, e.Revision(), err)
+		}
 		return nil, e.Revision()
 	}
 	return x, e.Revision()

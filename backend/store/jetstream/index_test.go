@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/backend/natstest"
+	"github.com/cfgsnap/cfgsnap/backend/seal"
 	"github.com/cfgsnap/cfgsnap/backend/store"
 )
 
@@ -272,4 +274,37 @@ func TestDecodeIndexRefusesDamage(t *testing.T) {
 			t.Fatalf("an index cut at %d bytes opened", n)
 		}
 	}
+}
+
+// TestIndexAfterARekey: after `store seal --rekey-from`, every index is
+// sealed under the old key; a store with the new key rebuilds them from the
+// stream without reporting them as forged.
+func TestIndexAfterARekey(t *testing.T) {
+	ctx := context.Background()
+	prefix := newPrefix()
+	s := open(t, 0, prefix, Options{})
+	recordN(t, s, "acme", "r1", 3)
+	rekeyed := store.NewKeys(filepath.Join(t.TempDir(), "content.key"), mustKey(t, testKeys))
+	if _, err := rekeyed.Current(true); err != nil {
+		t.Fatal(err)
+	}
+	r := open(t, 1, prefix, Options{Keys: rekeyed})
+	if h, _, err := r.History(ctx, "acme", "r1", 10, ""); err != nil || len(h) != 3 {
+		t.Fatalf("history under the new key: %d records, %v", len(h), err)
+	}
+	if r.Skipped() != 0 {
+		t.Fatalf("%d reported after a rekey, want none", r.Skipped())
+	}
+	if x, _ := r.loadIndex(ctx, r.subject("acme", "r1")); x == nil || x.count() != 3 {
+		t.Fatalf("the index was not rebuilt under the new key: %+v", x)
+	}
+}
+
+func mustKey(t *testing.T, k *store.Keys) *seal.Key {
+	t.Helper()
+	key, err := k.Current(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
 }

@@ -26,7 +26,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/cfgsnap/cfgsnap/backend/jsretry"
 	"regexp"
 	"strings"
 	"time"
@@ -35,6 +34,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
+	"github.com/cfgsnap/cfgsnap/backend/jskv"
+	"github.com/cfgsnap/cfgsnap/backend/jsretry"
 	"github.com/cfgsnap/cfgsnap/backend/store"
 )
 
@@ -156,25 +157,22 @@ func Open(ctx context.Context, js jetstream.JetStream, opts Options) (*Store, er
 	if err != nil {
 		return nil, wrap("content bucket "+contentName, err)
 	}
-	err = jsretry.Do(ctx, func(ctx context.Context) error {
-		var err error
-		s.errs, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket:      errsName,
-			Description: "cfgsnap last error per device",
-			History:     1,
-			Storage:     jetstream.FileStorage,
-			Replicas:    opts.Replicas,
+	// One value per device in each bucket: last errors, pins
+	// (retention.go), indexes (index.go).
+	for _, b := range []struct {
+		kv         *jetstream.KeyValue
+		name, desc string
+	}{
+		{&s.errs, errsName, "cfgsnap last error per device"},
+		{&s.pins, PinsBucket(opts.Prefix), "cfgsnap pinned snapshots, one key per device"},
+		{&s.index, IndexBucket(opts.Prefix), "cfgsnap per-device index of the history stream (a checked shortcut, rebuilt from the stream)"},
+	} {
+		*b.kv, err = jskv.Open(ctx, js, jetstream.KeyValueConfig{
+			Bucket: b.name, Description: b.desc, History: 1, Storage: jetstream.FileStorage, Replicas: opts.Replicas,
 		})
-		return err
-	})
-	if err != nil {
-		return nil, wrap("error bucket "+errsName, err)
-	}
-	if err := s.openPins(ctx, opts); err != nil {
-		return nil, err
-	}
-	if err := s.openIndex(ctx, opts); err != nil {
-		return nil, err
+		if err != nil {
+			return nil, wrap("bucket "+b.name, err)
+		}
 	}
 	return s, nil
 }

@@ -43,25 +43,6 @@ func PinsBucket(prefix string) string {
 	return strings.ReplaceAll(prefix, ".", "_") + "_pins"
 }
 
-func (s *Store) openPins(ctx context.Context, opts Options) error {
-	name := PinsBucket(opts.Prefix)
-	err := jsretry.Do(ctx, func(ctx context.Context) error {
-		var err error
-		s.pins, err = s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket:      name,
-			Description: "cfgsnap pinned snapshots, one key per device",
-			History:     1,
-			Storage:     jetstream.FileStorage,
-			Replicas:    opts.Replicas,
-		})
-		return err
-	})
-	if err != nil {
-		return api.Wrap(api.KindStorage, err, "open store: pin bucket "+name)
-	}
-	return nil
-}
-
 // readPins returns the device's pins and the revision they were read at
 // (0: none yet).
 func (s *Store) readPins(ctx context.Context, tenant, device string) (map[string]pinEntry, uint64, error) {
