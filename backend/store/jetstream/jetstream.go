@@ -497,7 +497,7 @@ func (s *Store) scan(ctx context.Context, filter string, policy jetstream.Delive
 			}
 			subjects = len(info.State.Subjects)
 		}
-		err = s.scanOnce(ctx, filter, policy, want, func(r api.SnapshotRecord) bool {
+		err = s.scanOnce(ctx, filter, policy, 0, want, func(r api.SnapshotRecord, _ uint64) bool {
 			if stop != nil && stop(r) {
 				return false
 			}
@@ -546,10 +546,11 @@ func (s *Store) lastSeq(ctx context.Context, filter string) (uint64, error) {
 	return m.Sequence, nil
 }
 
-func (s *Store) scanOnce(ctx context.Context, filter string, policy jetstream.DeliverPolicy, want uint64, fn func(api.SnapshotRecord) bool, skip func(subject string)) error {
+func (s *Store) scanOnce(ctx context.Context, filter string, policy jetstream.DeliverPolicy, start, want uint64, fn func(api.SnapshotRecord, uint64) bool, skip func(subject string)) error {
 	cons, err := s.hist.CreateConsumer(ctx, jetstream.ConsumerConfig{
 		FilterSubject:     filter,
 		DeliverPolicy:     policy,
+		OptStartSeq:       start,
 		AckPolicy:         jetstream.AckNonePolicy,
 		MemoryStorage:     true,
 		Replicas:          1,
@@ -587,7 +588,7 @@ func (s *Store) scanOnce(ctx context.Context, filter string, policy jetstream.De
 				skip(m.Subject())
 				continue
 			}
-			if !fn(r) {
+			if !fn(r, seq) {
 				return nil
 			}
 		}

@@ -332,59 +332,17 @@ func (s *Store) ensureContent(ctx context.Context, sum string, content []byte) e
 // (0: the first) up to the last that existed when the read began, with its
 // sequence. A read that fails half way calls reset and starts over.
 func (s *Store) scanFrom(ctx context.Context, filter string, start uint64, fn func(api.SnapshotRecord, uint64), reset func()) error {
+	policy := jetstream.DeliverAllPolicy
+	if start > 0 {
+		policy = jetstream.DeliverByStartSequencePolicy
+	}
 	return jsretry.Within(ctx, scanTimeout, func(ctx context.Context) error {
 		reset()
-		cfg := jetstream.ConsumerConfig{
-			FilterSubject:     filter,
-			DeliverPolicy:     jetstream.DeliverAllPolicy,
-			AckPolicy:         jetstream.AckNonePolicy,
-			MemoryStorage:     true,
-			Replicas:          1,
-			InactiveThreshold: 30 * time.Second,
-		}
-		if start > 0 {
-			cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, start
-		}
-		cons, err := s.hist.CreateConsumer(ctx, cfg)
-		if err != nil {
-			return err
-		}
-		name := cons.CachedInfo().Name
-		defer func() {
-			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-			defer cancel()
-			_ = s.hist.DeleteConsumer(dctx, name)
-		}()
-		pending := cons.CachedInfo().NumPending
-		for got := uint64(0); got < pending; {
-			batch, err := cons.Fetch(int(min(pending-got, scanBatch)), jetstream.FetchMaxWait(scanWait))
-			if err != nil {
-				return err
-			}
-			n := 0
-			for m := range batch.Messages() {
-				n++
-				meta, err := m.Metadata()
-				if err != nil {
-					return err
-				}
-				r, err := s.decodeRecord(m.Subject(), m.Data())
-				if err != nil {
-					// A forged or broken message is skipped and reported,
-					// as every read does; prune neither keeps nor counts it.
-					s.bad.report(m.Subject(), meta.Sequence.Stream, err)
-					continue
-				}
-				fn(r, meta.Sequence.Stream)
-			}
-			if err := batch.Error(); err != nil {
-				return err
-			}
-			if n == 0 {
-				return fmt.Errorf("%w after %d of %d records", jsretry.ErrStalled, got, pending)
-			}
-			got += uint64(n)
-		}
-		return nil
+		// A forged or broken message is skipped and reported, as every
+		// read does; prune neither keeps nor counts it.
+		return s.scanOnce(ctx, filter, policy, start, 0, func(r api.SnapshotRecord, seq uint64) bool {
+			fn(r, seq)
+			return true
+		}, func(string) {})
 	})
 }
