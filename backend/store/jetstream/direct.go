@@ -174,15 +174,15 @@ func (s *Store) readDeviceVia(ctx context.Context, subj string, cached bool, eno
 		}
 		x, rev := s.loadIndex(ctx, subj)
 		if x != nil {
-			ok, grew, err := s.extendIndex(ctx, subj, x, want, count, lastData)
-			if err != nil {
+			grew, err := s.extendIndex(ctx, subj, x, want, count, lastData)
+			var entries []indexEntry
+			if err == nil {
+				entries, err = x.all()
+			}
+			if err != nil && !errors.Is(err, errStaleIndex) && !errors.Is(err, errBadBlock) {
 				return err
 			}
-			entries, err := x.all()
-			if err != nil {
-				ok = false // sealed by a store, yet not inflating: read the stream, write a new one
-			}
-			if recs := s.records(subj, entries); ok && (x.older == 0 || enough != nil && enough(recs)) {
+			if recs := s.records(subj, entries); err == nil && (x.older == 0 || enough != nil && enough(recs)) {
 				if x.older == 0 {
 					s.devs.put(subj, want, count, lastData, recs)
 				}
@@ -251,35 +251,45 @@ func (s *Store) readFull(ctx context.Context, subj string, want, count uint64) (
 	return msgs, count > 0 && got == count && uint64(len(msgs)) == count, nil
 }
 
+// errStaleIndex: an index that disagrees with the stream leader (or has a
+// block that does not decompress); it is not used, the stream answers.
+var errStaleIndex = errors.New("the device index disagrees with the stream")
+
 // extendIndex brings x up to the leader's state of the subject: the
 // messages after its last entry up to want are read and added, and the
 // oldest dropped as the stream's per-subject limit drops them. It reports
-// whether x then agrees with the leader (its last message, its count; a
-// disagreeing index is not used) and whether messages were added.
-func (s *Store) extendIndex(ctx context.Context, subj string, x *devIndex, want, count uint64, lastData []byte) (ok, grew bool, err error) {
+// whether messages were added; errStaleIndex when x then disagrees with
+// the leader (its last message, its count).
+func (s *Store) extendIndex(ctx context.Context, subj string, x *devIndex, want, count uint64, lastData []byte) (grew bool, err error) {
 	last := x.last()
 	switch {
 	case last == 0 || last > want || count == 0:
-		return false, false, nil
+		return false, errStaleIndex
 	case last == want:
 		e, err := x.lastEntry()
-		if err != nil || e.data != nil && !bytes.Equal(e.data, lastData) {
-			return false, false, nil // another stream under the same name, or a bad block
+		if err != nil {
+			return false, fmt.Errorf("%w: %w", errStaleIndex, err)
+		}
+		if e.data != nil && !bytes.Equal(e.data, lastData) {
+			return false, errStaleIndex // another stream under the same name
 		}
 	default:
 		tail, _, err := s.readMessages(ctx, subj, last+1, want)
 		if err != nil {
-			return false, false, err
+			return false, err
 		}
-		if x.add(tail...) != nil {
-			return false, false, nil
+		if err := x.add(tail...); err != nil {
+			return false, fmt.Errorf("%w: %w", errStaleIndex, err)
 		}
 		grew = true
 	}
-	if x.limit(s.perDevice) != nil {
-		return false, false, nil
+	if err := x.limit(s.perDevice); err != nil {
+		return false, fmt.Errorf("%w: %w", errStaleIndex, err)
 	}
-	return x.total() == count, grew, nil
+	if x.total() != count {
+		return false, errStaleIndex
+	}
+	return grew, nil
 }
 
 // readMessages reads the messages on subj from sequence from up to want

@@ -90,7 +90,7 @@ type indexEntry struct {
 // newIndex returns the index of msgs, oldest first.
 func newIndex(msgs []indexEntry) *devIndex {
 	x := &devIndex{}
-	x.add(msgs...)
+	_ = x.add(msgs...) // new blocks only: nothing to decompress, nothing fails
 	return x
 }
 
@@ -170,9 +170,9 @@ func (x *devIndex) dropOldest(k int) error {
 	return nil
 }
 
-// trimTo keeps the newest max entries, counting the others as older.
-func (x *devIndex) trimTo(max int) error {
-	over := x.count() - max
+// trimTo keeps the newest keep entries, counting the others as older.
+func (x *devIndex) trimTo(keep int) error {
+	over := x.count() - keep
 	if over <= 0 {
 		return nil
 	}
@@ -213,13 +213,24 @@ func (b *indexBlock) pack() ([]byte, error) {
 	return b.packed, nil
 }
 
+// errBadBlock: a block of an index (sealed, so written by a store) that
+// does not decompress to what its header says; the index is not used.
+var errBadBlock = errors.New("a device index block is damaged")
+
 // decode decompresses the block's entries, checking them against its header.
 func (b *indexBlock) decode() error {
 	if b.decoded {
 		return nil
 	}
+	if err := b.unpack(); err != nil {
+		return fmt.Errorf("%w: %w", errBadBlock, err)
+	}
+	return nil
+}
+
+func (b *indexBlock) unpack() error {
 	if n, err := s2.DecodedLen(b.packed); err != nil || n > maxIndexPlain {
-		return fmt.Errorf("a block of %d bytes: %v", n, err)
+		return fmt.Errorf("%d bytes long (%w)", n, err)
 	}
 	plain, err := s2.Decode(nil, b.packed)
 	if err != nil {
@@ -293,7 +304,7 @@ var errIndexOtherKey = errors.New("the index is sealed under another content key
 func (s *Store) decodeIndex(subj string, blob []byte) (*devIndex, error) {
 	key, err := s.keys.Current(false)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errIndexOtherKey, err)
+		return nil, fmt.Errorf("%w: %w", errIndexOtherKey, err)
 	}
 	if id, err := seal.KeyID(blob); err == nil && id != key.ID() {
 		return nil, errIndexOtherKey

@@ -308,3 +308,30 @@ func mustKey(t *testing.T, k *store.Keys) *seal.Key {
 	}
 	return key
 }
+
+// TestIndexWithADamagedBlock: a sealed index whose block does not
+// decompress (a bug of some store, not an attacker: it is sealed) is not
+// used; the stream answers and a good index replaces it.
+func TestIndexWithADamagedBlock(t *testing.T) {
+	ctx := context.Background()
+	prefix := newPrefix()
+	s := open(t, 0, prefix, Options{})
+	recordN(t, s, "acme", "r1", 4)
+	subj := s.subject("acme", "r1")
+	x, rev := s.loadIndex(ctx, subj)
+	if x == nil {
+		t.Fatal("no index")
+	}
+	x.blocks[0].packed = []byte("not s2 at all")
+	s.saveIndex(ctx, subj, x, rev)
+	if x, _ := s.loadIndex(ctx, subj); x == nil || x.blocks[0].decode() == nil {
+		t.Fatal("the damaged index was not stored")
+	}
+	if h := agreesWithStream(t, prefix, "acme", "r1", Options{}); len(h) != 4 {
+		t.Fatalf("history with a damaged index: %s", ids(h))
+	}
+	x, _ = s.loadIndex(ctx, subj)
+	if _, err := x.all(); err != nil || x.count() != 4 {
+		t.Fatalf("the damaged index was not replaced: %v", err)
+	}
+}
