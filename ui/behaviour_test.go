@@ -635,8 +635,8 @@ func TestHistoryPinTogglesAndShowsTheMark(t *testing.T) {
 	calls := slices.Clone(f.pinCalls)
 	want := f.history["acme/core-rtr-1"][1]
 	f.mu.Unlock()
-	if len(calls) != 1 || !strings.Contains(calls[0], "acme/core-rtr-1@"+want.SHA256[:12]+" pinned=true") {
-		t.Fatalf("pin calls %q, want one pin of the second snapshot %s", calls, want.SHA256[:12])
+	if len(calls) != 1 || calls[0] != "acme/core-rtr-1@"+want.SnapshotID+" pinned=true" {
+		t.Fatalf("pin calls %q, want one pin of the second snapshot %s", calls, want.SnapshotID)
 	}
 	row := lineWith(t, plain(h.view()), "26h ago")
 	if !strings.HasPrefix(strings.TrimLeft(row, " ▸"), "*") {
@@ -655,6 +655,37 @@ func TestHistoryPinTogglesAndShowsTheMark(t *testing.T) {
 	}
 	if row := lineWith(t, plain(h.view()), "26h ago"); strings.HasPrefix(strings.TrimLeft(row, " ▸"), "*") {
 		t.Errorf("unpinned row still marked: %q", row)
+	}
+}
+
+// p pins the selected snapshot itself, not the newest with its hash (a
+// configuration rolled back has the hash of the one before the change);
+// against a service that predates snapshot-ID refs it pins by hash.
+func TestHistoryPinsTheSelectedSnapshotNotItsHash(t *testing.T) {
+	for _, old := range []bool{false, true} {
+		f := newFake()
+		f.mu.Lock()
+		f.oldPins = old
+		recs := f.history["acme/core-rtr-1"]
+		recs[2].SHA256 = recs[0].SHA256 // rolled back to the configuration of the third
+		f.mu.Unlock()
+		h := newHarness(t, f, 120, 30)
+		h.selectDevice("core-rtr-1")
+		h.keys("enter", "down", "down", "p")
+		h.settle()
+		f.mu.Lock()
+		calls := slices.Clone(f.pinCalls)
+		pinned := []bool{recs[0].Pinned, recs[2].Pinned}
+		f.mu.Unlock()
+		if !old {
+			if len(calls) != 1 || calls[0] != "acme/core-rtr-1@"+recs[2].SnapshotID+" pinned=true" || pinned[0] || !pinned[1] {
+				t.Fatalf("pin calls %q, pinned newest/third %v: want the third snapshot pinned by its ID", calls, pinned)
+			}
+			continue
+		}
+		if len(calls) != 2 || calls[1] != "acme/core-rtr-1@"+recs[0].SHA256+" pinned=true" || !pinned[0] {
+			t.Fatalf("old service: pin calls %q, pinned newest/third %v: want the ID refused, then a pin by hash", calls, pinned)
+		}
 	}
 }
 

@@ -58,6 +58,7 @@ type fakeClient struct {
 	changes     []api.Change
 	changesReqs []api.ChangesRequest
 	pinCalls    []string
+	oldPins     bool // Pin refuses snapshot IDs (a service from before them)
 }
 
 type gate struct {
@@ -251,14 +252,19 @@ func (f *fakeClient) ForgetHostKey(ctx context.Context, tenant, device string) e
 
 func (f *fakeClient) Close() error { return nil }
 
-// Pin pins the newest record of ref's hash, as the stores do.
+// Pin pins the record whose snapshot ID is ref, or the newest record of
+// ref's hash, as the stores do; with oldPins set it refuses snapshot IDs as
+// a service from before them did.
 func (f *fakeClient) Pin(ctx context.Context, tenant, device, ref string, pinned bool, note string) (api.SnapshotRecord, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.pinCalls = append(f.pinCalls, fmt.Sprintf("%s/%s@%s pinned=%v", tenant, device, ref[:min(len(ref), 12)], pinned))
-	recs := f.history[tenant+"/"+device]
+	f.pinCalls = append(f.pinCalls, fmt.Sprintf("%s/%s@%s pinned=%v", tenant, device, ref, pinned))
+	if f.oldPins && len(ref) != 64 { // not a hash: an ID (the fake's IDs are short)
+		return api.SnapshotRecord{}, api.Errorf(api.KindBadRequest, "snapshot %q: use latest, a sha256 or a prefix", ref)
+	}
+	recs := f.history[tenant+"/"+device] // newest first
 	for i := range recs {
-		if recs[i].SHA256 == ref {
+		if recs[i].SnapshotID == ref || recs[i].SHA256 == ref {
 			if !pinned {
 				note = ""
 			}

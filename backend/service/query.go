@@ -91,7 +91,7 @@ func (s *Service) handleGet(req micro.Request) {
 		return
 	}
 	if body.SHA256 == "" {
-		s.refuse(req, api.Errorf(api.KindBadRequest, "sha256_hash is required: a hash, a prefix of %d or more hex digits, or latest", store.MinPrefix))
+		s.refuse(req, api.Errorf(api.KindBadRequest, "sha256_hash is required: a hash, a prefix of %d or more hex digits, a snapshot ID, or latest", store.MinPrefix))
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), queryTimeout)

@@ -631,10 +631,25 @@ func (s *SQLite) Find(ctx context.Context, tenant, device, ref string) (api.Snap
 		}
 		return *r, nil
 	}
+	if api.IsID(ref) {
+		r, err := scanRecord(s.db.QueryRowContext(ctx, `SELECT `+recordCols+` FROM snapshots
+			WHERE tenant_id = ? AND device_id = ? AND snapshot_id = ?`, tenant, device, ref))
+		switch {
+		case err == nil:
+			one := []api.SnapshotRecord{r}
+			err := s.addPins(ctx, tenant, device, one)
+			return one[0], err
+		case !errors.Is(err, sql.ErrNoRows):
+			return api.SnapshotRecord{}, api.Wrap(api.KindStorage, err, fmt.Sprintf("find %q in %s", ref, key))
+		case !IsHex(strings.ToLower(ref)):
+			return api.SnapshotRecord{}, fmt.Errorf("find snapshot %s in %s: %w", ref, key, ErrNotFound)
+		}
+		// An upper-case hash prefix that looks like an ID: a prefix it is.
+	}
 	prefix := strings.ToLower(ref)
 	if len(prefix) < MinPrefix || len(prefix) > 64 || !IsHex(prefix) {
 		return api.SnapshotRecord{}, api.Errorf(api.KindBadRequest,
-			"snapshot %q: use \"latest\", a sha256 or at least %d of its leading hex digits", ref, MinPrefix)
+			"snapshot %q: use \"latest\", a snapshot ID, a sha256 or at least %d of its leading hex digits", ref, MinPrefix)
 	}
 	// Every hash starting with prefix sorts in [prefix, prefix+"g"): 'g'
 	// follows every hex digit. The bare columns come from the MAX row.

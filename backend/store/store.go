@@ -54,9 +54,10 @@ type Store interface {
 	// snapshot ID before when it is not "", and whether older ones exist.
 	// limit <= 0 means DefaultHistoryLimit.
 	History(ctx context.Context, tenant, device string, limit int, before string) ([]api.SnapshotRecord, bool, error)
-	// Find resolves ref ("latest", a full hash or a unique prefix of at
-	// least MinPrefix hex digits) to the device's newest record with that
-	// hash.
+	// Find resolves ref to a record of the device: "latest"; a snapshot ID
+	// (that very record, say the older of two with the same hash); or a full
+	// hash or a unique prefix of at least MinPrefix hex digits (the newest
+	// record with that hash).
 	Find(ctx context.Context, tenant, device, ref string) (api.SnapshotRecord, error)
 	// Content returns the content whose sha256 is the given hash, verified.
 	// It does not check tenants: callers resolve the hash with Find first.

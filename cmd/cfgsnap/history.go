@@ -97,8 +97,9 @@ func newShowCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "show TARGET[@REF]",
 		Short: "Print a snapshot's normalised configuration, secrets masked",
-		Long: `Print a snapshot's content. REF is latest (default), a full SHA-256 or a
-unique prefix of at least 7 characters.
+		Long: `Print a snapshot's content. REF is latest (default), a snapshot ID (as
+history --json lists them), a full SHA-256 or a unique prefix of at least 7
+characters.
 
 Secret values (passwords, PSKs, keys, SNMP communities) are masked as
 <redacted>, line for line. --secrets prints the normalised export exactly,
@@ -151,8 +152,11 @@ func checkRef(ref string) error {
 	if ref == "latest" {
 		return nil
 	}
+	if api.IsID(ref) {
+		return nil // a snapshot ID, as `history --json` lists them
+	}
 	if len(ref) < 7 || len(ref) > 64 || strings.Trim(strings.ToLower(ref), "0123456789abcdef") != "" {
-		return usageErr("snapshot %q: use latest, a SHA-256 or a prefix of at least 7 hex characters", ref)
+		return usageErr("snapshot %q: use latest, a snapshot ID, a SHA-256 or a prefix of at least 7 hex characters", ref)
 	}
 	return nil
 }
@@ -167,7 +171,8 @@ func newDiffCmd(g *globals) *cobra.Command {
 		Short: "Unified diff between two snapshots, or two devices",
 		Long: `Unified diff between two snapshots of a device. Without FROM and TO: the
 two newest snapshots with different hashes. With FROM only: FROM against the
-latest. FROM and TO are latest, a SHA-256 or a unique prefix (7+ characters).
+latest. FROM and TO are latest, a snapshot ID, a SHA-256 or a unique prefix
+(7+ characters).
 
 With two targets (arguments with a "/"), the diff compares two devices, e.g.
 a router with its twin: acme/r1 acme/r2, or acme/r1@REF globex/r9 (REF

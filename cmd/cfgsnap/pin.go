@@ -21,9 +21,9 @@ func newPinCmd(g *globals) *cobra.Command {
 		Use:   "pin TARGET@REF",
 		Short: "Pin a snapshot so that retention never removes it",
 		Long: `Pin a snapshot: ` + "`cfgsnap prune`" + ` and serve --retention never remove it
-(pre/post change pairs, audit evidence). REF is latest, a SHA-256 or a unique
-prefix of at least 7 characters; it names the newest snapshot with that hash.
-Pinning a pinned snapshot replaces its note. History marks pins with *.`,
+(pre/post change pairs, audit evidence). REF is latest, a snapshot ID (as
+history --json lists them: that very snapshot), or a SHA-256 or a unique prefix
+of at least 7 characters (the newest snapshot with that hash). Pinning a pinned snapshot replaces its note. History marks pins with *.`,
 		Example: `  cfgsnap pin acme/core-rtr-1@latest --note "before CHG-1234"
   cfgsnap pin acme/core-rtr-1@3f2a9c1 --note "audit 2026-Q1"`,
 		Args:              cobra.ExactArgs(1),

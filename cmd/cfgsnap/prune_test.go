@@ -79,3 +79,39 @@ func TestPinPruneHistory(t *testing.T) {
 		t.Fatalf("serve --retention without --schedule: exit %d, want 2", r.code)
 	}
 }
+
+// TestPinAndShowBySnapshotID: a configuration rolled back shares its hash
+// with the one before the change; a snapshot ID names the older one itself,
+// for pin and show alike, where the hash names the newest.
+func TestPinAndShowBySnapshotID(t *testing.T) {
+	l := newLab(t, []devicesim.Spec{spec("acme", "core-rtr-1", "7.16.2")})
+	before := recordSnapshot(t, l.dataDir, "acme", "core-rtr-1", "/system identity\nset name=a\n")
+	recordSnapshot(t, l.dataDir, "acme", "core-rtr-1", "/system identity\nset name=b\n")
+	after := recordSnapshot(t, l.dataDir, "acme", "core-rtr-1", "/system identity\nset name=a\n")
+	if r := l.run("pin", "acme/core-rtr-1@"+before.SnapshotID, "--note", "pre-change"); r.code != 0 {
+		t.Fatalf("pin by ID: exit %d %s", r.code, r.stderr)
+	}
+	var recs []api.SnapshotRecord
+	h := l.run("history", "acme/core-rtr-1", "--json")
+	for _, line := range strings.Split(strings.TrimSpace(h.stdout), "\n") {
+		var r api.SnapshotRecord
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("history --json line %q: %v", line, err)
+		}
+		recs = append(recs, r)
+	}
+	for _, r := range recs {
+		if want := r.SnapshotID == before.SnapshotID; r.Pinned != want {
+			t.Errorf("%s (%s) pinned %v, want %v", r.SnapshotID, r.SHA256[:8], r.Pinned, want)
+		}
+	}
+	if after.SHA256 != before.SHA256 {
+		t.Fatal("test setup: the rollback has another hash")
+	}
+	if r := l.run("show", "acme/core-rtr-1@"+before.SnapshotID); r.code != 0 || !strings.Contains(r.stdout, "set name=a") {
+		t.Fatalf("show by ID: exit %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	if r := l.run("show", "acme/core-rtr-1@01ARZ3NDEKTSV4RRFFQ69G5FAV"); r.code == 0 || !strings.Contains(r.stderr, "01ARZ3NDEKTSV4RRFFQ69G5FAV") {
+		t.Fatalf("show of an unknown ID: exit %d %s", r.code, r.stderr)
+	}
+}

@@ -112,7 +112,14 @@ func (m *Model) pin() tea.Cmd {
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(ctx, common.RequestTimeout)
 		defer cancel()
-		rec, err := p.Pin(ctx, tenant, device, r.SHA256, pinned, note)
+		// By snapshot ID: that very record, not the newest with its hash
+		// (a configuration rolled back has the hash of the one before the
+		// change). A service older than snapshot-ID refs refuses the ID as
+		// a bad request; the hash is the best it can do.
+		rec, err := p.Pin(ctx, tenant, device, r.SnapshotID, pinned, note)
+		if err != nil && api.KindOf(err) == api.KindBadRequest {
+			rec, err = p.Pin(ctx, tenant, device, r.SHA256, pinned, note)
+		}
 		return PinnedMsg{rec: rec, err: err}
 	}
 }

@@ -419,10 +419,27 @@ func (s *Store) Find(ctx context.Context, tenant, device, ref string) (api.Snaps
 		}
 		return *r, nil
 	}
+	if api.IsID(ref) {
+		recs, err := s.readDeviceCached(ctx, s.subject(tenant, device), nil)
+		if err != nil {
+			return api.SnapshotRecord{}, api.Wrap(api.KindStorage, err, fmt.Sprintf("find %q in %s", ref, key))
+		}
+		for _, r := range recs {
+			if r.SnapshotID == ref {
+				one := []api.SnapshotRecord{r.SnapshotRecord}
+				err := s.addPins(ctx, tenant, device, one)
+				return one[0], err
+			}
+		}
+		if !store.IsHex(strings.ToLower(ref)) {
+			return api.SnapshotRecord{}, fmt.Errorf("find snapshot %s in %s: %w", ref, key, store.ErrNotFound)
+		}
+		// An upper-case hash prefix that looks like an ID: a prefix it is.
+	}
 	prefix := strings.ToLower(ref)
 	if len(prefix) < store.MinPrefix || len(prefix) > 64 || !store.IsHex(prefix) {
 		return api.SnapshotRecord{}, api.Errorf(api.KindBadRequest,
-			"snapshot %q: use \"latest\", a sha256 or at least %d of its leading hex digits", ref, store.MinPrefix)
+			"snapshot %q: use \"latest\", a snapshot ID, a sha256 or at least %d of its leading hex digits", ref, store.MinPrefix)
 	}
 	if !api.ValidID(tenant) || !api.ValidID(device) {
 		return api.SnapshotRecord{}, fmt.Errorf("find %q in %s: %w", ref, key, store.ErrNotFound)

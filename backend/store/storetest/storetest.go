@@ -331,6 +331,8 @@ func testFind(t *testing.T, b Backend) {
 		{"upper-case hash", strings.ToUpper(ry.SHA256), ry},
 		{"unique 7-digit prefix", unique.SHA256[:7], unique},
 		{"prefix long enough to disambiguate", rx1.SHA256[:20], rx2},
+		{"snapshot ID: that record, not the newest with its hash", rx1.SnapshotID, rx1},
+		{"snapshot ID of the latest", unique.SnapshotID, unique},
 	} {
 		got, err := s.Find(ctx, "acme", "r1", tc.ref)
 		if err != nil || got != tc.want {
@@ -356,6 +358,8 @@ func testFind(t *testing.T, b Backend) {
 		"unknown prefix":                 {"acme", "r1", "0000000"},
 		"another tenant's snapshot":      {"acme", "r1", globex.SHA256},
 		"latest of a device without any": {"acme", "r7", "latest"},
+		"another device's snapshot ID":   {"acme", "r1", globex.SnapshotID},
+		"an unknown snapshot ID":         {"acme", "r1", api.NewID()},
 	} {
 		_, err := s.Find(ctx, tc.tenant, tc.device, tc.ref)
 		if !errors.Is(err, store.ErrNotFound) || api.KindOf(err) != api.KindNotFound {
