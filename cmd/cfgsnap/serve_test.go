@@ -49,6 +49,20 @@ func waitService(t *testing.T, url string, seed ...string) {
 	t.Fatalf("no cfgsnap service on %s", url)
 }
 
+// waitListening waits until something accepts TCP connections on addr.
+func waitListening(t *testing.T, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("nothing listens on %s", addr)
+}
+
 // clientConn connects as the CLI does: with the client seed when one is
 // given, replies arriving in its own inbox (api.NKeyInbox).
 func clientConn(url string, seed ...string) (*nats.Conn, error) {

@@ -40,6 +40,9 @@ func TestServeTUIOverSSH(t *testing.T) {
 	serve, sout, serr := l.start(ctx, "serve", "--listen", addr, "--tui-listen", tuiAddr, "--tui-users", users)
 	t.Cleanup(func() { _ = serve.Process.Kill() })
 	waitService(t, "nats://"+addr, l.clientSeed())
+	// The TUI listener opens after the service answers: wait for it, or a
+	// refused connection would pass for a refused key.
+	waitListening(t, tuiAddr)
 
 	dial := func(key gossh.Signer) (*gossh.Client, error) {
 		return gossh.Dial("tcp", tuiAddr, &gossh.ClientConfig{User: "x", Auth: []gossh.AuthMethod{gossh.PublicKeys(key)},
