@@ -113,7 +113,8 @@ sport=$((port + 1)); tport=$((port + 2))
 tmux new-session -d -s "$session-srv" -x 120 -y 10 \
   "'$work/cfgsnap' --log-file '$work/log2' --data-dir '$work/data2' demo --headless --listen 127.0.0.1:$sport --tui-listen 127.0.0.1:$tport"
 for _ in $(seq 100); do [ -f "$work/data2/demo_ed25519" ] && break; sleep 0.2; done
-sleep 1
+# The TUI listener opens after the demo's service: wait until it accepts.
+for _ in $(seq 150); do (exec 3<>"/dev/tcp/127.0.0.1/$tport") 2>/dev/null && break; sleep 0.2; done
 tmux new-session -d -s "$session-ssh" -x 120 -y 35 -e TERM=xterm-256color -e COLORTERM= \
   "ssh -tt -i '$work/data2/demo_ed25519' -p $tport -o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no -o LogLevel=ERROR demo@127.0.0.1"
 target="$session-ssh"
