@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/klauspost/compress/s2"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
+	"github.com/cfgsnap/cfgsnap/backend/jskv"
 	"github.com/cfgsnap/cfgsnap/backend/seal"
 )
 
@@ -384,6 +386,9 @@ func (s *Store) loadIndex(ctx context.Context, subj string) (*devIndex, uint64) 
 // writer replaced meanwhile, costs the next reader a longer read, never a
 // wrong answer.
 func (s *Store) saveIndex(ctx context.Context, subj string, x *devIndex, rev uint64) {
+	if s.indexPaused() {
+		return
+	}
 	if err := x.trimTo(indexMaxEntries); err != nil {
 		return
 	}
@@ -391,18 +396,46 @@ func (s *Store) saveIndex(ctx context.Context, subj string, x *devIndex, rev uin
 	if err != nil {
 		return
 	}
+	ctx, cancel := context.WithTimeout(ctx, indexWriteTimeout)
+	defer cancel()
 	if rev == 0 {
 		_, err = s.index.Create(ctx, indexKey(subj), val)
 	} else {
 		_, err = s.index.Update(ctx, indexKey(subj), val, rev)
 	}
-	_ = err // a lost race or an unreachable bucket: see above
+	if err != nil && !jskv.Conflict(err) {
+		s.pauseIndex(err)
+	}
+}
+
+// Index writes that fail for another reason than a lost race pause for
+// indexPause: most likely the service's NATS user may not publish to the
+// index bucket (an auth config from before it), and a publish it may not
+// make is not refused, it goes unanswered until the timeout, which every
+// record would otherwise wait out.
+const (
+	indexWriteTimeout = time.Second
+	indexPause        = time.Minute
+)
+
+func (s *Store) indexPaused() bool { return time.Now().UnixNano() < s.indexOff.Load() }
+
+func (s *Store) pauseIndex(err error) {
+	s.indexOff.Store(time.Now().Add(indexPause).UnixNano())
+	if l := s.bad.log.Load(); l != nil {
+		l.Warn("could not write a device index: reads of a device's history fall back to the history stream, "+
+			"slower at fleet scale; if the service's NATS user may not publish to $KV."+s.index.Bucket()+".>, allow it (docs/deploy.md)",
+			"err", err, "retry_in", indexPause)
+	}
 }
 
 // appendIndex adds the record just published at seq, chained on prevSeq,
 // to the device's index, when the index ends at prevSeq (or the device had
 // no records before); otherwise it leaves the index for a reader to mend.
 func (s *Store) appendIndex(ctx context.Context, subj string, prevSeq, seq uint64, data []byte) {
+	if s.indexPaused() {
+		return
+	}
 	x, rev := s.loadIndex(ctx, subj)
 	switch {
 	case x == nil && prevSeq == 0:

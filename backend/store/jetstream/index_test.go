@@ -9,8 +9,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cfgsnap/cfgsnap/backend/api"
 	"github.com/cfgsnap/cfgsnap/backend/natstest"
@@ -333,5 +336,51 @@ func TestIndexWithADamagedBlock(t *testing.T) {
 	x, _ = s.loadIndex(ctx, subj)
 	if _, err := x.all(); err != nil || x.count() != 4 {
 		t.Fatalf("the damaged index was not replaced: %v", err)
+	}
+}
+
+// TestIndexWritesPauseWhenRefused: a service user whose permissions predate
+// the index bucket may not publish to it. Such a publish is not refused, it
+// goes unanswered: records must not wait that out each time. They pause the
+// index writes, say so once in the log, and reads still answer from the
+// stream.
+func TestIndexWritesPauseWhenRefused(t *testing.T) {
+	dir := t.TempDir()
+	c, err := natstest.NewWith(1, dir, func(_ int, o *server.Options) {
+		o.Users = []*server.User{{Username: "svc", Password: "pw", Permissions: &server.Permissions{
+			Publish: &server.SubjectPermission{Allow: []string{">"}, Deny: []string{"$KV.cfgsnap_index.>"}},
+		}}}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Shutdown)
+	js, err := jetstream.New(c.Connect(t, c.URL(), nats.UserInfo("svc", "pw")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	s, err := Open(ctx, js, Options{Prefix: "cfgsnap", Keys: testKeys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &natstest.LogBuffer{}
+	s.SetLogger(slog.New(slog.NewTextHandler(logs, nil)))
+	start := time.Now()
+	for i := range 5 { // a first record of each device writes its index
+		recordN(t, s, "acme", fmt.Sprintf("r%d", i), 1)
+	}
+	recordN(t, s, "acme", "r1", 4)
+	if d := time.Since(start); d > 4*time.Second {
+		t.Fatalf("9 records took %s: they waited for the refused index writes", d)
+	}
+	if n := strings.Count(logs.String(), "could not write a device index"); n != 1 {
+		t.Fatalf("%d warnings, want 1:\n%s", n, logs)
+	}
+	if !strings.Contains(logs.String(), "$KV.cfgsnap_index.>") {
+		t.Fatalf("the warning does not name the subjects to allow:\n%s", logs)
+	}
+	if h, _, err := s.History(ctx, "acme", "r1", 10, ""); err != nil || len(h) != 5 {
+		t.Fatalf("history without an index: %d records, %v", len(h), err)
 	}
 }

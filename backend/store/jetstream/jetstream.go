@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -68,6 +69,8 @@ type Store struct {
 	errs  jetstream.KeyValue
 	pins  jetstream.KeyValue // pins per device (retention.go)
 	index jetstream.KeyValue // device indexes (index.go)
+	// indexOff is when index writes may resume (Unix ns), after a failure.
+	indexOff atomic.Int64
 	// perDevice is the stream's per-subject limit (0: none).
 	perDevice uint64
 	keys      *store.Keys
