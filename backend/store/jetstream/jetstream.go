@@ -250,7 +250,7 @@ func (s *Store) Record(ctx context.Context, rec api.SnapshotRecord, content []by
 		// No message ID is sent (it would cost every record ~40 bytes): an
 		// attempt that landed but lost its answer fails the retry with a
 		// conflict on the expected sequence, and after tells it is ours.
-		if !conflict(err) {
+		if !jskv.Conflict(err) {
 			return api.SnapshotRecord{}, wrap(err)
 		}
 		// Another writer got there first, unless it was this very record:
@@ -737,13 +737,4 @@ func (s *Store) LastErrors(ctx context.Context, tenant string) (map[store.Device
 		return nil, api.Wrap(api.KindStorage, err, "read last errors")
 	}
 	return out, nil
-}
-
-// conflict reports whether err is JetStream refusing a publish because the
-// subject's last sequence is not the expected one (10071, or 10164 on a
-// replicated stream).
-func conflict(err error) bool {
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
 }
